@@ -1,0 +1,36 @@
+# Two commands do all set-up on a fresh machine:
+#   make lab    set up, then start JupyterLab on notebooks/ (local backend)
+#   make test   set up, then run the whole test suite (what .ci/run calls)
+# Everything installs into .venv with the Python found as $(PYTHON) (3.11+).
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+STAMP   = $(VENV)/.meshkit-installed
+
+.PHONY: setup lab test tour bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "meshkit needs Python 3.11 or newer; set PYTHON=python3.11 (or newer)")'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+lab: setup
+	$(VENV)/bin/jupyter lab notebooks/
+
+test: setup
+	$(PY) tests/setup_system.py
+	$(PY) -m pytest -p no:cacheprovider -q tests
+
+tour: setup
+	$(VENV)/bin/meshkit tour
+
+bench: setup
+	$(PY) benchmarks/overhead.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache
