@@ -1,0 +1,284 @@
+"""The control plane's admin and sidecar API (docs/internals.md), as an ASGI app.
+
+The route table in `ControlPlane.__init__` is the whole API. Handlers parse
+and check input, call the pure functions (registry, resources, store,
+snapshot) and commit; all I/O is the store file and the response.
+
+Status codes: 400 malformed request, 401 missing or wrong token, 404 unknown
+path or node, 405 wrong method, 413 body too large, 422 a record or resource
+that is well-formed JSON but invalid (body carries kind, name, path, reason),
+500 the store could not be saved, 503 shutting down.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import math
+import secrets
+import time
+
+from meshkit.control import store as ops
+from meshkit.control.acks import HISTORY_VERSIONS, AckBook
+from meshkit.control.asgi import (
+    HttpError,
+    Receive,
+    Request,
+    Response,
+    Scope,
+    Send,
+    error_response,
+    read_request,
+    send_response,
+)
+from meshkit.control.push import DEFAULT_DEBOUNCE_S, Publisher
+from meshkit.control.registry import check_instance, check_service_port, node_id, registry_view
+from meshkit.control.resources import check_resource
+from meshkit.control.routing import Route, Router
+from meshkit.control.snapshot import build_snapshot
+from meshkit.control.store import Store
+from meshkit.errors import ConfigError, ControlPlaneError
+
+log = logging.getLogger("meshkit.control")
+
+DEFAULT_WAIT_S = 30.0
+MAX_WAIT_S = 60.0
+MAX_REASON_CHARS = 1000
+
+
+class ControlPlane:
+    """The ASGI app: one store, one publisher, one ack book, one admin token."""
+
+    def __init__(self, store: Store, admin_token: str, debounce: float = DEFAULT_DEBOUNCE_S) -> None:
+        self.store = store
+        self.admin_token = admin_token
+        self.publisher = Publisher(store.state, debounce)
+        self.acks = AckBook()
+        self.router = Router()
+        add = self.router.add
+        add("GET", "/healthz", self.healthz, "none")
+        add("GET", "/v1/status", self.status, "admin")
+        add("GET", "/v1/registry", self.registry, "admin")
+        add("PUT", "/v1/registry/instances/{namespace}/{instance}", self.put_instance, "admin")
+        add("DELETE", "/v1/registry/instances/{namespace}/{instance}", self.delete_instance, "admin")
+        add("GET", "/v1/resources", self.resources, "admin")
+        add("PUT", "/v1/resources/{kind}/{namespace}/{name}", self.put_resource, "admin")
+        add("DELETE", "/v1/resources/{kind}/{namespace}/{name}", self.delete_resource, "admin")
+        add("GET", "/v1/snapshot/{namespace}/{instance}", self.node_snapshot, "admin")
+        add("GET", "/v1/pushes", self.pushes, "admin")
+        add("GET", "/v1/snapshot", self.long_poll, "node")
+        add("POST", "/v1/ack", self.ack, "node")
+
+    # -- ASGI ----------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        try:
+            request = await read_request(scope, receive)
+            route, request.params = self.router.resolve(request.method, request.raw_path)
+            self._authorize(route, request)
+            response = await route.handler(request)
+        except HttpError as exc:
+            response = error_response(exc)
+        except ConfigError as exc:
+            response = Response(
+                422, {"error": str(exc), "kind": exc.kind, "name": exc.name, "path": exc.path, "reason": exc.reason}
+            )
+        except ControlPlaneError as exc:
+            log.error("%s", exc)
+            response = Response(500, {"error": str(exc)})
+        except Exception:
+            log.exception("unexpected error in %s %s", scope.get("method"), scope.get("path"))
+            response = Response(500, {"error": "internal error in the control plane; see its log"})
+        await send_response(send, response)
+
+    def shutdown(self) -> None:
+        """Answer every open long poll now, so shutdown does not wait for them."""
+        self.publisher.close()
+
+    # -- auth ----------------------------------------------------------------
+
+    def _authorize(self, route: Route, request: Request) -> None:
+        if route.auth == "none":
+            return
+        token = request.bearer_token()
+        if token is None:
+            raise unauthorized("missing token: send Authorization: Bearer <token>")
+        if self._is_admin(token):
+            return
+        if route.auth == "node" and any(_same(token, t) for t in self.store.state.node_tokens.values()):
+            return
+        raise unauthorized("the token is not valid for this endpoint")
+
+    def _is_admin(self, token: str | None) -> bool:
+        return token is not None and _same(token, self.admin_token)
+
+    def _require_node(self, request: Request, node: str) -> None:
+        """A sidecar call must carry the token of the node it names (or the admin token)."""
+        token = request.bearer_token()
+        if self._is_admin(token):
+            if node not in self.store.state.instances:
+                raise HttpError(404, f"node {node!r} is not registered")
+            return
+        expected = self.store.state.node_tokens.get(node)
+        if token is None or expected is None or not _same(token, expected):
+            raise unauthorized(f"the token is not the node token of {node!r}")
+
+    # -- commits -------------------------------------------------------------
+
+    def _commit(self, new: ops.State) -> bool:
+        changed = self.store.commit(new)
+        if changed:
+            self.acks.committed(new.version, time.time(), time.monotonic())
+            self.publisher.committed(new)
+        return changed
+
+    # -- handlers ------------------------------------------------------------
+
+    async def healthz(self, request: Request) -> Response:
+        return Response(200, {"ok": True, "version": self.store.state.version})
+
+    async def status(self, request: Request) -> Response:
+        state = self.store.state
+        nodes = [nid for nid, rec in state.instances.items() if rec["sidecar"] or nid in self.acks.nodes]
+        return Response(200, self.acks.status(state.version, nodes, time.time()))
+
+    async def registry(self, request: Request) -> Response:
+        return Response(200, registry_view(self.store.state.instances))
+
+    async def put_instance(self, request: Request) -> Response:
+        namespace, instance = request.params["namespace"], request.params["instance"]
+        record = check_instance(request.json(), namespace, instance)
+        check_service_port(self.store.state.instances, record)
+        changed = self._commit(ops.put_instance(self.store.state, record, _new_token()))
+        nid = node_id(namespace, instance)
+        state = self.store.state
+        return Response(200, {"version": state.version, "node_token": state.node_tokens[nid], "changed": changed})
+
+    async def delete_instance(self, request: Request) -> Response:
+        namespace, instance = request.params["namespace"], request.params["instance"]
+        changed = self._commit(ops.delete_instance(self.store.state, namespace, instance))
+        if changed:
+            self.acks.forget(node_id(namespace, instance))
+        return Response(200, {"version": self.store.state.version, "changed": changed})
+
+    async def resources(self, request: Request) -> Response:
+        resources = self.store.state.resources
+        return Response(200, [resources[key] for key in sorted(resources)])
+
+    async def put_resource(self, request: Request) -> Response:
+        kind, namespace, name = (request.params[k] for k in ("kind", "namespace", "name"))
+        obj = request.json()
+        if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict) and "namespace" not in obj["metadata"]:
+            obj["metadata"]["namespace"] = namespace
+        key = check_resource(obj)
+        for field, got, want in (("kind", key.kind, kind), ("metadata.namespace", key.namespace, namespace),
+                                 ("metadata.name", key.name, name)):
+            if got != want:
+                raise ConfigError(key.kind, key.name, field, f"{got!r} does not match {want!r} in the URL")
+        changed = self._commit(ops.put_resource(self.store.state, key, obj))
+        return Response(200, {"version": self.store.state.version, "changed": changed})
+
+    async def delete_resource(self, request: Request) -> Response:
+        key = ops.ResourceKey(request.params["kind"], request.params["namespace"], request.params["name"])
+        changed = self._commit(ops.delete_resource(self.store.state, key))
+        return Response(200, {"version": self.store.state.version, "changed": changed})
+
+    async def node_snapshot(self, request: Request) -> Response:
+        nid = node_id(request.params["namespace"], request.params["instance"])
+        state = self.store.state
+        if nid not in state.instances:
+            raise HttpError(404, f"node {nid!r} is not registered")
+        return Response(200, build_snapshot(state, nid))
+
+    async def pushes(self, request: Request) -> Response:
+        limit = int_param(request, "limit", 50, 1, HISTORY_VERSIONS)
+        since = int_param(request, "since", 0, 0, None)
+        return Response(200, self.acks.pushes(limit, since))
+
+    async def long_poll(self, request: Request) -> Response:
+        node = request.query.get("node")
+        if not node:
+            raise HttpError(400, "query parameter 'node' is required (namespace/instance)")
+        self._require_node(request, node)
+        version = int_param(request, "version", 0, 0, None) if request.query.get("version") else None
+        wait = wait_param(request)
+        self.acks.poll_opened(node, time.time())
+        try:
+            if version is not None and self.publisher.published.version == version:
+                changed = await self.publisher.wait_for_change(version, wait, request.disconnected())
+                if not changed:
+                    if self.publisher.closed:
+                        raise HttpError(503, "the control plane is shutting down")
+                    return Response(304)
+        finally:
+            self.acks.poll_closed(node, time.time())
+        return Response(200, build_snapshot(self.publisher.published, node))
+
+    async def ack(self, request: Request) -> Response:
+        body = request.json()
+        if not isinstance(body, dict):
+            raise HttpError(400, "ack body must be a JSON object with node, version, status and reason")
+        node = body.get("node")
+        if not isinstance(node, str) or not node:
+            raise HttpError(400, "ack field 'node' must be a node id string (namespace/instance)")
+        self._require_node(request, node)
+        version = body.get("version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+            raise HttpError(400, "ack field 'version' must be a non-negative integer")
+        if version > self.store.state.version:
+            raise HttpError(400, f"ack for version {version}, but the newest version is {self.store.state.version}")
+        status = body.get("status")
+        reason = body.get("reason")
+        if reason is not None and not isinstance(reason, str):
+            raise HttpError(400, "ack field 'reason' must be a string or null")
+        if status == "ACK":
+            self.acks.ack(node, version, time.time(), time.monotonic())
+        elif status == "NACK":
+            text = (reason or "no reason given")[:MAX_REASON_CHARS]
+            self.acks.nack(node, version, text, time.time())
+        else:
+            raise HttpError(400, "ack field 'status' must be \"ACK\" or \"NACK\"")
+        return Response(200, {"ok": True})
+
+
+def unauthorized(message: str) -> HttpError:
+    return HttpError(401, message)
+
+
+def _same(a: str, b: str) -> bool:
+    """Constant-time comparison, so response timing does not leak a token prefix."""
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def _new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def int_param(request: Request, name: str, default: int, low: int, high: int | None) -> int:
+    """An integer query parameter within [low, high]; 400 naming it otherwise."""
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit()):
+        raise HttpError(400, f"query parameter {name!r} must be a non-negative integer, got {raw!r}")
+    value = int(raw)
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise HttpError(400, f"query parameter {name!r} must be {bound}, got {value}")
+    return value
+
+
+def wait_param(request: Request) -> float:
+    """Seconds to hold a long poll: default 30, capped at 60 so a lost client frees its slot."""
+    raw = request.query.get("wait")
+    if raw is None or raw == "":
+        return DEFAULT_WAIT_S
+    try:
+        wait = float(raw)
+    except ValueError:
+        raise HttpError(400, f"query parameter 'wait' must be a number of seconds, got {raw!r}") from None
+    if not math.isfinite(wait) or wait < 0:
+        raise HttpError(400, f"query parameter 'wait' must be a non-negative number of seconds, got {raw!r}")
+    return min(wait, MAX_WAIT_S)

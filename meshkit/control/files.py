@@ -1,0 +1,62 @@
+"""Small file helpers for the control plane's home directory.
+
+Every file the control plane writes is replaced atomically (temp file in the
+same directory, fsync, rename) so a crash or a reader racing the write never
+sees half a document: a launcher polls `control.json`, and `store.json` is the
+only copy of the lab's config.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Replace `path` with `data` so that readers see the old or the new file, never a mix."""
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename itself durable; some filesystems refuse, which is harmless."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_json_atomic(path: Path, document: Any, mode: int = 0o600) -> None:
+    """Write `document` as indented JSON: these files are small and people read them."""
+    write_atomic(path, (json.dumps(document, indent=2, sort_keys=True) + "\n").encode(), mode)
+
+
+def load_or_create_token(path: Path) -> str:
+    """The admin token, created once and kept so a restarted control plane keeps its clients."""
+    try:
+        token = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        token = ""
+    if token:
+        return token
+    token = secrets.token_urlsafe(32)
+    write_atomic(path, (token + "\n").encode("ascii"))
+    return token

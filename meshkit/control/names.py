@@ -1,0 +1,97 @@
+"""Name rules shared by the registry and the resource checks.
+
+Names end up in URLs, SPIFFE identities, hostnames and HTTP headers, so they
+follow Kubernetes' rules, which also keep out every control byte (CR, LF, NUL)
+that could split a header or forge an identity.
+"""
+
+from __future__ import annotations
+
+import re
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_KIND = re.compile(r"[A-Z][A-Za-z0-9]{0,62}")
+
+
+def dns_label_problem(value: object) -> str | None:
+    """Why `value` is not a DNS label (namespaces, instances, services), or None."""
+    if not isinstance(value, str):
+        return f"must be a string, got {type_name(value)}"
+    if not _DNS_LABEL.fullmatch(value):
+        return (
+            f"{value!r} is not a valid name: use at most 63 lowercase letters, digits "
+            "and '-', starting and ending with a letter or digit"
+        )
+    return None
+
+
+def dns_subdomain_problem(value: object) -> str | None:
+    """Why `value` is not a DNS subdomain (resource names may contain dots), or None."""
+    if not isinstance(value, str):
+        return f"must be a string, got {type_name(value)}"
+    if len(value) > 253 or not _DNS_SUBDOMAIN.fullmatch(value):
+        return (
+            f"{value!r} is not a valid name: use at most 253 lowercase letters, digits, "
+            "'-' and '.', starting and ending with a letter or digit"
+        )
+    return None
+
+
+def kind_problem(value: object) -> str | None:
+    """Why `value` is not a resource kind such as VirtualService, or None."""
+    if not isinstance(value, str):
+        return f"must be a string, got {type_name(value)}"
+    if not _KIND.fullmatch(value):
+        return f"{value!r} is not a kind: expected a CamelCase name such as VirtualService"
+    return None
+
+
+def label_value_problem(value: object) -> str | None:
+    """Why `value` is not a label value (a workload version such as v2 or 1.0), or None."""
+    if not isinstance(value, str):
+        return f"must be a string, got {type_name(value)}"
+    if not _LABEL_NAME.fullmatch(value):
+        return f"{value!r} is not a valid label value: at most 63 letters, digits, '-', '_' and '.'"
+    return None
+
+
+def label_map_problem(value: object, free_values: bool = False) -> tuple[str, str] | None:
+    """(key, reason) for the first bad entry of a label map, ('', reason) if not a map, or None.
+
+    Annotations (`free_values`) may hold any text except control bytes; label
+    values are selectors and follow the stricter label rule.
+    """
+    if not isinstance(value, dict):
+        return "", f"must be a mapping of strings, got {type_name(value)}"
+    for key, item in value.items():
+        prefix, _, name = key.rpartition("/")
+        if (prefix and dns_subdomain_problem(prefix)) or not _LABEL_NAME.fullmatch(name):
+            return key, f"{key!r} is not a valid label key"
+        if not isinstance(item, str):
+            return key, f"must be a string, got {type_name(item)}"
+        if free_values:
+            if _CONTROL.search(item):
+                return key, "must not contain control characters"
+        elif item and (problem := label_value_problem(item)):
+            return key, problem
+    return None
+
+
+def type_name(value: object) -> str:
+    """The JSON name of a value's type, the word a learner sees in their YAML."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "mapping"
+    return type(value).__name__
