@@ -74,6 +74,15 @@ class DemoService:
                 return
 
     async def _http(self, scope: Scope, send: Send) -> None:
+        try:
+            await self._serve(scope, send)
+        except asyncio.CancelledError:
+            # uvicorn cancels requests still running when its graceful
+            # shutdown time is up. Answering 503 ends the request the way a
+            # real server going away would, instead of a traceback in the log.
+            await _send_json(send, 503, {**self._identity(), "error": f"{self.instance} is shutting down"})
+
+    async def _serve(self, scope: Scope, send: Send) -> None:
         path: str = scope["path"]
         if path == HEALTH_PATH:
             await _send_json(send, 200, {"ok": True, **self._identity()})
