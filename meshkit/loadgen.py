@@ -41,6 +41,8 @@ import argparse
 import asyncio
 import json
 import math
+import os
+import socket
 import string
 import sys
 import time
@@ -445,7 +447,7 @@ class _Run:
             _, conn = await self.loop.create_connection(lambda: _Connection(self), host, port)
         except OSError as exc:
             pending.connecting = None
-            self.failed(pending, f"connect to {host}:{port} failed: {exc.strerror or exc}")
+            self.failed(pending, f"connect to {host}:{port} failed: {_os_reason(exc)}")
             return
         pending.connecting = None
         conn.send(pending)
@@ -517,6 +519,13 @@ class _Run:
         for conn in list(self.conns):
             conn.abort()
         self.conns.clear()
+
+
+def _os_reason(exc: OSError) -> str:
+    """The OS's words for a failure (asyncio's own message varies by loop)."""
+    if isinstance(exc, socket.gaierror) or not exc.errno or exc.errno < 0:
+        return exc.strerror or str(exc)
+    return os.strerror(exc.errno)
 
 
 def _resolve(waiter: asyncio.Future[None]) -> None:
