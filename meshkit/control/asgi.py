@@ -57,7 +57,9 @@ class Request:
         if not self.body:
             raise HttpError(400, "request body is empty; expected a JSON document")
         try:
-            return json.loads(self.body)
+            # Decode first: json.loads(bytes) would guess UTF-16/32 from the
+            # first bytes, and the API speaks UTF-8 only.
+            return json.loads(self.body.decode("utf-8"))
         except UnicodeDecodeError as exc:
             raise HttpError(400, f"request body is not UTF-8: {exc.reason} at byte {exc.start}") from None
         except json.JSONDecodeError as exc:
