@@ -33,3 +33,16 @@ def accepting(port: int, host: str = "127.0.0.1", timeout_s: float = 0.2) -> boo
             return True
     except OSError:
         return False
+
+
+def who_listens(port: int) -> str:
+    """A short description of the process listening on `port`, for errors."""
+    import psutil
+
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
+                return f"{psutil.Process(conn.pid).name()} (pid {conn.pid})"
+    except (psutil.Error, OSError):
+        pass
+    return "another program"

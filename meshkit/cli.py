@@ -1,0 +1,219 @@
+"""The `meshkit` command: the same Lab as the notebooks, from a terminal.
+
+Every subcommand is a thin call into meshkit.lab.Lab. Errors meshkit raises on
+purpose are printed as one line (`meshkit: error: ...`) with exit status 1;
+anything else is a bug, reported as one line too, with the traceback shown
+only when MESHKIT_DEBUG=1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+import pandas as pd
+
+from meshkit.errors import LabError, MeshkitError
+from meshkit.lab import Lab
+from meshkit.loadgen import summary
+from meshkit.progress import StatusLine
+
+TOUR_RATE = 40.0
+TOUR_SECONDS = 5.0
+
+
+def _headers(values: Sequence[str] | None) -> dict[str, str]:
+    headers = {}
+    for value in values or []:
+        name, sep, content = value.partition(":")
+        if not sep or not name.strip():
+            raise LabError(f"header {value!r} is not 'Name: value'")
+        headers[name.strip()] = content.strip()
+    return headers
+
+
+def _print_table(frame: pd.DataFrame) -> None:
+    if frame.empty:
+        print("(none)")
+    else:
+        print(frame.to_string(index=False))
+
+
+def _lab(args: argparse.Namespace, status: StatusLine | None = None) -> Lab:
+    return Lab(home=args.home, namespace=args.namespace, progress=status or (lambda _t: None))
+
+
+def cmd_up(args: argparse.Namespace) -> None:
+    status = StatusLine()
+    lab = _lab(args, status).up(control_port=args.control_port)
+    status.done()
+    print(f"lab is up (home: {lab.state_dir})")
+    _print_table(lab.workloads())
+
+
+def cmd_status(args: argparse.Namespace) -> None:
+    lab = _lab(args)
+    if not lab.running():
+        print("no lab is running (start one with `meshkit up`)")
+        sys.exit(3)
+    health = lab.health()
+    print(f"control plane: up, config version {health.get('version')}")
+    _print_table(lab.workloads())
+    print()
+    print("sidecars:")
+    _print_table(lab.proxy_status())
+
+
+def cmd_deploy(args: argparse.Namespace) -> None:
+    status = StatusLine()
+    frame = _lab(args, status).deploy(args.app, namespace=args.namespace, inject=args.inject)
+    status.done()
+    _print_table(frame)
+
+
+def cmd_inject(args: argparse.Namespace, enabled: bool = True) -> None:
+    status = StatusLine()
+    lab = _lab(args, status)
+    frame = lab.inject(args.target) if enabled else lab.uninject(args.target)
+    status.done()
+    _print_table(frame)
+
+
+def cmd_call(args: argparse.Namespace) -> None:
+    result = _lab(args).call(args.service, args.path, method=args.method, headers=_headers(args.header), source=args.source)
+    if result.error:
+        raise LabError(f"request failed: {result.error}")
+    extra = "".join(f" {k}={v}" for k, v in (("flags", result.flags), ("version", result.version)) if v)
+    print(f"{result.status} in {result.elapsed_ms:.1f} ms{extra}")
+    print(result.text)
+
+
+def cmd_load(args: argparse.Namespace) -> None:
+    status = StatusLine()
+
+    def show(done: int, total: int) -> None:
+        status(f"load: {done}/{total} requests")
+
+    frame = _lab(args).load(
+        args.service,
+        args.path,
+        rate=args.rate,
+        duration=args.duration,
+        requests=args.requests,
+        headers=_headers(args.header),
+        source=args.source,
+        progress=show,
+    )
+    status.done()
+    _print_table(pd.DataFrame([summary(frame)]))
+
+
+def cmd_down(args: argparse.Namespace) -> None:
+    _lab(args).down()
+    print("lab is down")
+
+
+def cmd_tour(args: argparse.Namespace) -> None:
+    """The learner's loop in a terminal: measure, inject, measure again."""
+    status = StatusLine()
+    lab = _lab(args, status).up()
+    if not (lab.workloads()["app"] == "bookinfo").any():
+        lab.deploy("bookinfo")
+    lab.uninject(args.namespace)
+    rows = []
+    for phase in ("without sidecars", "with sidecars"):
+        if phase == "with sidecars":
+            lab.inject(args.namespace)
+        status(f"{phase}: warming up")
+        lab.load("productpage", "/productpage", rate=20, requests=20)
+
+        def show(done: int, total: int, phase: str = phase) -> None:
+            status(f"{phase}: {done}/{total} requests to productpage")
+
+        frame = lab.load("productpage", "/productpage", rate=args.rate, duration=args.duration, progress=show)
+        rows.append({"phase": phase, **summary(frame)})
+    status.done()
+    table = pd.DataFrame(rows).set_index("phase")
+    print(f"\nproductpage at {args.rate:g} requests/s for {args.duration:g} s, open loop, latency from intended send time:\n")
+    print(table[["count", "success_rate", "p50_ms", "p90_ms", "p99_ms"]].round(2).to_string())
+    before, after = rows
+    print(
+        "\nadded by the sidecars (4 hops of sidecar pairs on the productpage path): "
+        + ", ".join(f"{q} {after[f'{q}_ms'] - before[f'{q}_ms']:+.2f} ms" for q in ("p50", "p90", "p99"))
+    )
+    edges = lab.edges()
+    print("\nedges the sidecars observed, and how each is secured:\n")
+    if edges.empty:
+        print("(no telemetry yet)")
+    else:
+        edges = edges.assign(security=edges["security"].map(lambda s: "mTLS" if s == "mutual_tls" else "plaintext" if s == "none" else s))
+        print(edges[["source", "destination", "requests", "success_rate", "security"]].to_string(index=False))
+    print("\nnext: `meshkit status`, `meshkit call productpage /productpage`, `meshkit down` when done.")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="meshkit", description="An interactive service-mesh lab.")
+    parser.add_argument("--home", default=None, help="lab state directory (default: $MESHKIT_HOME or ~/.meshkit)")
+    parser.add_argument("-n", "--namespace", default="default", help="namespace (default: default)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("up", help="start the lab (or reattach to it)")
+    p.add_argument("--control-port", type=int, default=None, help="loopback port for the control plane")
+    p.set_defaults(func=cmd_up)
+    sub.add_parser("status", help="workloads, sidecars and config state").set_defaults(func=cmd_status)
+    sub.add_parser("down", help="stop the lab and forget its state").set_defaults(func=cmd_down)
+
+    p = sub.add_parser("deploy", help="deploy a demo app (bookinfo, shop)")
+    p.add_argument("app", nargs="?", default="bookinfo")
+    p.add_argument("--inject", action="store_true", help="start the workloads with sidecars")
+    p.set_defaults(func=cmd_deploy)
+
+    for name, enabled in (("inject", True), ("uninject", False)):
+        p = sub.add_parser(name, help=f"restart a workload or namespace {'with' if enabled else 'without'} sidecars")
+        p.add_argument("target", nargs="?", default=None, help="workload, namespace, or namespace/workload")
+        p.set_defaults(func=lambda a, e=enabled: cmd_inject(a, e))
+
+    for name, helptext in (("call", "send one request from inside the mesh"), ("load", "open-loop load, summary table")):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("service")
+        p.add_argument("path", nargs="?", default="/")
+        p.add_argument("-H", "--header", action="append", help="'Name: value' (repeatable)")
+        p.add_argument("--from", dest="source", default="curl", help="source workload (default: curl)")
+        if name == "call":
+            p.add_argument("-X", "--method", default="GET")
+            p.set_defaults(func=cmd_call)
+        else:
+            p.add_argument("--rate", type=float, default=20.0, help="requests per second")
+            p.add_argument("--duration", type=float, default=5.0, help="seconds")
+            p.add_argument("--requests", type=int, default=None, help="exact number of requests")
+            p.set_defaults(func=cmd_load)
+
+    p = sub.add_parser("tour", help="the whole loop: bookinfo latency without and with sidecars")
+    p.add_argument("--rate", type=float, default=TOUR_RATE)
+    p.add_argument("--duration", type=float, default=TOUR_SECONDS)
+    p.set_defaults(func=cmd_tour)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except MeshkitError as exc:
+        print(f"\nmeshkit: error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("\nmeshkit: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:  # a bug: say so in one line, not a traceback
+        if os.environ.get("MESHKIT_DEBUG") == "1":
+            traceback.print_exc()
+        print(f"\nmeshkit: internal error: {type(exc).__name__}: {exc} (MESHKIT_DEBUG=1 shows the traceback)", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,385 @@
+"""The Lab: the one object notebooks, scripts and the CLI drive.
+
+    lab = Lab().up()
+    lab.deploy("bookinfo")
+    lab.call("productpage", "/productpage")
+    before = lab.load("productpage", "/productpage", rate=20, duration=5)
+    lab.inject("default")
+    after = lab.load("productpage", "/productpage", rate=20, duration=5)
+    lab.down()
+
+Every method is synchronous and safe inside a running event loop (a notebook
+kernel): async work runs on meshkit's own loop thread (meshkit.aio). Tables
+come back as pandas DataFrames. The Lab holds no mesh logic: it asks the
+backend to place processes and the control plane to change config.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+
+from meshkit import aio, telemetry
+from meshkit.backends.base import Backend, InstanceView
+from meshkit.backends.local import LocalBackend
+from meshkit.demo.apps import Latency, WorkloadSpec, get_app
+from meshkit.errors import ControlPlaneError, LabError, UnknownWorkload
+from meshkit.home import LabHome, default_home
+from meshkit.loadgen import LoadSpec, results_frame, run_load
+from meshkit.progress import Progress, quiet
+
+CLIENT = WorkloadSpec(
+    name="curl",
+    service="curl",
+    version="v1",
+    service_account="curl",
+    port=80,
+    latency=Latency(0.05, 0.2),
+)
+"""The lab's own traffic source, like the `curl` pod of Istio's tasks: lab.call
+and lab.load send from inside it, through its sidecar once it has one."""
+
+CLIENT_APP = "lab"
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """One response, with what the mesh says about it."""
+
+    status: int
+    headers: dict[str, str]
+    text: str
+    elapsed_ms: float
+    via_sidecar: bool
+    error: str = ""
+
+    @property
+    def flags(self) -> str:
+        """Envoy-style response flags the mesh set (UF, UH, NR, ...), or ""."""
+        return self.headers.get("x-meshkit-response-flags", "")
+
+    @property
+    def version(self) -> str:
+        """Which version of the destination served the request, when known."""
+        if "x-meshkit-version" in self.headers:
+            return self.headers["x-meshkit-version"]
+        data = self.json()
+        return str(data.get("version", "")) if isinstance(data, dict) else ""
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.text)
+        except ValueError:
+            return None
+
+    def __repr__(self) -> str:
+        flags = f" flags={self.flags}" if self.flags else ""
+        version = f" version={self.version}" if self.version else ""
+        how = "via sidecar" if self.via_sidecar else "direct"
+        body = self.text if len(self.text) <= 200 else self.text[:200] + "..."
+        if self.error:
+            return f"<CallResult error {self.error!r} {how}>"
+        return f"<CallResult {self.status}{flags}{version} {self.elapsed_ms:.1f} ms {how}>\n{body}"
+
+
+@dataclass
+class Lab:
+    """A service-mesh lab: control plane, sidecars and demo apps.
+
+    `backend` is "local" (processes on this machine; the default) or a Backend
+    object. `home` is the lab's state directory (default MESHKIT_HOME or
+    ~/.meshkit): a Lab created later with the same home finds the same lab.
+    """
+
+    backend: str | Backend = "local"
+    home: str | Path | None = None
+    namespace: str = "default"
+    progress: Progress = field(default=quiet, repr=False)
+
+    def __post_init__(self) -> None:
+        self._home = LabHome(Path(self.home).expanduser() if self.home else default_home())
+        if isinstance(self.backend, str):
+            if self.backend != "local":
+                raise LabError(f"unknown backend {self.backend!r}: this version has 'local'")
+            self._backend: Backend = LocalBackend(self._home)
+        else:
+            self._backend = self.backend
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def up(self, control_port: int | None = None) -> Lab:
+        """Start the lab, or reattach to the one already running in this home.
+
+        `control_port` pins the control plane's loopback port (default: the
+        port it had before, or any free one)."""
+        self._backend.up(self.progress, control_port)
+        if not any(v.workload == CLIENT.name and v.namespace == self.namespace for v in self._backend.instances()):
+            self._backend.deploy(CLIENT_APP, [CLIENT], self.namespace, inject=False, progress=self.progress)
+        return self
+
+    def down(self) -> None:
+        """Stop every process of the lab and forget its state."""
+        self._backend.down()
+
+    def running(self) -> bool:
+        return self._backend.running()
+
+    @property
+    def state_dir(self) -> Path:
+        """The lab's state directory (MESHKIT_HOME)."""
+        return self._home.root
+
+    def health(self) -> dict[str, Any]:
+        """The control plane's health: `{"ok": True, "version": N}`."""
+        return dict(self._control().healthz())
+
+    def __enter__(self) -> Lab:
+        return self.up()
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+    # -- workloads ---------------------------------------------------------
+
+    def deploy(self, app: str = "bookinfo", namespace: str | None = None, inject: bool = False) -> pd.DataFrame:
+        """Deploy a demo app ("bookinfo" or "shop"); returns its workloads."""
+        specs = get_app(app)
+        self._backend.deploy(app, specs, namespace or self.namespace, inject, self.progress)
+        return self.workloads(app=app)
+
+    def undeploy(self, app: str) -> None:
+        """Remove every workload of a demo app."""
+        views = [v for v in self._backend.instances() if v.app == app]
+        if not views:
+            raise UnknownWorkload(f"app {app!r} is not deployed (deployed: {', '.join(self._apps()) or 'none'})")
+        self._backend.undeploy(views)
+
+    def inject(self, target: str | None = None) -> pd.DataFrame:
+        """Restart a workload, or every workload of a namespace, with a sidecar.
+
+        `target` is a workload name ("reviews-v2"), a namespace ("default"),
+        or "namespace/workload"; None means the lab's namespace.
+        """
+        self._backend.set_sidecar(self._select(target), True, self.progress)
+        return self.workloads()
+
+    def uninject(self, target: str | None = None) -> pd.DataFrame:
+        """Restart a workload (or a namespace's workloads) without its sidecar."""
+        self._backend.set_sidecar(self._select(target), False, self.progress)
+        return self.workloads()
+
+    def workloads(self, app: str | None = None) -> pd.DataFrame:
+        """One row per workload: its service, version, instances and sidecar state."""
+        views = [v for v in self._backend.instances() if app is None or v.app == app]
+        sync = self._sync_states()
+        rows = []
+        for (namespace, workload), group in _group(views).items():
+            first = group[0]
+            rows.append(
+                {
+                    "namespace": namespace,
+                    "workload": workload,
+                    "service": first.service,
+                    "version": first.version,
+                    "app": first.app,
+                    "ready": f"{sum(v.running for v in group)}/{len(group)}",
+                    "sidecar": all(v.sidecar for v in group),
+                    "config": ", ".join(sorted({sync.get(v.node, "-") if v.sidecar else "-" for v in group})),
+                }
+            )
+        columns = ["namespace", "workload", "service", "version", "app", "ready", "sidecar", "config"]
+        return pd.DataFrame(rows, columns=columns)
+
+    def services(self) -> pd.DataFrame:
+        """One row per service: its endpoints and the versions behind it."""
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        for view in self._backend.instances():
+            row = rows.setdefault(
+                (view.namespace, view.service),
+                {"namespace": view.namespace, "service": view.service, "host": f"{view.service}.{view.namespace}.svc.cluster.local", "endpoints": 0, "versions": set()},
+            )
+            row["endpoints"] += 1
+            row["versions"].add(view.version)
+        table = [dict(r, versions=", ".join(sorted(r["versions"]))) for r in rows.values()]
+        return pd.DataFrame(table, columns=["namespace", "service", "host", "endpoints", "versions"])
+
+    def proxy_status(self) -> pd.DataFrame:
+        """Every sidecar's config state, like `istioctl proxy-status`."""
+        status = self._control().status()
+        rows = []
+        for node, info in sorted(status.get("nodes", {}).items()):
+            rows.append(
+                {
+                    "node": node,
+                    "acked": info.get("acked"),
+                    "status": _sync_word(info, status.get("version")),
+                    "reason": info.get("reason") or "",
+                    "connected": bool(info.get("connected")),
+                }
+            )
+        return pd.DataFrame(rows, columns=["node", "acked", "status", "reason", "connected"])
+
+    def pushes(self, limit: int = 20) -> pd.DataFrame:
+        """Recent config pushes: version, how many sidecars ACKed, slowest ACK in ms."""
+        rows = []
+        for push in self._control().pushes(limit):
+            acks = push.get("acks", {})
+            rows.append(
+                {
+                    "version": push["version"],
+                    "at": pd.Timestamp(push["at"], unit="s"),
+                    "acked": len(acks),
+                    "nacked": len(push.get("nacks", {})),
+                    "max_ack_ms": max(acks.values()) if acks else float("nan"),
+                }
+            )
+        return pd.DataFrame(rows, columns=["version", "at", "acked", "nacked", "max_ack_ms"])
+
+    # -- traffic -----------------------------------------------------------
+
+    def call(
+        self,
+        service: str,
+        path: str = "/",
+        *,
+        method: str = "GET",
+        headers: Mapping[str, str] | None = None,
+        body: bytes | str | None = None,
+        source: str = CLIENT.name,
+        timeout: float = 10.0,
+    ) -> CallResult:
+        """Send one request from inside the mesh (from `source`, the lab's
+        `curl` workload by default) and return what came back."""
+        url, host = self._url(service, path)
+        entry = self._backend.entry(self._source(source), host)
+        started = time.perf_counter()
+        try:
+            if entry.proxy:
+                with httpx.Client(proxy=f"http://{entry.proxy[0]}:{entry.proxy[1]}", timeout=timeout, trust_env=False) as http:
+                    response = http.request(method, url, headers=dict(headers or {}), content=body)
+            else:
+                assert entry.connect_to is not None
+                addr, port = entry.connect_to
+                direct = f"http://{addr}:{port}{path}"
+                with httpx.Client(timeout=timeout, trust_env=False) as http:
+                    response = http.request(method, direct, headers={"host": host, **dict(headers or {})}, content=body)
+        except httpx.HTTPError as exc:
+            elapsed = (time.perf_counter() - started) * 1000
+            return CallResult(0, {}, "", elapsed, entry.proxy is not None, error=f"{type(exc).__name__}: {exc}")
+        elapsed = (time.perf_counter() - started) * 1000
+        return CallResult(response.status_code, dict(response.headers), response.text, elapsed, entry.proxy is not None)
+
+    def load(
+        self,
+        service: str,
+        path: str = "/",
+        *,
+        rate: float = 20.0,
+        duration: float | None = 5.0,
+        requests: int | None = None,
+        concurrency: int = 64,
+        method: str = "GET",
+        headers: Mapping[str, str] | None = None,
+        source: str = CLIENT.name,
+        timeout: float = 10.0,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> pd.DataFrame:
+        """Open-loop load: `rate` requests per second for `duration` seconds
+        (or exactly `requests`), latency counted from each request's intended
+        send time. One row per request."""
+        url, host = self._url(service, path)
+        entry = self._backend.entry(self._source(source), host)
+        spec = LoadSpec(
+            url=url,
+            rate=rate,
+            duration_s=None if requests else duration,
+            requests=requests,
+            concurrency=concurrency,
+            proxy=entry.proxy,
+            connect_to=entry.connect_to,
+            method=method,
+            headers=dict(headers or {}),
+            timeout_s=timeout,
+        )
+        results = aio.run(run_load(spec, progress=progress))
+        frame = results_frame(results)
+        frame["sidecar"] = entry.proxy is not None
+        return frame
+
+    def edges(self) -> pd.DataFrame:
+        """Observed service-to-service edges from the sidecars' telemetry:
+        requests, and how each edge is secured (connection_security_policy)."""
+        urls = [u for u in (self._backend.sidecar_admin(v) for v in self._backend.instances() if v.sidecar) if u]
+        return telemetry.edges(aio.run(telemetry.scrape(urls)))
+
+    # -- helpers -----------------------------------------------------------
+
+    def _control(self) -> Any:
+        return self._backend.control()
+
+    def _apps(self) -> list[str]:
+        return sorted({v.app for v in self._backend.instances() if v.app != CLIENT_APP})
+
+    def _select(self, target: str | None) -> list[InstanceView]:
+        views = self._backend.instances()
+        if target is None:
+            target = self.namespace
+        if "/" in target:
+            namespace, workload = target.split("/", 1)
+            chosen = [v for v in views if v.namespace == namespace and v.workload == workload]
+        else:
+            chosen = [v for v in views if v.workload == target and v.namespace == self.namespace]
+            chosen = chosen or [v for v in views if v.namespace == target]
+        if not chosen:
+            workloads = sorted({v.workload for v in views})
+            namespaces = sorted({v.namespace for v in views})
+            raise UnknownWorkload(
+                f"no workload or namespace {target!r} (workloads: {', '.join(workloads) or 'none'}; namespaces: {', '.join(namespaces) or 'none'})"
+            )
+        return chosen
+
+    def _source(self, source: str) -> InstanceView:
+        chosen = [v for v in self._select(source) if v.running] or self._select(source)
+        return chosen[0]
+
+    def _url(self, service: str, path: str) -> tuple[str, str]:
+        if not path.startswith("/"):
+            raise LabError(f"path must start with '/': {path!r}")
+        name = service.split(".", 1)[0]
+        ports = {v.service: v.service_port for v in self._backend.instances()}
+        if name not in ports:
+            raise UnknownWorkload(f"no service {service!r} in the lab (services: {', '.join(sorted(ports))})")
+        host = f"{service}:{ports[name]}"
+        return f"http://{host}{path}", host
+
+    def _sync_states(self) -> dict[str, str]:
+        try:
+            status = self._control().status()
+        except ControlPlaneError:
+            return {}
+        except LabError:
+            return {}
+        return {node: _sync_word(info, status.get("version")) for node, info in status.get("nodes", {}).items()}
+
+
+def _group(views: list[InstanceView]) -> dict[tuple[str, str], list[InstanceView]]:
+    groups: dict[tuple[str, str], list[InstanceView]] = {}
+    for view in views:
+        groups.setdefault((view.namespace, view.workload), []).append(view)
+    return groups
+
+
+def _sync_word(info: Mapping[str, Any], version: int | None) -> str:
+    """istioctl proxy-status's words: SYNCED, STALE (not yet ACKed), NACK."""
+    if info.get("nacked") is not None and (info.get("acked") or 0) < info["nacked"]:
+        return "NACK"
+    if version is not None and info.get("acked") == version:
+        return "SYNCED"
+    return "STALE"

@@ -1,0 +1,184 @@
+"""The whole local lab, as a learner drives it: real processes, real traffic.
+
+One bookinfo lab is shared by the tests of this module that only read it or
+change config reversibly; tests that break the lab on purpose (killing the
+control plane, simulating a kernel restart) get their own.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from meshkit.backends import processes
+from meshkit.errors import LabNotRunning, UnknownWorkload
+from meshkit.lab import Lab
+
+
+def lab_processes(home: Path) -> list[psutil.Process]:
+    """Every live process whose command line points into this lab's home."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        cmdline = proc.info.get("cmdline") or []
+        if proc.info.get("status") == psutil.STATUS_ZOMBIE:
+            continue
+        if any(str(home) in arg for arg in cmdline[1:]) and "-m" in cmdline:
+            found.append(proc)
+    return found
+
+
+def control_pid(home: Path) -> int:
+    import json
+
+    return int(json.loads((home / "lab.json").read_text())["control"]["proc"]["pid"])
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    home = tmp_path_factory.mktemp("lab")
+    lab = Lab(home=home).up()
+    try:
+        lab.deploy("bookinfo")
+        lab.inject("default")
+        yield lab
+    finally:
+        lab.down()
+
+
+def test_bookinfo_answers_through_the_sidecars(lab: Lab) -> None:
+    result = lab.call("productpage", "/productpage")
+    assert result.status == 200, result
+    assert result.via_sidecar
+    page = result.json()
+    assert page["service"] == "productpage"
+    assert page["reviews"]["version"] in {"v1", "v2", "v3"}
+
+
+def test_every_workload_has_a_synced_sidecar(lab: Lab) -> None:
+    workloads = lab.workloads()
+    assert set(workloads.workload) >= {"productpage-v1", "details-v1", "reviews-v1", "reviews-v2", "reviews-v3", "ratings-v1", "curl"}
+    assert workloads.sidecar.all()
+    assert (workloads.ready == "1/1").all()
+    assert (workloads.config == "SYNCED").all(), workloads
+
+
+def test_round_robin_spreads_requests_evenly_across_versions(lab: Lab) -> None:
+    """With no routing rules, the client's sidecar rotates over reviews'
+    three endpoints: 30 calls from one sidecar land exactly 10 on each."""
+    versions = collections.Counter(lab.call("reviews", "/reviews/0").version for _ in range(30))
+    assert versions == {"v1": 10, "v2": 10, "v3": 10}
+
+
+def test_a_call_to_an_unknown_service_names_the_services_there_are(lab: Lab) -> None:
+    with pytest.raises(UnknownWorkload, match="nosuchservice.*productpage"):
+        lab.call("nosuchservice", "/")
+
+
+def test_config_change_reaches_every_sidecar_without_failing_requests_in_flight(lab: Lab) -> None:
+    """Ten config versions pushed while traffic flows: every sidecar ACKs the
+    last one and not one request fails."""
+    control = lab._control()
+    results: list = []
+
+    def traffic() -> None:
+        results.append(lab.load("productpage", "/productpage", rate=50, duration=3))
+
+    worker = threading.Thread(target=traffic)
+    worker.start()
+    time.sleep(0.5)
+    version = 0
+    for i in range(10):
+        answer = control.put_resource(
+            {
+                "apiVersion": "meshkit.dev/v1alpha1",
+                "kind": "Note",
+                "metadata": {"name": "churn", "namespace": "default"},
+                "spec": {"round": i},
+            }
+        )
+        version = answer["version"]
+        time.sleep(0.15)
+    worker.join()
+    acks = control.wait_acked(version, timeout=10)
+    nodes = set(lab.proxy_status().node)
+    assert set(acks) == nodes and len(nodes) == 7
+    frame = results[0]
+    assert len(frame) >= 140
+    assert (frame.code == 200).all(), frame[frame.code != 200]
+    control.delete_resource("Note", "default", "churn")
+
+
+def test_sidecars_keep_routing_when_the_control_plane_is_killed_and_reconnect_when_it_returns(tmp_path: Path) -> None:
+    home = tmp_path / "lab"
+    lab = Lab(home=home).up()
+    try:
+        lab.deploy("bookinfo", inject=True)
+        lab.inject("default")
+        version = lab.health()["version"]
+        os.kill(control_pid(home), signal.SIGKILL)
+        # Traffic keeps flowing on the last good config, including to
+        # destinations that had no traffic since (details, ratings).
+        frame = lab.load("productpage", "/productpage", rate=30, duration=2)
+        assert (frame.code == 200).all()
+        assert lab.call("ratings", "/ratings/0").status == 200
+        assert not lab.running()
+        lab.up()  # restarts the control plane on its old port, from its store
+        assert lab.health()["version"] == version
+        acks = lab._control().wait_acked(version, timeout=15)
+        assert len(acks) == 7
+        status = lab.proxy_status()
+        assert status.connected.all() and (status.status == "SYNCED").all()
+        assert lab.call("productpage", "/productpage").status == 200
+    finally:
+        lab.down()
+
+
+def test_a_new_lab_after_a_kernel_restart_reattaches_without_orphans(tmp_path: Path) -> None:
+    """A 'kernel' (a child Python) starts a lab and dies with SIGKILL; a new
+    Lab on the same home reattaches: same processes, one control plane, and
+    down() leaves nothing behind."""
+    home = tmp_path / "lab"
+    script = f"from meshkit.lab import Lab\nlab = Lab(home={str(home)!r}).up()\nlab.deploy('bookinfo', inject=True)\nprint('ready', flush=True)\nimport time\ntime.sleep(60)\n"
+    kernel = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert kernel.stdout is not None
+        assert kernel.stdout.readline().strip() == "ready"
+        before = {p.pid for p in lab_processes(home)}
+        kernel.kill()
+        kernel.wait()
+        lab = Lab(home=home).up()
+        after = {p.pid for p in lab_processes(home)}
+        assert after == before, "reattaching must neither start nor lose processes"
+        controls = [p for p in lab_processes(home) if "meshkit.control" in p.cmdline()]
+        assert len(controls) == 1
+        assert lab.call("productpage", "/productpage").status == 200
+        lab.down()
+        assert processes.wait_until(lambda: not lab_processes(home), 5.0)
+    finally:
+        if kernel.poll() is None:
+            kernel.kill()
+        Lab(home=home).down()
+
+
+def test_calls_on_a_lab_that_is_not_running_say_so(tmp_path: Path) -> None:
+    lab = Lab(home=tmp_path / "nothing-here")
+    assert not lab.running()
+    with pytest.raises(LabNotRunning, match="Lab\\(\\).up\\(\\)"):
+        lab.deploy("bookinfo")
+
+
+def test_unknown_app_and_workload_name_what_exists(lab: Lab) -> None:
+    with pytest.raises(UnknownWorkload, match="bookinfo"):
+        lab.deploy("bookinf")
+    with pytest.raises(UnknownWorkload, match="reviews-v2"):
+        lab.inject("reviews-v9")
