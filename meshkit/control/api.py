@@ -33,7 +33,7 @@ from meshkit.control.asgi import (
 )
 from meshkit.control.push import DEFAULT_DEBOUNCE_S, Publisher
 from meshkit.control.registry import check_instance, check_service_port, node_id, registry_view
-from meshkit.control.resources import check_resource
+from meshkit.control.resources import ResourceKey, check_resource
 from meshkit.control.routing import Route, Router
 from meshkit.control.snapshot import build_snapshot
 from meshkit.control.store import Store
@@ -140,6 +140,7 @@ class ControlPlane:
         return Response(200, {"ok": True, "version": self.store.state.version})
 
     async def status(self, request: Request) -> Response:
+        """Nodes are registered sidecars, plus registered instances whose node has reported anyway."""
         state = self.store.state
         nodes = [nid for nid, rec in state.instances.items() if rec["sidecar"] or nid in self.acks.nodes]
         return Response(200, self.acks.status(state.version, nodes, time.time()))
@@ -181,11 +182,13 @@ class ControlPlane:
         return Response(200, {"version": self.store.state.version, "changed": changed})
 
     async def delete_resource(self, request: Request) -> Response:
-        key = ops.ResourceKey(request.params["kind"], request.params["namespace"], request.params["name"])
+        key = ResourceKey(request.params["kind"], request.params["namespace"], request.params["name"])
         changed = self._commit(ops.delete_resource(self.store.state, key))
         return Response(200, {"version": self.store.state.version, "changed": changed})
 
     async def node_snapshot(self, request: Request) -> Response:
+        """Built from the latest commit, not the published state: a learner asking right after
+        a change sees it, even inside the few milliseconds before sidecars are woken."""
         nid = node_id(request.params["namespace"], request.params["instance"])
         state = self.store.state
         if nid not in state.instances:
@@ -198,6 +201,7 @@ class ControlPlane:
         return Response(200, self.acks.pushes(limit, since))
 
     async def long_poll(self, request: Request) -> Response:
+        """Sidecars get the published state only, so a burst in progress is delivered once, whole."""
         node = request.query.get("node")
         if not node:
             raise HttpError(400, "query parameter 'node' is required (namespace/instance)")

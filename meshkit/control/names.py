@@ -16,46 +16,42 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _KIND = re.compile(r"[A-Z][A-Za-z0-9]{0,62}")
 
 
-def dns_label_problem(value: object) -> str | None:
-    """Why `value` is not a DNS label (namespaces, instances, services), or None."""
+def _pattern_problem(value: object, pattern: re.Pattern[str], max_len: int, failure: str) -> str | None:
+    """Why `value` is not a string of at most `max_len` matching `pattern` (`failure` explains), or None."""
     if not isinstance(value, str):
         return f"must be a string, got {type_name(value)}"
-    if not _DNS_LABEL.fullmatch(value):
-        return (
-            f"{value!r} is not a valid name: use at most 63 lowercase letters, digits "
-            "and '-', starting and ending with a letter or digit"
-        )
+    if len(value) > max_len or not pattern.fullmatch(value):
+        return f"{value!r} {failure}"
     return None
+
+
+def dns_label_problem(value: object) -> str | None:
+    """Why `value` is not a DNS label (namespaces, instances, services), or None."""
+    return _pattern_problem(
+        value, _DNS_LABEL, 63,
+        "is not a valid name: use at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit",
+    )
 
 
 def dns_subdomain_problem(value: object) -> str | None:
     """Why `value` is not a DNS subdomain (resource names may contain dots), or None."""
-    if not isinstance(value, str):
-        return f"must be a string, got {type_name(value)}"
-    if len(value) > 253 or not _DNS_SUBDOMAIN.fullmatch(value):
-        return (
-            f"{value!r} is not a valid name: use at most 253 lowercase letters, digits, "
-            "'-' and '.', starting and ending with a letter or digit"
-        )
-    return None
+    return _pattern_problem(
+        value, _DNS_SUBDOMAIN, 253,
+        "is not a valid name: use at most 253 lowercase letters, digits, '-' and '.', "
+        "starting and ending with a letter or digit",
+    )
 
 
 def kind_problem(value: object) -> str | None:
     """Why `value` is not a resource kind such as VirtualService, or None."""
-    if not isinstance(value, str):
-        return f"must be a string, got {type_name(value)}"
-    if not _KIND.fullmatch(value):
-        return f"{value!r} is not a kind: expected a CamelCase name such as VirtualService"
-    return None
+    return _pattern_problem(value, _KIND, 63, "is not a kind: expected a CamelCase name such as VirtualService")
 
 
 def label_value_problem(value: object) -> str | None:
     """Why `value` is not a label value (a workload version such as v2 or 1.0), or None."""
-    if not isinstance(value, str):
-        return f"must be a string, got {type_name(value)}"
-    if not _LABEL_NAME.fullmatch(value):
-        return f"{value!r} is not a valid label value: at most 63 letters, digits, '-', '_' and '.'"
-    return None
+    return _pattern_problem(
+        value, _LABEL_NAME, 63, "is not a valid label value: at most 63 letters, digits, '-', '_' and '.'"
+    )
 
 
 def label_map_problem(value: object, free_values: bool = False) -> tuple[str, str] | None:

@@ -87,16 +87,25 @@ def prepare_home(home: Path) -> None:
 class _Server(uvicorn.Server):
     """uvicorn's server with two hooks: announce once listening, release long polls on exit."""
 
-    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None], on_exit: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        on_started: Callable[[], None],
+        on_exit: Callable[[], None],
+        early_signals: list[int],
+    ) -> None:
         super().__init__(config)
         self._on_started = on_started
         self._on_exit = on_exit
+        self._early_signals = early_signals
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         await super().startup(sockets=sockets)
-        if self.started:
+        if self._early_signals:
+            self.should_exit = True
+        if self.started and not self.should_exit:
             self._on_started()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
@@ -127,9 +136,11 @@ def serve(home: Path, port: int = 0, host: str = DEFAULT_HOST, debounce: float =
     url = base_url(host, sock.getsockname()[1])
 
     def announce() -> None:
-        write_json_atomic(
-            home / CONTROL_JSON, {"url": url, "admin_token": token, "pid": os.getpid(), "started_at": time.time()}
-        )
+        info = {"url": url, "admin_token": token, "pid": os.getpid(), "started_at": time.time()}
+        try:
+            write_json_atomic(home / CONTROL_JSON, info)
+        except OSError as exc:
+            raise ControlPlaneError(f"cannot write {home / CONTROL_JSON}: {exc.strerror or exc}") from exc
         log.info("control plane listening on %s (store version %d)", url, store.state.version)
 
     config = uvicorn.Config(
@@ -141,17 +152,21 @@ def serve(home: Path, port: int = 0, host: str = DEFAULT_HOST, debounce: float =
         log_level="warning",
         timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )
-    server = _Server(config, on_started=announce, on_exit=app.shutdown)
     # uvicorn re-raises the signal it caught once it has shut down; these
-    # handlers absorb it so a requested stop exits with status 0.
+    # handlers absorb it so a requested stop exits with status 0. A signal
+    # that lands before uvicorn installs its own handlers is remembered here
+    # and honoured once the server is up.
+    early: list[int] = []
+
+    def absorb(sig: int, frame: FrameType | None) -> None:
+        early.append(sig)
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _absorb)
+        signal.signal(sig, absorb)
+    server = _Server(config, on_started=announce, on_exit=app.shutdown, early_signals=early)
     try:
         server.run(sockets=[sock])
     finally:
         sock.close()
     log.info("control plane stopped")
 
-
-def _absorb(sig: int, frame: FrameType | None) -> None:
-    """Swallow the signal uvicorn re-raises after a graceful shutdown."""
