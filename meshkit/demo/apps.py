@@ -15,13 +15,12 @@ the JSON that `python -m meshkit.demo --spec FILE` runs (docs/internals.md).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from meshkit.control.names import dns_label_problem
 from meshkit.demo.spec import DEFAULT_SERVICE_PORT, parse_spec
 from meshkit.errors import ConfigError, UnknownWorkload
 
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 MAX_REPLICAS = 20
 
 
@@ -85,10 +84,9 @@ class WorkloadSpec:
         same parser the demo process uses, so the two cannot disagree.
         """
         for field_name in ("name", "service", "service_account"):
-            value = getattr(self, field_name)
-            if not isinstance(value, str) or not _DNS_LABEL.fullmatch(value):
-                raise ConfigError("WorkloadSpec", str(self.name), field_name,
-                                  f"{value!r} is not a DNS label (lowercase letters, digits, '-')")
+            problem = dns_label_problem(getattr(self, field_name))
+            if problem:
+                raise ConfigError("WorkloadSpec", str(self.name), field_name, problem)
         if isinstance(self.port, bool) or not isinstance(self.port, int) or not 1 <= self.port <= 65535:
             raise ConfigError("WorkloadSpec", self.name, "port", f"must be 1..65535, not {self.port!r}")
         if isinstance(self.replicas, bool) or not isinstance(self.replicas, int) \

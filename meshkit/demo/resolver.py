@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from meshkit.errors import ConfigError, UnknownWorkload
+from meshkit.control.files import write_atomic
+from meshkit.errors import ConfigError, LabError, UnknownWorkload
 
 CLUSTER_SUFFIX = "svc.cluster.local"
 _KIND = "resolver file"
@@ -83,16 +83,9 @@ def write_resolver(path: str | os.PathLike[str], mapping: Mapping[str, Sequence[
     checked = parse_resolver(dict(mapping), source=str(target))
     text = json.dumps({host: [list(ep) for ep in eps] for host, eps in sorted(checked.items())})
     try:
-        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        write_atomic(target, text.encode(), mode=0o644)
     except OSError as exc:
-        raise ConfigError(_KIND, str(target), "", f"cannot write: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temp, target)
-    except OSError as exc:
-        Path(temp).unlink(missing_ok=True)
-        raise ConfigError(_KIND, str(target), "", f"cannot write: {exc.strerror or exc}") from exc
+        raise LabError(f"cannot write resolver file {target}: {exc.strerror or exc}") from exc
 
 
 def read_resolver(path: str | os.PathLike[str]) -> dict[str, Endpoints]:

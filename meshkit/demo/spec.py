@@ -26,9 +26,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from meshkit.control.names import dns_label_problem, dns_subdomain_problem, label_value_problem
 from meshkit.demo.paths import template_problem
 from meshkit.errors import ConfigError
 
@@ -41,9 +43,6 @@ MAX_TIMEOUT_S = 600.0
 # (seconds typed where milliseconds were meant).
 MAX_LATENCY_MS = 600_000.0
 
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
-_DNS_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*")
-_LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 _COLOR = re.compile(r"[a-z]{1,20}")
 
 _TOP_KEYS = frozenset(
@@ -112,13 +111,15 @@ class _Reader:
     def raw(self, key: str, default: object) -> object:
         return self.doc.get(key, default)
 
-    def string(self, key: str, pattern: re.Pattern[str], hint: str, default: str | None = None) -> str:
+    def text(self, key: str, problem: Callable[[object], str | None], default: str | None = None) -> str:
+        """A string field that `problem` (a checker from meshkit.control.names or alike) accepts."""
         value = self.doc.get(key, default)
         if value is None:
             self.fail(key, "is required")
-        if not isinstance(value, str) or not pattern.fullmatch(value):
-            self.fail(key, f"{value!r} is not {hint}")
-        return value  # type: ignore[return-value]
+        reason = problem(value)
+        if reason:
+            self.fail(key, reason)
+        return value  # type: ignore[no-any-return]
 
     def number(self, key: str, low: float, high: float, default: float | None = None,
                *, low_open: bool = False) -> float:
@@ -148,6 +149,18 @@ class _Reader:
         return value  # type: ignore[return-value]
 
 
+def _path_problem(value: object) -> str | None:
+    if not isinstance(value, str):
+        return f"must be a path string, not {value!r}"
+    return template_problem(value)
+
+
+def _color_problem(value: object) -> str | None:
+    if not isinstance(value, str) or not _COLOR.fullmatch(value):
+        return f"{value!r} is not a colour name such as 'black' or 'red'"
+    return None
+
+
 def _host(reader: _Reader) -> str:
     value = reader.raw("host", "127.0.0.1")
     try:
@@ -158,14 +171,9 @@ def _host(reader: _Reader) -> str:
 
 def _call(doc: object, *, source: str, index: int) -> CallSpec:
     reader = _Reader(doc, source=source, where=f"calls[{index}]", allowed=_CALL_KEYS)
-    path = reader.string("path", re.compile(r"/.*"), "a path starting with '/'")
-    problem = template_problem(path)
-    if problem:
-        reader.fail("path", problem)
     return CallSpec(
-        service=reader.string("service", _DNS_NAME, "a service name such as 'ratings' or "
-                              "'ratings.default.svc.cluster.local'"),
-        path=path,
+        service=reader.text("service", dns_subdomain_problem),
+        path=reader.text("path", _path_problem),
         timeout_s=reader.number("timeout_s", 0.0, MAX_TIMEOUT_S, low_open=True),
         retries=reader.integer("retries", 0, MAX_RETRIES, 0),
         port=reader.integer("port", 1, 65535, DEFAULT_SERVICE_PORT),
@@ -208,7 +216,7 @@ def _latency(reader: _Reader) -> tuple[float, float]:
 def parse_spec(doc: object, *, source: str) -> AppSpec:
     """Validate a decoded spec; `source` names it in errors (a file name)."""
     reader = _Reader(doc, source=source, where="", allowed=_TOP_KEYS)
-    service = reader.string("service", _DNS_LABEL, "a DNS label (lowercase letters, digits, '-')")
+    service = reader.text("service", dns_label_problem)
     role = reader.raw("role", "generic")
     if role not in ROLES:
         reader.fail("role", f"{role!r} is not one of {', '.join(ROLES)}")
@@ -217,12 +225,12 @@ def parse_spec(doc: object, *, source: str) -> AppSpec:
         reader.fail("resolver", "must be a file path or null")
     star_color = reader.raw("star_color", None)
     if star_color is not None:
-        star_color = reader.string("star_color", _COLOR, "a colour name such as 'black' or 'red'")
+        star_color = reader.text("star_color", _color_problem)
     p50, p99 = _latency(reader)
     return AppSpec(
         service=service,
-        version=reader.string("version", _LABEL_VALUE, "a version label such as 'v2'"),
-        namespace=reader.string("namespace", _DNS_LABEL, "a namespace name", "default"),
+        version=reader.text("version", label_value_problem),
+        namespace=reader.text("namespace", dns_label_problem, "default"),
         host=_host(reader),
         port=reader.integer("port", 0, 65535),
         p50_ms=p50,

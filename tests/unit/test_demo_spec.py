@@ -44,7 +44,7 @@ def _with(**changes: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(("doc", "where", "reason"), [
     ([], "", "must be a JSON object"),
     (_with(colour="red"), "colour", "unknown key"),
-    (_with(service="Reviews"), "service", "is not a DNS label"),
+    (_with(service="Reviews"), "service", "is not a valid name"),
     ({"version": "v1", "port": 1}, "service", "is required"),
     (_with(port=True), "port", "whole number"),
     (_with(port=70000), "port", "whole number from 0 to 65535"),
@@ -55,7 +55,7 @@ def _with(**changes: Any) -> dict[str, Any]:
     (_with(latency_ms={"p50": "5"}), "latency_ms.p50", "must be a number"),
     (_with(latency_ms={"median": 5}), "latency_ms.median", "unknown key"),
     (_with(calls={"service": "x"}), "calls", "must be a list"),
-    (_with(calls=[{"service": "ratings", "path": "ratings", "timeout_s": 1}]), "calls[0].path", "starting with '/'"),
+    (_with(calls=[{"service": "ratings", "path": "ratings", "timeout_s": 1}]), "calls[0].path", "must start with '/'"),
     (_with(calls=[{"service": "ratings", "path": "/r/{pid}", "timeout_s": 1}]), "calls[0].path", "only placeholder"),
     (_with(calls=[{"service": "ratings", "path": "/", "timeout_s": 0}]), "calls[0].timeout_s", "more than 0"),
     (_with(calls=[{"service": "ratings", "path": "/", "timeout_s": 1, "retries": -1}]), "calls[0].retries", "whole"),
