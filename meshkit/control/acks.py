@@ -1,9 +1,13 @@
 """What each sidecar reported, and how long each change took to reach it.
 
-Kept in memory only: after a restart sidecars reconnect and report again, and
-a NACK or ACK never touches the store. Times are passed in by the caller
-(wall clock for display, monotonic for durations), so these classes are
-deterministic under test.
+A sidecar ACKs a version once; after a control plane restart it just goes on
+polling with the version it has. So each node's report (acked, nacked,
+reason, last seen) is saved beside the store, in its own file (a NACK or ACK
+never touches the store), and read back on start: a restarted control plane
+still knows which sidecars run which version. The push timing history is
+kept in memory only. Times are passed in by the caller (wall clock for
+display, monotonic for durations), so these classes are deterministic under
+test.
 """
 
 from __future__ import annotations
@@ -53,6 +57,35 @@ class AckBook:
         self.nodes: dict[str, NodeStatus] = {}
         self.history: OrderedDict[int, Push] = OrderedDict()
         self.history_limit = history
+
+    def reports_to_json(self) -> dict[str, Any]:
+        """What survives a restart: each node's last report, not its open polls."""
+        return {
+            node: {"acked": s.acked, "nacked": s.nacked, "reason": s.reason, "last_seen": s.last_seen}
+            for node, s in sorted(self.nodes.items())
+        }
+
+    def load_reports(self, document: Any, version: int) -> None:
+        """Take back reports saved by `reports_to_json`.
+
+        Entries of the wrong shape are skipped, and so are reports of versions
+        newer than the store's `version`: they belong to a store that was
+        since removed, not to this one.
+        """
+        if not isinstance(document, dict):
+            return
+        for node, saved in document.items():
+            try:
+                status = NodeStatus(
+                    acked=int(saved["acked"]),
+                    nacked=None if saved["nacked"] is None else int(saved["nacked"]),
+                    reason=None if saved["reason"] is None else str(saved["reason"]),
+                    last_seen=None if saved["last_seen"] is None else float(saved["last_seen"]),
+                )
+            except (KeyError, TypeError, ValueError):
+                continue
+            if status.acked <= version and (status.nacked or 0) <= version:
+                self.nodes[str(node)] = status
 
     def node(self, node: str) -> NodeStatus:
         return self.nodes.setdefault(node, NodeStatus())

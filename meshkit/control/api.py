@@ -17,6 +17,7 @@ import logging
 import math
 import secrets
 import time
+from pathlib import Path
 
 from meshkit.control import store as ops
 from meshkit.control.acks import HISTORY_VERSIONS, AckBook
@@ -31,6 +32,7 @@ from meshkit.control.asgi import (
     read_request,
     send_response,
 )
+from meshkit.control.files import read_json_or_none, write_json_atomic
 from meshkit.control.push import DEFAULT_DEBOUNCE_S, Publisher
 from meshkit.control.registry import check_instance, check_service_port, node_id, registry_view
 from meshkit.control.resources import ResourceKey, check_resource
@@ -49,11 +51,16 @@ MAX_REASON_CHARS = 1000
 class ControlPlane:
     """The ASGI app: one store, one publisher, one ack book, one admin token."""
 
-    def __init__(self, store: Store, admin_token: str, debounce: float = DEFAULT_DEBOUNCE_S) -> None:
+    def __init__(
+        self, store: Store, admin_token: str, debounce: float = DEFAULT_DEBOUNCE_S, reports: Path | None = None
+    ) -> None:
         self.store = store
         self.admin_token = admin_token
         self.publisher = Publisher(store.state, debounce)
         self.acks = AckBook()
+        self.reports = reports
+        if reports is not None:
+            self.acks.load_reports(read_json_or_none(reports), store.state.version)
         self.router = Router()
         add = self.router.add
         add("GET", "/healthz", self.healthz, "none")
@@ -134,6 +141,15 @@ class ControlPlane:
             self.publisher.committed(new)
         return changed
 
+    def _save_reports(self) -> None:
+        """Keep the nodes' reports across a restart; failing to is logged, never fatal."""
+        if self.reports is None:
+            return
+        try:
+            write_json_atomic(self.reports, self.acks.reports_to_json(), durable=False)
+        except OSError as exc:
+            log.warning("cannot save node reports to %s: %s", self.reports, exc)
+
     # -- handlers ------------------------------------------------------------
 
     async def healthz(self, request: Request) -> Response:
@@ -162,6 +178,7 @@ class ControlPlane:
         changed = self._commit(ops.delete_instance(self.store.state, namespace, instance))
         if changed:
             self.acks.forget(node_id(namespace, instance))
+            self._save_reports()
         return Response(200, {"version": self.store.state.version, "changed": changed})
 
     async def resources(self, request: Request) -> Response:
@@ -244,6 +261,7 @@ class ControlPlane:
             self.acks.nack(node, version, text, time.time())
         else:
             raise HttpError(400, "ack field 'status' must be \"ACK\" or \"NACK\"")
+        self._save_reports()
         return Response(200, {"ok": True})
 
 

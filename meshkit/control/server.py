@@ -37,6 +37,7 @@ DEFAULT_HOST = "127.0.0.1"
 CONTROL_JSON = "control.json"
 TOKEN_FILE = "control-token"
 STORE_FILE = "store.json"
+REPORTS_FILE = "nodes.json"
 SHUTDOWN_GRACE_S = 3.0
 
 
@@ -131,7 +132,7 @@ def serve(home: Path, port: int = 0, host: str = DEFAULT_HOST, debounce: float =
     except (OSError, UnicodeDecodeError) as exc:
         raise ControlPlaneError(f"cannot read or create the admin token in {home / TOKEN_FILE}: {exc}") from exc
     store = Store.open(home / STORE_FILE)
-    app = ControlPlane(store, token, debounce)
+    app = ControlPlane(store, token, debounce, reports=home / REPORTS_FILE)
     sock = bind_socket(host, port)
     url = base_url(host, sock.getsockname()[1])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import signal
 import socket
 import stat
@@ -68,7 +69,7 @@ def test_sigterm_exits_cleanly_even_with_a_long_poll_open(control: ControlProces
     assert (control.home / "control.json").exists(), "the launcher checks liveness by pid; the file stays"
 
 
-def test_a_restart_on_the_same_port_keeps_version_registry_resources_and_tokens(tmp_path: Path) -> None:
+def test_a_restart_on_the_same_port_keeps_version_registry_resources_tokens_and_acks(tmp_path: Path) -> None:
     home = tmp_path / "home"
     first = start(home)
     try:
@@ -76,6 +77,9 @@ def test_a_restart_on_the_same_port_keeps_version_registry_resources_and_tokens(
             node_token = client.put_instance(instance("reviews-v1-0", 41000))["node_token"]
             client.put_resource(VIRTUAL_SERVICE)
             registry = client.registry()
+        with first.http(node_token) as http:
+            answer = http.post("/v1/ack", json={"node": "default/reviews-v1-0", "version": 2, "status": "ACK"})
+            assert answer.status_code == 200
     finally:
         assert first.stop() == 0
     second = start(home, "--port", str(first.port))
@@ -84,6 +88,9 @@ def test_a_restart_on_the_same_port_keeps_version_registry_resources_and_tokens(
         with second.client() as client:
             assert client.healthz()["version"] == 2
             assert client.registry() == registry
+            assert client.status()["nodes"]["default/reviews-v1-0"]["acked"] == 2, "a sidecar ACKs once, not again"
+            times = client.wait_acked(2, timeout=2.0)
+            assert list(times) == ["default/reviews-v1-0"] and math.isnan(times["default/reviews-v1-0"])
             assert client.resources() == [VIRTUAL_SERVICE]
             again = client.put_instance(instance("reviews-v1-0", 41000))
             assert again == {"version": 2, "node_token": node_token, "changed": False}

@@ -145,3 +145,31 @@ def test_history_is_bounded_and_filtered() -> None:
     assert [p["version"] for p in book.pushes(limit=10)] == [3, 4, 5]
     assert [p["version"] for p in book.pushes(limit=2)] == [4, 5]
     assert [p["version"] for p in book.pushes(limit=10, since=4)] == [4, 5]
+
+
+def test_node_reports_survive_a_round_trip_but_not_their_open_polls() -> None:
+    book = book_with_versions((1, 0.0), (2, 1.0))
+    book.ack("ns/a", 2, now=1001.0, mono=1.0)
+    book.nack("ns/b", 2, "bad", now=1002.0)
+    book.poll_opened("ns/a", now=1003.0)
+    again = AckBook()
+    again.load_reports(book.reports_to_json(), version=2)
+    assert again.status(2, ["ns/a", "ns/b"], now=1003.0) == {"version": 2, "nodes": {
+        "ns/a": {"acked": 2, "nacked": None, "reason": None, "connected": True, "last_seen": 1003.0},
+        "ns/b": {"acked": 0, "nacked": 2, "reason": "bad", "connected": True, "last_seen": 1002.0},
+    }}
+    assert again.nodes["ns/a"].open_polls == 0
+
+
+def test_reports_of_another_store_or_of_the_wrong_shape_are_dropped() -> None:
+    saved = {
+        "ns/newer": {"acked": 9, "nacked": None, "reason": None, "last_seen": 1.0},
+        "ns/nacked-newer": {"acked": 1, "nacked": 9, "reason": "x", "last_seen": 1.0},
+        "ns/broken": {"acked": "lots"},
+        "ns/fine": {"acked": 3, "nacked": None, "reason": None, "last_seen": None},
+    }
+    book = AckBook()
+    book.load_reports(saved, version=3)
+    assert list(book.nodes) == ["ns/fine"]
+    book.load_reports(["not", "a", "mapping"], version=3)
+    assert list(book.nodes) == ["ns/fine"]
