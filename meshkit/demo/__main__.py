@@ -58,11 +58,6 @@ def listen(host: str, port: int) -> socket.socket:
         raise MeshkitError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
 
-def _ignore(signum: int, frame: object) -> None:
-    """Stands in for the default SIGTERM action, which uvicorn re-raises after it
-    has shut down gracefully; ignoring it lets the process exit with status 0."""
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m meshkit.demo", description="Run one demo app process.")
     parser.add_argument("--spec", required=True, help="the demo app spec (JSON, see docs/internals.md)")
@@ -93,10 +88,21 @@ def main(argv: list[str] | None = None) -> int:
         timeout_keep_alive=KEEP_ALIVE_S,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
     )
-    signal.signal(signal.SIGTERM, _ignore)
-    signal.signal(signal.SIGINT, _ignore)
+    server = uvicorn.Server(config)
+
+    def stop(signum: int, frame: object) -> None:
+        """Ask uvicorn to stop, even before it has taken over the signals.
+
+        A lab may stop an app the moment it says it is listening; uvicorn then
+        exits right after starting. Once uvicorn has shut down it re-raises the
+        signal it caught; it lands here again, so the process exits with 0.
+        """
+        server.should_exit = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     print(f"meshkit.demo {instance} listening on {host}:{port}", flush=True)
-    uvicorn.Server(config).run(sockets=[sock])
+    server.run(sockets=[sock])
     return 0
 
 

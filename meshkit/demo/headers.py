@@ -9,7 +9,10 @@ which inbound request.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+
+_USER_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 FORWARDED_HEADERS: frozenset[str] = frozenset({
     "x-request-id",
@@ -54,3 +57,31 @@ def forwarded_headers(incoming: Iterable[tuple[bytes, bytes]]) -> list[tuple[str
         if name in FORWARDED_HEADERS:
             picked.append((name, raw_value.decode("latin-1")))
     return picked
+
+
+def end_user_from_cookie(headers: list[tuple[str, str]]) -> str | None:
+    """The signed-in user a `user=<name>` cookie names, as Bookinfo's login sets it.
+
+    Only a plain name is taken (letters, digits, '.', '_', '-'): the value
+    becomes a header that routing rules match, so nothing else gets through.
+    """
+    for name, value in headers:
+        if name != "cookie":
+            continue
+        for pair in value.split(";"):
+            key, _, user = pair.strip().partition("=")
+            if key == "user" and _USER_NAME.fullmatch(user):
+                return user
+    return None
+
+
+def with_end_user(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Add `end-user` from the login cookie when the request has none.
+
+    Bookinfo's productpage does this after "Sign in": the header, not the
+    cookie, is what Istio's routing tasks match (`end-user: jason`).
+    """
+    if any(name == "end-user" for name, _ in headers):
+        return headers
+    user = end_user_from_cookie(headers)
+    return headers if user is None else [*headers, ("end-user", user)]

@@ -4,7 +4,8 @@ A role is a pure function (spec, product id, call results) -> (status,
 fields). Bookinfo's services degrade the way the real ones do (a page with
 an apology, status 200); a generic service needs every call to succeed and
 answers 502 naming the call that did not, so a failing dependency shows up
-in the caller's success rate.
+in the caller's success rate. `outgoing_headers` is the one header
+difference between roles: productpage signs the user in from a cookie.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from meshkit.demo import bookinfo
 from meshkit.demo.calls import CallResult
+from meshkit.demo.headers import forwarded_headers, with_end_user
 from meshkit.demo.spec import AppSpec
 
 
@@ -29,6 +31,16 @@ def _generic(results: tuple[CallResult, ...]) -> tuple[int, dict[str, Any]]:
         fields["error"] = "downstream call failed: " + "; ".join(failures)
         return 502, fields
     return 200, fields
+
+
+def outgoing_headers(spec: AppSpec, incoming: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """The headers this service's downstream calls carry.
+
+    productpage also turns Bookinfo's login cookie into `end-user`, as the
+    real one does with its session.
+    """
+    headers = forwarded_headers(incoming)
+    return with_end_user(headers) if spec.role == "productpage" else headers
 
 
 def compose(spec: AppSpec, product_id: str, results: tuple[CallResult, ...]) -> tuple[int, dict[str, Any]]:

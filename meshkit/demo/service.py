@@ -16,11 +16,10 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from meshkit.demo.calls import CallResult
-from meshkit.demo.headers import forwarded_headers
 from meshkit.demo.latency import fit_lognormal
 from meshkit.demo.outbound import Downstream
 from meshkit.demo.paths import match_path
-from meshkit.demo.roles import compose
+from meshkit.demo.roles import compose, outgoing_headers
 from meshkit.demo.spec import AppSpec
 
 Scope = MutableMapping[str, Any]
@@ -102,7 +101,7 @@ class DemoService:
                 "calls": [],
             })
             return
-        results = await self._calls(product_id, forwarded_headers(scope["headers"]))
+        results = await self._calls(product_id, outgoing_headers(self.spec, scope["headers"]))
         status, fields = compose(self.spec, product_id, results)
         await _send_json(send, status, {**self._identity(), **fields,
                                         "calls": [result.record() for result in results]})

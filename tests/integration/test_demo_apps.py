@@ -243,6 +243,23 @@ def test_slow_reviews_makes_productpage_give_up_after_two_3s_attempts(launch, tm
     assert 5.5 <= elapsed <= 9.0
 
 
+def test_productpage_forwards_to_details_and_reviews_and_signs_jason_in(launch, recorders, tmp_path: Path) -> None:
+    dns = tmp_path / "dns.json"
+    details, reviews = recorders("details"), recorders("reviews")
+    write_resolver(dns, {_host("details"): [("127.0.0.1", details.port)],
+                         _host("reviews"): [("127.0.0.1", reviews.port)]})
+    productpage = launch(_spec(_workload("bookinfo", "productpage-v1"), dns))
+
+    page = _get(productpage.url + "/productpage", headers={"cookie": "user=jason", "x-request-id": "r-9"})
+
+    assert page.status_code == 200
+    assert [r["path"] for r in details.requests + reviews.requests] == ["/details/0", "/reviews/0"]
+    for received in details.requests + reviews.requests:
+        assert received["headers"]["end-user"] == "jason"
+        assert received["headers"]["x-request-id"] == "r-9"
+        assert received["cookies"] == ["user=jason"]
+
+
 def test_details_failure_shows_bookinfo_apology(launch, tmp_path: Path) -> None:
     dns = tmp_path / "dns.json"
     broken = dataclasses.replace(_workload("bookinfo", "details-v1"), error_rate=1.0)
@@ -388,6 +405,14 @@ def test_sigterm_exits_cleanly_and_fast_even_with_a_request_in_flight(launch) ->
     assert app.proc.stderr is not None and "Traceback" not in app.proc.stderr.read()
     assert answer.startswith(b"HTTP/1.1 503 ")
     assert b"is shutting down" in answer
+
+
+def test_sigterm_right_after_the_ready_line_still_stops_the_app(launch) -> None:
+    app = launch(_generic("quick", [], None))
+
+    app.proc.send_signal(signal.SIGTERM)
+
+    assert app.proc.wait(timeout=3.0) == 0
 
 
 def test_bad_spec_exits_2_with_one_line_naming_the_field(tmp_path: Path) -> None:

@@ -9,10 +9,10 @@ import pytest
 
 from meshkit.demo.bookinfo import DETAILS_UNAVAILABLE, RATINGS_UNAVAILABLE, REVIEWS_UNAVAILABLE
 from meshkit.demo.calls import CallResult, should_retry
-from meshkit.demo.headers import FORWARDED_HEADERS, forwarded_headers
+from meshkit.demo.headers import FORWARDED_HEADERS, end_user_from_cookie, forwarded_headers
 from meshkit.demo.outbound import plan_target, proxy_from_environ
 from meshkit.demo.resolver import Resolver, write_resolver
-from meshkit.demo.roles import compose
+from meshkit.demo.roles import compose, outgoing_headers
 from meshkit.demo.spec import AppSpec, CallSpec, parse_spec
 from meshkit.errors import ConfigError
 
@@ -110,3 +110,18 @@ def test_plan_target_uses_absolute_form_through_the_sidecar_and_host_header_with
 
     with pytest.raises(ConfigError, match="no sidecar"):
         plan_target(call, "/ratings/0", proxied=False, resolver=None)
+
+
+@pytest.mark.parametrize(("cookie", "user"), [
+    ("user=jason", "jason"), ("a=1; user=jason; b=2", "jason"), ("user=", None), ("username=jason", None),
+    ("user=jason\u00e9", None), ("user=a b", None)])
+def test_the_login_cookie_names_the_end_user_only_when_it_is_a_plain_name(cookie: str, user: str | None) -> None:
+    assert end_user_from_cookie([("cookie", cookie)]) == user
+
+
+def test_productpage_alone_turns_the_login_cookie_into_end_user() -> None:
+    incoming = [(b"cookie", b"user=jason"), (b"x-request-id", b"r1")]
+    assert ("end-user", "jason") in outgoing_headers(_spec(role="productpage"), incoming)
+    assert ("end-user", "jason") not in outgoing_headers(_spec(role="reviews"), incoming)
+    explicit = [(b"cookie", b"user=jason"), (b"end-user", b"alice")]
+    assert [v for k, v in outgoing_headers(_spec(role="productpage"), explicit) if k == "end-user"] == ["alice"]
