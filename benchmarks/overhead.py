@@ -1,0 +1,156 @@
+"""What a meshkit sidecar pair costs on this machine, beside HAProxy doing the same job.
+
+Three paths to one fixed-response upstream, measured in one run so they share
+the machine's state: direct, through a meshkit sidecar pair, and through a
+HAProxy pair (see topology.py). For each path: latency at fixed rates with
+the open-loop generator, then throughput, CPU per request and memory at
+saturation with wrk. The results go to ``results/overhead.md`` and
+``overhead.json`` beside this file (or ``--out DIR``).
+
+    python benchmarks/overhead.py            # the full run, under 3 minutes
+    python benchmarks/overhead.py --quick    # a short smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import machine
+import measure
+import tables
+import topology
+
+from meshkit.errors import MeshkitError
+
+HERE = Path(__file__).resolve().parent
+RATES = (500.0, 1000.0)
+DURATION_S = 10.0
+WRK_THREADS = 2
+WRK_CONNECTIONS = 32
+WRK_DURATION_S = 10.0
+# A short run first on each path opens its connection pools, so the first
+# measured requests do not pay for connection set-up the rest never see.
+WARMUP_S = 1.0
+QUICK = {"rates": (200.0,), "duration_s": 2.0, "wrk_duration_s": 3.0, "warmup_s": 0.0}
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="benchmarks/overhead.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one low rate, short runs: a smoke test")
+    parser.add_argument("--no-haproxy", action="store_true", help="skip the HAProxy pair (and use a Python upstream)")
+    parser.add_argument("--no-wrk", action="store_true", help="skip the saturation runs")
+    parser.add_argument("--out", type=Path, default=HERE / "results", help="where to write overhead.md and .json")
+    args = parser.parse_args(argv)
+    settings = QUICK if args.quick else {
+        "rates": RATES, "duration_s": DURATION_S, "wrk_duration_s": WRK_DURATION_S, "warmup_s": WARMUP_S,
+    }  # fmt: skip
+    for key, value in settings.items():
+        setattr(args, key, value)
+    return args
+
+
+class Status:
+    """One line on stderr saying what runs now; rewritten in place on a terminal."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+        self.step = 0
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, text: str) -> None:
+        self.step += 1
+        line = f"[{self.step}/{self.steps}] {text}"
+        sys.stderr.write(f"\r\x1b[K{line}" if self.tty else f"{line}\n")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.tty:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    haproxy = None if args.no_haproxy else machine.ensure_tool("haproxy", "haproxy", "--no-haproxy")
+    wrk = None if args.no_wrk else machine.ensure_tool("wrk", "wrk", "--no-wrk")
+    paths = 3 if haproxy else 2
+    status = Status(1 + paths * len(args.rates) + (paths if wrk else 0))
+    with tempfile.TemporaryDirectory(prefix="meshkit-bench-") as tmp, topology.Processes(Path(tmp)) as procs:
+        status("starting the upstream and the proxies")
+        upstream_port, upstream = topology.start_upstream(procs, haproxy)
+        targets = [topology.direct(upstream_port), topology.sidecar_pair(procs, upstream_port)]
+        if haproxy:
+            targets.append(topology.haproxy_pair(procs, haproxy, upstream_port))
+        idle = {t.name: {p.role: p.rss_mb() for p in t.proxies} for t in targets}
+        if args.warmup_s:
+            for target in targets:
+                measure.open_loop(target, args.rates[0], args.warmup_s)
+        open_loop = []
+        for rate in args.rates:
+            for target in targets:
+                status(f"open loop: {target.label} at {rate:g} rps for {args.duration_s:g} s")
+                open_loop.append(measure.open_loop(target, rate, args.duration_s))
+        saturation = []
+        if wrk:
+            for target in targets:
+                status(f"saturation: {target.label}, wrk for {args.wrk_duration_s:g} s")
+                saturation.append(
+                    measure.saturate(wrk, target, WRK_THREADS, WRK_CONNECTIONS, args.wrk_duration_s, Path(tmp))
+                )
+        memory = {
+            t.name: {role: {"idle_mb": idle[t.name][role], **m} for role, m in measure.memory(t).items()}
+            for t in targets
+            if t.proxies
+        }
+    status.done()
+    doc = {
+        "machine": machine.machine_facts(haproxy, wrk),
+        "settings": {
+            "rates": list(args.rates),
+            "duration_s": args.duration_s,
+            "warmup_s": args.warmup_s,
+            "wrk": {"threads": WRK_THREADS, "connections": WRK_CONNECTIONS, "duration_s": args.wrk_duration_s}
+            if wrk
+            else None,
+        },
+        "upstream": upstream,
+        "open_loop": open_loop,
+        "saturation": saturation,
+        "memory": memory,
+    }
+    return tables.derive(doc)
+
+
+def write(doc: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "overhead.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+    (out / "overhead.md").write_text(tables.markdown_report(doc))
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so every process we started is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    started = time.monotonic()
+    try:
+        doc = run(args)
+    except MeshkitError as exc:
+        print(f"overhead: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\noverhead: interrupted; every process it started is stopped", file=sys.stderr)
+        return 130
+    write(doc, args.out)
+    print(tables.text_report(doc))
+    print(f"\nwrote {args.out / 'overhead.md'} and overhead.json in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

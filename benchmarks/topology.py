@@ -1,0 +1,309 @@
+"""The three paths the benchmark measures, as real processes on loopback.
+
+    direct:   load -> upstream
+    sidecar:  load -> client sidecar (outbound) -> server sidecar (inbound) -> upstream
+    haproxy:  load -> client haproxy -> server haproxy -> upstream
+
+Both pairs are configured statically (no control plane), both receive
+requests in proxy form (``GET http://upstream:9080/``) as an app with
+HTTP_PROXY would send them, and both keep connections alive on both sides.
+Each HAProxy runs one thread, like the single event loop of a sidecar, so
+"per process" means the same thing on both sides of a ratio.
+
+Every process is started through ``Processes``, which stops them all on the
+way out, whatever happened.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import psutil
+
+from meshkit.errors import LabError
+from meshkit.ports import accepting, free_port
+
+SERVICE = "upstream"
+SERVICE_HOST = f"{SERVICE}.default.svc.cluster.local"
+SERVICE_PORT = 9080
+# What the load generator and wrk ask for, in proxy form through the pairs.
+PROXY_URL = f"http://{SERVICE}:{SERVICE_PORT}/"
+READY_TIMEOUT_S = 20.0
+STOP_GRACE_S = 3.0
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass
+class Proc:
+    """A process we started, with the measurements taken from outside it."""
+
+    role: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def cpu_s(self) -> float:
+        """User plus system CPU seconds of the process and any children it started."""
+        proc = psutil.Process(self.popen.pid)
+        total = 0.0
+        for p in [proc, *proc.children(recursive=True)]:
+            try:
+                t = p.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += t.user + t.system
+        return total
+
+    def rss_mb(self) -> float:
+        return psutil.Process(self.popen.pid).memory_info().rss / 2**20
+
+    def peak_rss_mb(self) -> float | None:
+        """The kernel's high-water mark of resident memory (Linux), else None."""
+        try:
+            for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            return None
+        return None
+
+    def log_tail(self, lines: int = 8) -> str:
+        try:
+            text = self.log.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "(no log)"
+        return "\n".join(text[-lines:]) or "(empty log)"
+
+
+class Processes:
+    """Starts processes and guarantees they are gone when the block ends."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.started: list[Proc] = []
+
+    def __enter__(self) -> Processes:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop_all()
+
+    def start(self, role: str, argv: list[str]) -> Proc:
+        log = self.workdir / f"{role}.log"
+        with log.open("wb") as out:
+            popen = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = Proc(role, popen, log)
+        self.started.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in self.started:
+            if proc.popen.poll() is None:
+                proc.popen.terminate()
+        deadline = time.monotonic() + STOP_GRACE_S
+        for proc in self.started:
+            try:
+                proc.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.popen.kill()
+                proc.popen.wait(timeout=STOP_GRACE_S)
+        self.started.clear()
+
+
+def wait_ready(proc: Proc, ready: Callable[[], bool], what: str) -> None:
+    """Poll until ``ready()``; fail naming the process and its last words if it dies or stalls."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.popen.poll() is not None:
+            raise LabError(f"{what} exited with code {proc.popen.returncode}:\n{proc.log_tail()}")
+        if ready():
+            return
+        time.sleep(0.05)
+    raise LabError(f"{what} was not ready after {READY_TIMEOUT_S:g} s:\n{proc.log_tail()}")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One path to the upstream: where to send, and the proxy processes on the way."""
+
+    name: str
+    label: str
+    url: str
+    proxy: tuple[str, int] | None
+    proxies: tuple[Proc, ...]
+
+
+# ---------------------------------------------------------------- upstream
+
+
+HAPROXY_DEFAULTS = """\
+global
+    nbthread 1
+    maxconn 4096
+
+defaults
+    mode http
+    option http-keep-alive
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    timeout http-keep-alive 30s
+"""
+
+
+def haproxy_upstream_config(port: int) -> str:
+    """HAProxy answering every request itself: a fixed 200 with no backend."""
+    return (
+        HAPROXY_DEFAULTS
+        + f"""
+frontend upstream
+    bind 127.0.0.1:{port}
+    http-request return status 200 content-type text/plain string ok
+"""
+    )
+
+
+def haproxy_pair_configs(client_port: int, server_port: int, upstream_port: int) -> tuple[str, str]:
+    """Client-side and server-side HAProxy, each forwarding to the next hop over pooled connections."""
+    client = (
+        HAPROXY_DEFAULTS
+        + f"""
+frontend outbound
+    bind 127.0.0.1:{client_port}
+    default_backend server_side
+
+backend server_side
+    http-reuse always
+    server server_side 127.0.0.1:{server_port}
+"""
+    )
+    server = (
+        HAPROXY_DEFAULTS
+        + f"""
+frontend inbound
+    bind 127.0.0.1:{server_port}
+    default_backend app
+
+backend app
+    http-reuse always
+    server app 127.0.0.1:{upstream_port}
+"""
+    )
+    return client, server
+
+
+def start_haproxy(procs: Processes, haproxy: str, role: str, config: str, port: int) -> Proc:
+    path = procs.workdir / f"{role}.cfg"
+    path.write_text(config)
+    proc = procs.start(role, [haproxy, "-db", "-f", str(path)])
+    wait_ready(proc, lambda: accepting(port), f"haproxy ({role})")
+    return proc
+
+
+def start_upstream(procs: Processes, haproxy: str | None) -> tuple[int, str]:
+    """The fixed-response upstream: HAProxy when available, else the Python one. Returns (port, description)."""
+    port = free_port()
+    if haproxy:
+        start_haproxy(procs, haproxy, "upstream", haproxy_upstream_config(port), port)
+        return port, "HAProxy `http-request return` (fixed 200, one thread)"
+    proc = procs.start("upstream", [sys.executable, str(HERE / "upstream.py"), str(port)])
+    wait_ready(proc, lambda: accepting(port), "the Python upstream")
+    return port, "benchmarks/upstream.py (Python, httptools on uvloop; may limit direct saturation)"
+
+
+def direct(upstream_port: int) -> Target:
+    return Target("direct", "direct", f"http://127.0.0.1:{upstream_port}/", None, ())
+
+
+def haproxy_pair(procs: Processes, haproxy: str, upstream_port: int) -> Target:
+    client_port, server_port = free_port(), free_port()
+    client_cfg, server_cfg = haproxy_pair_configs(client_port, server_port, upstream_port)
+    server = start_haproxy(procs, haproxy, "haproxy-server", server_cfg, server_port)
+    client = start_haproxy(procs, haproxy, "haproxy-client", client_cfg, client_port)
+    return Target("haproxy", "HAProxy pair", PROXY_URL, ("127.0.0.1", client_port), (client, server))
+
+
+# ---------------------------------------------------------------- meshkit sidecars
+
+
+def static_snapshot(node: str, server_inbound_port: int) -> dict[str, object]:
+    """The one service both sidecars know: the upstream, behind the server sidecar's inbound port."""
+    labels = {"app": SERVICE, "version": "v1"}
+    endpoint = {
+        "address": "127.0.0.1",
+        "port": server_inbound_port,
+        "instance": "upstream-v1-0",
+        "workload": "upstream-v1",
+        "version": "v1",
+        "labels": labels,
+        "sidecar": True,
+    }
+    service = {"name": SERVICE, "namespace": "default", "port": SERVICE_PORT, "endpoints": [endpoint]}
+    return {"version": 1, "node": node, "services": {SERVICE_HOST: service}}
+
+
+@dataclass(frozen=True)
+class SidecarPorts:
+    outbound: int
+    admin: int
+    inbound: int | None = None
+    app: int | None = None
+
+
+def sidecar_bootstrap(instance: str, service: str, ports: SidecarPorts, server_inbound_port: int) -> dict[str, object]:
+    node = f"default/{instance}"
+    workload = instance.rsplit("-", 1)[0]
+    return {
+        "node": node,
+        "workload": {
+            "name": workload,
+            "namespace": "default",
+            "service": service,
+            "version": "v1",
+            "service_account": workload,
+            "labels": {"app": service, "version": "v1"},
+        },
+        "host": "127.0.0.1",
+        "inbound": None if ports.inbound is None else {"port": ports.inbound, "app_port": ports.app},
+        "outbound": {"port": ports.outbound},
+        "admin": {"port": ports.admin},
+        "control_plane": None,
+        "static_snapshot": static_snapshot(node, server_inbound_port),
+    }
+
+
+def admin_ready(port: int) -> bool:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+    try:
+        conn.request("GET", "/ready")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+def start_sidecar(procs: Processes, role: str, instance: str, service: str, ports: SidecarPorts, server_inbound: int) -> Proc:
+    path = procs.workdir / f"{role}.json"
+    path.write_text(json.dumps(sidecar_bootstrap(instance, service, ports, server_inbound), indent=2))
+    proc = procs.start(role, [sys.executable, "-m", "meshkit.sidecar", "--bootstrap", str(path)])
+    wait_ready(proc, lambda: admin_ready(ports.admin), f"meshkit sidecar ({role})")
+    return proc
+
+
+def sidecar_pair(procs: Processes, upstream_port: int) -> Target:
+    inbound = free_port()
+    server_ports = SidecarPorts(outbound=free_port(), admin=free_port(), inbound=inbound, app=upstream_port)
+    client_ports = SidecarPorts(outbound=free_port(), admin=free_port())
+    server = start_sidecar(procs, "sidecar-server", "upstream-v1-0", SERVICE, server_ports, inbound)
+    client = start_sidecar(procs, "sidecar-client", "bench-client-0", "bench-client", client_ports, inbound)
+    return Target("sidecar", "meshkit sidecar pair", PROXY_URL, ("127.0.0.1", client_ports.outbound), (client, server))

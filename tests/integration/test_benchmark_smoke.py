@@ -1,0 +1,151 @@
+"""The overhead benchmark in its quick form, and the arithmetic of its report.
+
+The quick run starts a real upstream and a real sidecar pair and drives them
+with the load generator; it needs neither HAProxy nor wrk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+import measure  # noqa: E402
+import tables  # noqa: E402
+
+
+def leftover_processes(marker: str) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        if any(marker in part for part in proc.info["cmdline"] or []):
+            found.append(proc)
+    return found
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Iterator[Path]:
+    """A TMPDIR for the benchmark, so any process it leaves behind can be found (and is then killed)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    try:
+        yield work
+    finally:
+        for proc in leftover_processes(str(work)):
+            proc.kill()
+
+
+def test_quick_run_reports_direct_and_sidecar_with_sane_numbers(tmp_path: Path, workdir: Path) -> None:
+    out = tmp_path / "results"
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "overhead.py"), "--quick", "--no-haproxy", "--no-wrk", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TMPDIR": str(workdir)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert leftover_processes(str(workdir)) == []
+    doc = json.loads((out / "overhead.json").read_text())
+    rows = {row["target"]: row for row in doc["open_loop"]}
+    assert set(rows) == {"direct", "sidecar"}
+    for row in rows.values():
+        assert row["count"] > 0 and row["rps"] > 0
+        assert row["errors"] == 0 and row["success_rate"] == 1.0
+        assert 0 < row["p50_ms"] <= row["p90_ms"] <= row["p99_ms"]
+    assert rows["sidecar"]["cpu_us_per_request"]["pair"] > 0
+    assert doc["saturation"] == []
+    sidecars = doc["memory"]["sidecar"]
+    assert set(sidecars) == {"sidecar-client", "sidecar-server"}
+    assert all(m["rss_mb"] > 0 and m["idle_mb"] > 0 for m in sidecars.values())
+    report = (out / "overhead.md").read_text()
+    assert "meshkit sidecar pair" in report and "## Machine" in report
+    assert "meshkit sidecar pair" in done.stdout
+
+
+WRK_REPORT = """\
+Running 10s test @ http://127.0.0.1:41000/
+  2 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     1.70ms  392.11us   8.88ms   81.23%
+    Req/Sec     9.43k   612.03    10.51k    70.50%
+  Latency Distribution
+     50%  640.00us
+     75%    1.81ms
+     90%    2.10ms
+     99%    1.02s
+  187654 requests in 10.00s, 15.39MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 4
+Requests/sec:  18765.12
+Transfer/sec:      1.54MB
+"""
+
+
+def test_wrk_report_is_read_with_units_and_errors() -> None:
+    assert measure.parse_wrk(WRK_REPORT) == {
+        "requests": 187654,
+        "rps": 18765.12,
+        "errors": 7,
+        "p50_ms": pytest.approx(0.64),
+        "p90_ms": pytest.approx(2.10),
+        "p99_ms": pytest.approx(1020.0),
+    }
+
+
+def test_cpu_per_request_per_process_and_pair() -> None:
+    per = measure.cpu_us_per_request({"a-client": 1.0, "a-server": 2.0}, {"a-client": 1.5, "a-server": 2.25}, 1000)
+    assert per == pytest.approx({"a-client": 500.0, "a-server": 250.0, "pair": 750.0})
+    assert measure.cpu_us_per_request({}, {}, 1000) == {}
+
+
+def made_doc(sidecar_cpu: float, haproxy_cpu: float, sidecar_peak_mb: float) -> dict[str, Any]:
+    def loop_row(target: str, p50: float, cpu: float | None) -> dict[str, Any]:
+        return {"target": target, "rate": 500.0, "count": 5000, "rps": 500.0, "success_rate": 1.0, "errors": 0,
+                "p50_ms": p50, "p90_ms": p50 * 2, "p99_ms": p50 * 4,
+                "cpu_us_per_request": {} if cpu is None else {"pair": cpu}}  # fmt: skip
+
+    def sat_row(target: str, cpu: float | None) -> dict[str, Any]:
+        pair = {} if cpu is None else {f"{target}-client": cpu / 2, f"{target}-server": cpu / 2, "pair": cpu}
+        return {"target": target, "requests": 10, "rps": 1.0, "errors": 0, "cpu_us_per_request": pair}
+
+    return {
+        "machine": {"cpu": "test"},
+        "settings": {"rates": [500.0], "duration_s": 10.0, "wrk": {"threads": 2, "connections": 32, "duration_s": 10.0}},
+        "upstream": "test",
+        "open_loop": [loop_row("direct", 0.5, None), loop_row("sidecar", 1.5, 400.0), loop_row("haproxy", 0.75, 100.0)],
+        "saturation": [sat_row("direct", None), sat_row("sidecar", sidecar_cpu), sat_row("haproxy", haproxy_cpu)],
+        "memory": {"sidecar": {"sidecar-client": {"idle_mb": 20.0, "rss_mb": 25.0, "peak_rss_mb": sidecar_peak_mb}}},
+    }
+
+
+def test_report_derives_added_latency_and_judges_targets_on_saturation() -> None:
+    doc = tables.derive(made_doc(sidecar_cpu=300.0, haproxy_cpu=100.0, sidecar_peak_mb=50.0))
+    added = {a["target"]: a for a in doc["added_latency"]}
+    assert added["sidecar"]["added_p50_ms"] == pytest.approx(1.0)
+    assert added["haproxy"]["added_p99_ms"] == pytest.approx(1.0)
+    cpu, rss = doc["targets"]
+    assert cpu["value"] == pytest.approx(3.0) and cpu["met"] is False and "100% over" in cpu["missed"]
+    assert rss["value"] == 50.0 and rss["met"] is False and "10.00 MB" in rss["missed"]
+    assert "3.0x against a target of 1.5x" in doc["notes"] and "20.0 MB of it was already there" in doc["notes"]
+    markdown = tables.markdown_report(doc)
+    assert "| meshkit sidecar pair | 500 |" in markdown and "## Targets" in markdown
+
+
+def test_targets_met_and_unmeasured() -> None:
+    doc = tables.derive(made_doc(sidecar_cpu=140.0, haproxy_cpu=100.0, sidecar_peak_mb=30.0))
+    assert [t["met"] for t in doc["targets"]] == [True, True]
+    no_haproxy = made_doc(140.0, 100.0, 30.0)
+    no_haproxy["saturation"] = []
+    no_haproxy["open_loop"] = [row for row in no_haproxy["open_loop"] if row["target"] != "haproxy"]
+    judged = tables.derive(no_haproxy)["targets"]
+    assert judged[0]["met"] is None and "not judged" in tables.text_report(tables.derive(no_haproxy))
