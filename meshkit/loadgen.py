@@ -96,7 +96,7 @@ class LoadSpec:
     timeout_s: float = 10.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Result:
     """One request. Times are ``time.perf_counter()`` seconds.
 
