@@ -59,11 +59,13 @@ class Request:
         try:
             # Decode first: json.loads(bytes) would guess UTF-16/32 from the
             # first bytes, and the API speaks UTF-8 only.
-            return json.loads(self.body.decode("utf-8"))
+            return json.loads(self.body.decode("utf-8"), parse_constant=_refuse_constant)
         except UnicodeDecodeError as exc:
             raise HttpError(400, f"request body is not UTF-8: {exc.reason} at byte {exc.start}") from None
         except json.JSONDecodeError as exc:
             raise HttpError(400, f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        except RecursionError:
+            raise HttpError(400, "request body is not valid JSON: nested too deeply") from None
 
     def bearer_token(self) -> str | None:
         scheme, _, token = self.headers.get("authorization", "").partition(" ")
@@ -75,6 +77,11 @@ class Request:
         """Complete when the client goes away (the body has been read, so nothing else arrives)."""
         while (await self.receive())["type"] != "http.disconnect":
             pass
+
+
+def _refuse_constant(name: str) -> None:
+    """Python's json accepts NaN and Infinity; JSON does not, and the sidecars' parsers may not."""
+    raise HttpError(400, f"request body is not valid JSON: {name} is not a JSON number")
 
 
 async def read_request(scope: Scope, receive: Receive) -> Request:

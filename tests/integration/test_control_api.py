@@ -125,9 +125,11 @@ def test_an_invalid_resource_is_422_with_its_field_path_and_changes_nothing(cont
 @pytest.mark.parametrize(
     "body, words",
     [
-        (b'{"workload": "a",', "not valid JSON"),
-        (b"", "empty"),
-        (b"\xff\xfe{}", "not UTF-8"),
+        pytest.param(b'{"workload": "a",', "not valid JSON", id="truncated"),
+        pytest.param(b"", "empty", id="empty"),
+        pytest.param(b"\xff\xfe{}", "not UTF-8", id="utf-16 bom"),
+        pytest.param(b'{"workload": NaN}', "NaN is not a JSON number", id="nan"),
+        pytest.param(b"[" * 200_000 + b"]" * 200_000, "nested too deeply", id="deep"),
     ],
 )
 def test_malformed_json_is_400_naming_the_problem(control: ControlProcess, body: bytes, words: str) -> None:
