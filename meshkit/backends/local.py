@@ -221,6 +221,7 @@ class LocalBackend:
             for rec in state["instances"].values():
                 self._register(rec)
             self._save(state)
+            self._wait_synced(state, say)
 
     def down(self) -> None:
         with self.home.locked():
@@ -232,7 +233,7 @@ class LocalBackend:
             processes.stop_records(records)
             processes.stop(self._proc(control.get("proc")))
             self._stop_strays({"instances": {}, "control": None})
-            for name in ("lab.json", "control.json", "control-token", "store.json", "dns.json"):
+            for name in ("lab.json", "control.json", "control-token", "store.json", "nodes.json", "dns.json"):
                 with contextlib.suppress(FileNotFoundError):
                     (self.home.root / name).unlink()
             for folder in (self.home.run_dir, self.home.log_dir):
@@ -318,6 +319,7 @@ class LocalBackend:
                 self.control().delete_instance(rec["namespace"], rec["instance"])
             self._write_dns(state)
             self._save(state)
+            self._wait_synced(state, lambda _line: None)
 
     def set_sidecar(self, instances: Sequence[InstanceView], enabled: bool, progress: Progress | None = None) -> None:
         say = progress or (lambda _line: None)
@@ -334,7 +336,11 @@ class LocalBackend:
             self._save(state)
 
     def entry(self, source: InstanceView, host: str) -> Entry:
-        state = self._require_running()
+        # Traffic needs the workloads, not the control plane: sidecars keep
+        # serving on their last config while it is away.
+        state = self._load()
+        if not state["instances"]:
+            raise LabNotRunning(f"no lab is running in {self.home.root}: start one with Lab().up() or `meshkit up`")
         rec = state["instances"].get(source.node)
         if rec is None:
             raise UnknownWorkload(f"no instance {source.node} in this lab")
@@ -413,6 +419,16 @@ class LocalBackend:
         for rec in recs:
             if rec["sidecar"]:
                 self._register(rec)
+        self._wait_synced(state, say)
+
+    def _wait_synced(self, state: dict[str, Any], say: Progress) -> None:
+        """Return only when every sidecar runs the latest config, so what the
+        learner looks at next (workloads(), a call) shows the new state."""
+        nodes = [f"{r['namespace']}/{r['instance']}" for r in state["instances"].values() if r["sidecar"]]
+        if not nodes:
+            return
+        say(f"waiting for {len(nodes)} sidecar(s) to ACK the new config")
+        self.control().wait_acked(self.control().healthz()["version"], nodes=nodes, timeout=START_TIMEOUT_S)
 
     def _spawn_instance(self, state: dict[str, Any], rec: dict[str, Any]) -> None:
         spec = spec_from_dict(rec["spec"])
