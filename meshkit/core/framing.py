@@ -1,0 +1,497 @@
+"""Is this HTTP/1.1 request head safe to forward, and what does it say?
+
+A proxy that disagrees with the server behind it about where a request ends
+lets one request hide inside another (request smuggling). So the sidecar
+forwards only heads that have one unambiguous reading, and rebuilds the
+framing headers itself instead of copying them.
+
+llhttp (through httptools, in strict mode) already rejects, before any
+callback reaches us: CL together with TE, duplicate Content-Length, a
+Content-Length that is not plain digits, a TE list whose last coding is not
+chunked, bad chunk sizes and chunk extensions, CR/LF/NUL and other control
+bytes in names and values, empty names, a missing colon, a space before the
+colon, obs-fold, bad methods and versions like HTTP/0.8 or HTTP/1.32.
+
+It lets through, and this module rejects: a TE list that merely ends in
+chunked (`identity, chunked`), TE on HTTP/1.0, HTTP/0.9 and HTTP/2.0 request
+lines, a missing or repeated Host, header names with underscores, and the
+size limits. The checks llhttp makes are repeated here where they cost one
+regular expression per request, so the module is a complete statement of the
+rules on its own and can be tested as a table.
+
+Everything here is pure: bytes and strings in, a `RequestHead` or a
+`Rejection` out.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+# Envoy's defaults (max_request_headers_kb = 60, max_headers_count = 100):
+# a learner comparing with Istio sees the same limits.
+MAX_HEAD_BYTES = 60 * 1024
+MAX_HEADERS = 100
+# A Content-Length longer than this is not a body anyone sends to a lab;
+# refusing it keeps int() away from absurd inputs.
+MAX_CONTENT_LENGTH_DIGITS = 15
+# x-request-id values we keep as they are; anything else is replaced.
+MAX_REQUEST_ID_LENGTH = 128
+
+# RFC 9110 5.6.2 token characters. `_` is a tchar, but it is refused below
+# on purpose: some servers (CGI, nginx) fold `x_a` into `x-a`.
+_TCHARS = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_TOKEN = re.compile(_TCHARS)
+# Every header name a token: one match over the names joined with NUL.
+_TOKEN_LIST = re.compile(_TCHARS + rb"(?:\x00" + _TCHARS + rb")*")
+# Field values may hold HTAB, SP, visible ASCII and obs-text; no other controls.
+_BAD_VALUE_BYTE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+# uri-host [":" port] (RFC 3986): reg-name or IPv4, or an IP literal in [].
+_AUTHORITY = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?")
+# absolute-form: scheme (any case), authority up to the path, query or fragment.
+_ABSOLUTE_HTTP = re.compile(rb"[hH][tT][tT][pP]://([^/?#]*)(.*)", re.S)
+_REQUEST_ID = re.compile(rb"[\x21-\x7e]{1,%d}" % MAX_REQUEST_ID_LENGTH)
+
+# What each special request header is, by lower-case name.
+_HOST = 1
+_CONTENT_LENGTH = 2
+_TRANSFER_ENCODING = 3
+_CONNECTION = 4
+_HOP_BY_HOP = 5
+_EXPECT = 6
+_REQUEST_ID_HEADER = 7
+_TRACEPARENT = 8
+_TRACESTATE = 9
+_PEER = 10
+_MESH_OWNED = 11
+
+PEER_HEADER = b"x-meshkit-peer"
+MESH_HEADER_PREFIX = b"x-meshkit-"
+
+_SPECIAL: dict[bytes, int] = {
+    b"host": _HOST,
+    b"content-length": _CONTENT_LENGTH,
+    b"transfer-encoding": _TRANSFER_ENCODING,
+    b"connection": _CONNECTION,
+    # RFC 9110 7.6.1 hop-by-hop fields, plus the de-facto Proxy-Connection.
+    b"keep-alive": _HOP_BY_HOP,
+    b"proxy-connection": _HOP_BY_HOP,
+    b"te": _HOP_BY_HOP,
+    b"upgrade": _HOP_BY_HOP,
+    b"proxy-authorization": _HOP_BY_HOP,
+    b"expect": _EXPECT,
+    b"x-request-id": _REQUEST_ID_HEADER,
+    b"traceparent": _TRACEPARENT,
+    b"tracestate": _TRACESTATE,
+    PEER_HEADER: _PEER,
+    # Only the mesh may assert a client certificate (HARDENING: headers the mesh owns).
+    b"x-forwarded-client-cert": _MESH_OWNED,
+}
+
+# Response fields that describe one connection, never the message.
+_RESPONSE_HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"upgrade",
+        b"proxy-authenticate",
+        b"transfer-encoding",
+        b"content-length",
+    }
+)
+
+Header = tuple[bytes, bytes]
+
+
+class Rejection(NamedTuple):
+    """Why a request is refused before anything is forwarded."""
+
+    status: int
+    reason: str
+
+
+class RequestHead:
+    """What the sidecar needs to know about a request it will forward.
+
+    `headers` are the end-to-end fields in their original order and case;
+    the framing, hop-by-hop, tracing and mesh-owned fields are taken out and
+    summarised in the other attributes, because the sidecar writes those itself.
+    """
+
+    __slots__ = (
+        "method",
+        "path",
+        "version",
+        "authority",
+        "keep_alive",
+        "content_length",
+        "chunked",
+        "expect_continue",
+        "headers",
+        "request_id",
+        "traceparent",
+        "tracestate",
+        "peer",
+    )
+
+    def __init__(
+        self,
+        method: bytes,
+        path: bytes,
+        version: str,
+        authority: bytes,
+        keep_alive: bool,
+        content_length: int | None,
+        chunked: bool,
+        expect_continue: bool,
+        headers: list[Header],
+        request_id: bytes | None,
+        traceparent: bytes | None,
+        tracestate: bytes | None,
+        peer: bytes | None,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.version = version
+        self.authority = authority
+        self.keep_alive = keep_alive
+        self.content_length = content_length
+        self.chunked = chunked
+        self.expect_continue = expect_continue
+        self.headers = headers
+        self.request_id = request_id
+        self.traceparent = traceparent
+        self.tracestate = tracestate
+        self.peer = peer
+
+    @property
+    def has_body(self) -> bool:
+        """True when bytes follow the head; decides whether a retry could lose data."""
+        return self.chunked or bool(self.content_length)
+
+
+def _show(raw: bytes) -> str:
+    """A header name or value as a learner can read it in an error message."""
+    return raw[:60].decode("latin-1").encode("unicode_escape").decode("ascii")
+
+
+def check_version(version: str) -> Rejection | None:
+    """Only HTTP/1.0 and HTTP/1.1 are spoken on the sidecar's listeners."""
+    if version in ("1.1", "1.0"):
+        return None
+    if version in ("2.0", "3.0"):
+        return Rejection(505, f"HTTP/{version} is not supported on this port; use HTTP/1.1")
+    return Rejection(400, f"malformed request line: HTTP/{version} is not a valid version here")
+
+
+def split_target(method: bytes, target: bytes) -> tuple[bytes, bytes | None] | Rejection:
+    """(origin-form path, authority from an absolute-form URL or None).
+
+    The outbound listener is an HTTP proxy, so `GET http://reviews:9080/x`
+    is normal there; it is forwarded as `GET /x` (RFC 9112 3.2.2).
+    """
+    first = target[:1]
+    if first == b"/":
+        return target, None
+    if target == b"*":
+        if method != b"OPTIONS":
+            return Rejection(400, "request target '*' is only valid for OPTIONS")
+        return target, None
+    absolute = _ABSOLUTE_HTTP.fullmatch(target)
+    if absolute is not None:
+        authority, path = absolute.groups()
+        if not authority or b"@" in authority or not _AUTHORITY.fullmatch(authority):
+            return Rejection(400, f"bad authority in request target {_show(target)!r}")
+        if not path.startswith(b"/"):
+            path = b"/" + path
+        return path, authority
+    if target[:8].lower() == b"https://":
+        return Rejection(400, "https:// targets need a CONNECT tunnel, which the sidecar does not offer; send http://")
+    return Rejection(400, f"malformed request target {_show(target)!r}: expected a path or an http:// URL")
+
+
+def parse_content_length(raw: bytes) -> int | None:
+    """The body length, or None when the value is not plain ASCII digits.
+
+    bytes.isdigit() is ASCII-only, unlike str.isdigit() and int(), which
+    accept '+5', '1_0', ' 5' and the full-width digit U+FF15.
+    """
+    value = raw.strip(b" \t")
+    if not value or len(value) > MAX_CONTENT_LENGTH_DIGITS or not value.isdigit():
+        return None
+    return int(value)
+
+
+def connection_tokens(values: list[bytes]) -> list[bytes]:
+    """The lower-case tokens of every Connection field."""
+    tokens = []
+    for value in values:
+        for token in value.split(b","):
+            token = token.strip(b" \t").lower()
+            if token:
+                tokens.append(token)
+    return tokens
+
+
+def wants_keep_alive(version: str, tokens: list[bytes]) -> bool:
+    """RFC 9112 9.3: 1.1 persists unless `close`; 1.0 only with `keep-alive`."""
+    if b"close" in tokens:
+        return False
+    return version == "1.1" or b"keep-alive" in tokens
+
+
+def parse_request_head(method: bytes, version: str, target: bytes, headers: list[Header]) -> RequestHead | Rejection:
+    """Validate a parsed request head and summarise it for forwarding.
+
+    Written for speed as well as clarity, since it runs on every request at
+    every hop: names and values are checked with one regular expression each
+    over the joined fields, and only the few special fields are looked at one
+    by one.
+    """
+    if version != "1.1" and version != "1.0":
+        return check_version(version)
+    if method == b"CONNECT":
+        return Rejection(501, "CONNECT tunnels are not supported by the sidecar; send plain http:// requests")
+    url_authority: bytes | None = None
+    if target[:1] == b"/":
+        path = target
+    else:
+        split = split_target(method, target)
+        if isinstance(split, Rejection):
+            return split
+        path, url_authority = split
+
+    lowered: list[bytes] = []
+    has_mesh_fields = False
+    if headers:
+        names = b"\x00".join([h[0] for h in headers])
+        if not _TOKEN_LIST.fullmatch(names):
+            odd = next((n for n, _ in headers if not _TOKEN.fullmatch(n)), b"")
+            return Rejection(400, f"invalid header name {_show(odd)!r}")
+        if b"_" in names:
+            odd = next(n for n, _ in headers if b"_" in n)
+            return Rejection(400, f"header name {_show(odd)!r} contains '_'; use '-' (underscores are refused so they cannot pose as dashes)")
+        if _BAD_VALUE_BYTE.search(b"\t".join([h[1] for h in headers])):
+            odd = next(n for n, v in headers if _BAD_VALUE_BYTE.search(v))
+            return Rejection(400, f"control character in the value of header {_show(odd)!r}")
+        lower_names = names.lower()
+        lowered = lower_names.split(b"\x00")
+        has_mesh_fields = MESH_HEADER_PREFIX in lower_names
+
+    kept: list[Header] = []
+    found: dict[int, list[bytes]] = {}
+    for lname, header in zip(lowered, headers):
+        kind = _SPECIAL.get(lname)
+        if kind is None:
+            if not has_mesh_fields or not lname.startswith(MESH_HEADER_PREFIX):
+                kept.append(header)
+            continue
+        values = found.get(kind)
+        if values is None:
+            found[kind] = [header[1]]
+        else:
+            values.append(header[1])
+
+    hosts = found.get(_HOST)
+    if hosts is None:
+        if version == "1.1":
+            return Rejection(400, "HTTP/1.1 request without a Host header")
+        host = b""
+    elif len(hosts) > 1:
+        return Rejection(400, "more than one Host header")
+    else:
+        host = hosts[0].strip(b" \t")
+        if not _AUTHORITY.fullmatch(host):
+            return Rejection(400, f"invalid Host header {_show(host)!r}")
+
+    content_length: int | None = None
+    chunked = False
+    expect_continue = False
+    keep_alive = version == "1.1"
+    request_id: bytes | None = None
+    traceparent: bytes | None = None
+    tracestate: bytes | None = None
+    peer: bytes | None = None
+    if len(found) > 1:
+        lengths = found.get(_CONTENT_LENGTH)
+        codings = found.get(_TRANSFER_ENCODING)
+        if lengths is not None:
+            if codings is not None:
+                return Rejection(400, "both Content-Length and Transfer-Encoding: the body length would be ambiguous")
+            if len(lengths) > 1:
+                return Rejection(400, "more than one Content-Length header")
+            content_length = parse_content_length(lengths[0])
+            if content_length is None:
+                return Rejection(400, f"Content-Length {_show(lengths[0])!r} is not a plain decimal number")
+        elif codings is not None:
+            if version != "1.1":
+                return Rejection(400, "Transfer-Encoding is not allowed on an HTTP/1.0 request")
+            if len(codings) > 1:
+                return Rejection(400, "more than one Transfer-Encoding header")
+            if codings[0].strip(b" \t").lower() != b"chunked":
+                return Rejection(501, f"Transfer-Encoding {_show(codings[0])!r} is not supported; only 'chunked' is")
+            chunked = True
+        expect = found.get(_EXPECT)
+        if expect is not None:
+            if len(expect) > 1 or expect[0].strip(b" \t").lower() != b"100-continue":
+                return Rejection(417, f"Expect {_show(expect[0])!r} is not supported; only '100-continue' is")
+            expect_continue = True
+        connection = found.get(_CONNECTION)
+        if connection is not None:
+            tokens = connection_tokens(connection)
+            keep_alive = wants_keep_alive(version, tokens)
+            listed = {t for t in tokens if t != b"close" and t != b"keep-alive"}
+            if listed:
+                kept = [h for h in kept if h[0].lower() not in listed]
+        ids = found.get(_REQUEST_ID_HEADER)
+        if ids is not None:
+            request_id = next((v for v in ids if _REQUEST_ID.fullmatch(v)), None)
+        parents = found.get(_TRACEPARENT)
+        if parents is not None and len(parents) == 1:
+            traceparent = parents[0]
+        states = found.get(_TRACESTATE)
+        if states is not None:
+            tracestate = b",".join(states)
+        peers = found.get(_PEER)
+        if peers is not None and len(peers) == 1:
+            peer = peers[0]
+
+    authority = url_authority if url_authority is not None else host
+    return RequestHead(
+        method,
+        path,
+        version,
+        authority,
+        keep_alive,
+        content_length,
+        chunked,
+        expect_continue,
+        kept,
+        request_id,
+        traceparent,
+        tracestate,
+        peer,
+    )
+
+
+class ResponseHead(NamedTuple):
+    """What the sidecar needs to know about an upstream's response head."""
+
+    headers: list[Header]
+    content_length: int | None
+    chunked: bool
+    keep_alive: bool
+
+
+def parse_response_head(version: str, headers: list[Header], drop_mesh_headers: bool) -> ResponseHead | str:
+    """Summarise an upstream response head, or say why it cannot be relayed.
+
+    `drop_mesh_headers` is set on the inbound side: an app must not be able
+    to claim a version or response flags in the mesh's name.
+    """
+    kept: list[Header] = []
+    lengths: list[bytes] = []
+    codings: list[bytes] = []
+    connection: list[bytes] = []
+    for header in headers:
+        lname = header[0].lower()
+        if lname in _RESPONSE_HOP_BY_HOP:
+            if lname == b"content-length":
+                lengths.append(header[1])
+            elif lname == b"transfer-encoding":
+                codings.append(header[1])
+            elif lname == b"connection":
+                connection.append(header[1])
+            continue
+        if drop_mesh_headers and lname.startswith(MESH_HEADER_PREFIX):
+            continue
+        kept.append(header)
+    chunked = False
+    if codings:
+        if len(codings) > 1 or codings[0].strip(b" \t").lower() != b"chunked" or lengths:
+            return "the upstream's Transfer-Encoding is not a single 'chunked'"
+        chunked = True
+    content_length = None
+    if lengths:
+        values = {v.strip(b" \t") for v in lengths}
+        content_length = parse_content_length(lengths[0])
+        if len(values) > 1 or content_length is None:
+            return "the upstream's Content-Length is not one plain number"
+    tokens = connection_tokens(connection)
+    if tokens:
+        listed = {t for t in tokens if t not in (b"close", b"keep-alive")}
+        if listed:
+            kept = [h for h in kept if h[0].lower() not in listed]
+    return ResponseHead(kept, content_length, chunked, wants_keep_alive(version, tokens))
+
+
+def response_has_body(request_method: bytes, status: int) -> bool:
+    """RFC 9112 6.3: HEAD responses, 1xx, 204 and 304 never carry a body."""
+    return request_method != b"HEAD" and status >= 200 and status != 204 and status != 304
+
+
+# How the body of a response is written to the client.
+BODY_NONE = 0  # no body (HEAD, 1xx, 204, 304)
+BODY_RAW = 1  # bytes as they come: Content-Length, or until close for HTTP/1.0
+BODY_CHUNKED = 2  # re-chunked, when the length is unknown and the client speaks 1.1
+
+
+def response_framing(request_method: bytes, client_version: str, status: int, response: ResponseHead) -> tuple[int, bytes, bool]:
+    """(body mode, framing header lines, whether the client connection may persist).
+
+    An HTTP/1.0 client cannot read chunked encoding, so a response of unknown
+    length is sent to it close-delimited and the connection ends with it.
+    """
+    length = response.content_length
+    if not response_has_body(request_method, status):
+        if request_method == b"HEAD" and length is not None:
+            return BODY_NONE, b"content-length: %d\r\n" % length, True
+        return BODY_NONE, b"", True
+    if length is not None:
+        return BODY_RAW, b"content-length: %d\r\n" % length, True
+    if client_version == "1.1":
+        return BODY_CHUNKED, b"transfer-encoding: chunked\r\n", True
+    return BODY_RAW, b"", False
+
+
+def upstream_reusable(request_method: bytes, status: int, response: ResponseHead) -> bool:
+    """Can the upstream connection carry another request after this response?
+
+    Only if the server keeps it alive and the body's end is known without
+    the server closing the connection.
+    """
+    if not response.keep_alive:
+        return False
+    return not response_has_body(request_method, status) or response.content_length is not None or response.chunked
+
+
+def build_request_head(head: RequestHead, host: bytes, extra: bytes) -> bytes:
+    """The head sent upstream: origin-form, HTTP/1.1, framing rebuilt.
+
+    `extra` holds ready-made header lines the sidecar adds (tracing, peer
+    metadata); the end-to-end headers keep their order and case.
+    """
+    parts = [head.method, b" ", head.path, b" HTTP/1.1\r\nhost: ", host, b"\r\n"]
+    for name, value in head.headers:
+        parts.extend((name, b": ", value, b"\r\n"))
+    if head.chunked:
+        parts.append(b"transfer-encoding: chunked\r\n")
+    elif head.content_length is not None:
+        parts.append(b"content-length: %d\r\n" % head.content_length)
+    parts.append(extra)
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+def build_response_head(status: int, reason: bytes, headers: list[Header], framing: bytes, extra: bytes) -> bytes:
+    """The head sent to the client: the upstream's fields, our framing and `extra` lines."""
+    parts = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
+    for name, value in headers:
+        parts.extend((name, b": ", value, b"\r\n"))
+    parts.append(framing)
+    parts.append(extra)
+    parts.append(b"\r\n")
+    return b"".join(parts)
+

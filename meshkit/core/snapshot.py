@@ -1,0 +1,148 @@
+"""The snapshot a sidecar receives, checked before anything uses it.
+
+A sidecar applies a snapshot whole or not at all: `parse_snapshot` either
+returns a complete, typed `Snapshot` or raises `ConfigError` naming the
+field path and the reason, which becomes the NACK the control plane shows.
+Top-level keys this sidecar does not know are refused by name (docs/internals.md:
+a later feature the sidecar cannot honour must not be silently ignored);
+unknown keys inside a service or endpoint are ignored, so the control plane
+can add descriptive fields without breaking older sidecars.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from meshkit.errors import ConfigError
+
+KNOWN_TOP_LEVEL_KEYS = ("version", "node", "services")
+CLUSTER_DOMAIN = "svc.cluster.local"
+
+# RFC 1123 label, as Kubernetes requires for service and namespace names.
+_DNS_LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
+# Text that ends up in headers and metric labels: printable, no controls.
+_TEXT = re.compile(r"[\x20-\x7e]{1,253}")
+_ADDRESS = re.compile(r"[A-Za-z0-9.:\-]{1,253}")
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One instance behind a service, as the control plane registered it."""
+
+    address: str
+    port: int
+    instance: str
+    workload: str
+    version: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    sidecar: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """A service host and the endpoints that currently serve it."""
+
+    host: str
+    name: str
+    namespace: str
+    port: int
+    endpoints: tuple[Endpoint, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One version of one node's configuration."""
+
+    version: int
+    node: str
+    services: Mapping[str, Service]
+
+
+def service_host(name: str, namespace: str) -> str:
+    """The fully qualified host a service is known by inside the mesh."""
+    return f"{name}.{namespace}.{CLUSTER_DOMAIN}"
+
+
+class _Checker:
+    """Reads fields from plain JSON values, raising ConfigError with the path."""
+
+    def __init__(self, version: str) -> None:
+        self.name = version
+
+    def fail(self, path: str, reason: str) -> ConfigError:
+        return ConfigError("snapshot", self.name, path, reason)
+
+    def mapping(self, value: Any, path: str) -> Mapping[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(path, f"expected an object, got {type(value).__name__}")
+        return value
+
+    def get(self, obj: Mapping[str, Any], key: str, path: str) -> Any:
+        if key not in obj:
+            raise self.fail(f"{path}.{key}" if path else key, "required field is missing")
+        return obj[key]
+
+    def integer(self, value: Any, path: str, low: int, high: int) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise self.fail(path, f"expected an integer from {low} to {high}, got {value!r}")
+        return value
+
+    def text(self, value: Any, path: str, pattern: re.Pattern[str] = _TEXT) -> str:
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            raise self.fail(path, f"expected printable text matching {pattern.pattern}, got {value!r}")
+        return value
+
+
+def parse_snapshot(doc: Any, node: str) -> Snapshot:
+    """A typed snapshot for `node`, or ConfigError saying what is wrong."""
+    version_hint = doc.get("version") if isinstance(doc, dict) else None
+    check = _Checker(f"version {version_hint!r}"[:60])
+    top = check.mapping(doc, "")
+    unknown = sorted(key for key in top if key not in KNOWN_TOP_LEVEL_KEYS)
+    if unknown:
+        raise check.fail(unknown[0], f"unknown key {unknown[0]!r}: this sidecar does not implement it")
+    version = check.integer(check.get(top, "version", ""), "version", 0, 2**63 - 1)
+    got_node = check.text(check.get(top, "node", ""), "node")
+    if got_node != node:
+        raise check.fail("node", f"snapshot is for node {got_node!r}, this sidecar is {node!r}")
+    raw_services = check.mapping(check.get(top, "services", ""), "services")
+    services = {}
+    for host, raw in raw_services.items():
+        services[host] = _parse_service(check, host, raw)
+    return Snapshot(version=version, node=node, services=services)
+
+
+def _parse_service(check: _Checker, host: str, raw: Any) -> Service:
+    path = f"services.{host}"
+    obj = check.mapping(raw, path)
+    name = check.text(check.get(obj, "name", path), f"{path}.name", _DNS_LABEL)
+    namespace = check.text(check.get(obj, "namespace", path), f"{path}.namespace", _DNS_LABEL)
+    if host != service_host(name, namespace):
+        raise check.fail(path, f"service key must be {service_host(name, namespace)!r}")
+    port = check.integer(check.get(obj, "port", path), f"{path}.port", 1, 65535)
+    raw_endpoints = check.get(obj, "endpoints", path)
+    if not isinstance(raw_endpoints, list):
+        raise check.fail(f"{path}.endpoints", "expected a list")
+    endpoints = tuple(_parse_endpoint(check, f"{path}.endpoints[{i}]", e) for i, e in enumerate(raw_endpoints))
+    return Service(host=host, name=name, namespace=namespace, port=port, endpoints=endpoints)
+
+
+def _parse_endpoint(check: _Checker, path: str, raw: Any) -> Endpoint:
+    obj = check.mapping(raw, path)
+    labels_raw = check.mapping(obj.get("labels", {}), f"{path}.labels")
+    labels = {check.text(k, f"{path}.labels"): check.text(v, f"{path}.labels.{k}") for k, v in labels_raw.items()}
+    sidecar = obj.get("sidecar", False)
+    if not isinstance(sidecar, bool):
+        raise check.fail(f"{path}.sidecar", f"expected true or false, got {sidecar!r}")
+    return Endpoint(
+        address=check.text(check.get(obj, "address", path), f"{path}.address", _ADDRESS),
+        port=check.integer(check.get(obj, "port", path), f"{path}.port", 1, 65535),
+        instance=check.text(check.get(obj, "instance", path), f"{path}.instance"),
+        workload=check.text(check.get(obj, "workload", path), f"{path}.workload"),
+        version=check.text(check.get(obj, "version", path), f"{path}.version"),
+        labels=labels,
+        sidecar=sidecar,
+    )

@@ -1,0 +1,91 @@
+"""The admin listener: what a learner (or the lab) may ask a sidecar.
+
+    GET /ready              200 once a snapshot is applied, else 503
+    GET /config_dump        node, bootstrap (no token), snapshot, version, last NACK
+    GET /stats/prometheus   Istio-named metrics in the text exposition format
+    GET /requests?limit=N   the last N requests, oldest first, as JSON
+
+It runs on the same HTTP/1.1 machinery as the proxy listeners (so the same
+hardening applies), with a handler that answers every request itself.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+from meshkit.sidecar.state import MeshState
+from meshkit.sidecar.telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from meshkit.sidecar.exchange import Exchange
+
+JSON = b"application/json"
+TEXT = b"text/plain; charset=utf-8"
+PROMETHEUS = b"text/plain; version=0.0.4; charset=utf-8"
+DEFAULT_REQUESTS_LIMIT = 100
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, indent=2, sort_keys=False).encode("utf-8") + b"\n"
+
+
+class AdminHandler:
+    """Answers the admin pages from the sidecar's state and telemetry."""
+
+    def __init__(self, state: MeshState, telemetry: Telemetry, addresses: Callable[[], dict[str, str]]) -> None:
+        self.state = state
+        self.telemetry = telemetry
+        self.addresses = addresses
+        self.pages: dict[bytes, Callable[[Exchange, bytes], None]] = {
+            b"/ready": self.ready,
+            b"/config_dump": self.config_dump,
+            b"/stats/prometheus": self.prometheus,
+            b"/requests": self.requests,
+        }
+
+    def dispatch(self, exchange: Exchange) -> None:
+        head = exchange.head
+        assert head is not None
+        path, _, query = head.path.partition(b"?")
+        page = self.pages.get(path)
+        if page is None:
+            known = ", ".join(p.decode() for p in self.pages)
+            exchange.respond(404, TEXT, f"No admin page {path.decode('latin-1')!r}. Pages: {known}\n".encode())
+        elif head.method not in (b"GET", b"HEAD"):
+            exchange.respond(405, TEXT, b"Admin pages answer GET only.\n")
+        else:
+            page(exchange, query)
+
+    def ready(self, exchange: Exchange, query: bytes) -> None:
+        if self.state.ready:
+            exchange.respond(200, TEXT, f"ready: config version {self.state.version}\n".encode())
+        else:
+            exchange.respond(503, TEXT, b"not ready: no config received yet\n")
+
+    def config_dump(self, exchange: Exchange, query: bytes) -> None:
+        state = self.state
+        body = {
+            "node": state.bootstrap.node,
+            "ready": state.ready,
+            "version": state.version,
+            "applied_at": state.applied_at,
+            "last_nack": None if state.last_nack is None else {"version": state.last_nack_version, "reason": state.last_nack},
+            "listeners": self.addresses(),
+            "bootstrap": state.bootstrap.public_dict(),
+            "snapshot": state.document,
+        }
+        exchange.respond(200, JSON, _json(body))
+
+    def prometheus(self, exchange: Exchange, query: bytes) -> None:
+        exchange.respond(200, PROMETHEUS, self.telemetry.prometheus(self.state.version).encode("utf-8"))
+
+    def requests(self, exchange: Exchange, query: bytes) -> None:
+        values = parse_qs(query.decode("latin-1")).get("limit", [str(DEFAULT_REQUESTS_LIMIT)])
+        raw = values[-1]
+        if not raw.isdecimal() or len(raw) > 9 or int(raw) < 1:
+            exchange.respond(400, TEXT, f"limit must be a positive integer, got {raw!r}\n".encode())
+            return
+        exchange.respond(200, JSON, _json(self.telemetry.recent(int(raw))))

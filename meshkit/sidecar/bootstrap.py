@@ -1,0 +1,203 @@
+"""The file a sidecar starts from (docs/internals.md, "Sidecar bootstrap").
+
+Read once at start-up; anything wrong in it stops the sidecar with a
+ConfigError naming the field, before a port is opened.
+
+meshkit extends the documented shape with one optional key, `limits`, whose
+fields all have defaults (see `Limits`). A port of 0 asks the system for a
+free port; the sidecar then logs the port it got (tests use this).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from meshkit.errors import ConfigError
+
+_KEYS = ("node", "workload", "host", "inbound", "outbound", "admin", "control_plane", "static_snapshot", "limits")
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """The workload this sidecar stands in front of."""
+
+    name: str
+    namespace: str
+    service: str
+    version: str
+    service_account: str
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Timeouts and sizes; defaults follow Envoy's where Envoy has one."""
+
+    # Slowloris guard: the whole request head must arrive within this.
+    request_headers_timeout_s: float = 10.0
+    # A keep-alive client connection with no request in flight is closed after this.
+    idle_timeout_s: float = 60.0
+    # Pooled upstream connections are closed after this long unused, below the
+    # 5 s keep-alive of common servers (uvicorn, Node), so we rarely reuse one
+    # the server is about to close.
+    upstream_idle_timeout_s: float = 4.0
+    connect_timeout_s: float = 5.0
+    # After SIGTERM, in-flight requests get this long to finish.
+    drain_timeout_s: float = 5.0
+    max_idle_per_endpoint: int = 32
+    request_log_size: int = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ControlPlane:
+    """Where to fetch snapshots, and the node token to prove who we are."""
+
+    host: str
+    port: int
+    token: str
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Bootstrap:
+    """Everything the sidecar needs before its first snapshot."""
+
+    node: str
+    workload: Workload
+    host: str
+    inbound_port: int | None
+    app_port: int | None
+    outbound_port: int
+    admin_port: int
+    control_plane: ControlPlane | None
+    static_snapshot: dict[str, Any] | None
+    limits: Limits = field(default_factory=Limits)
+
+    def public_dict(self) -> dict[str, Any]:
+        """The bootstrap as /config_dump shows it: everything but the token."""
+        return {
+            "node": self.node,
+            "workload": {f.name: getattr(self.workload, f.name) for f in fields(Workload)},
+            "host": self.host,
+            "inbound": None if self.inbound_port is None else {"port": self.inbound_port, "app_port": self.app_port},
+            "outbound": {"port": self.outbound_port},
+            "admin": {"port": self.admin_port},
+            "control_plane": None if self.control_plane is None else {"url": self.control_plane.url},
+            "static_snapshot": self.static_snapshot,
+            "limits": {f.name: getattr(self.limits, f.name) for f in fields(Limits)},
+        }
+
+
+def _fail(path: str, reason: str) -> ConfigError:
+    return ConfigError("bootstrap", "sidecar", path, reason)
+
+
+def _obj(value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _fail(path, f"expected an object, got {type(value).__name__}")
+    return value
+
+
+def _text(obj: dict[str, Any], key: str, path: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not value or not value.isprintable():
+        raise _fail(f"{path}.{key}" if path else key, f"expected non-empty printable text, got {value!r}")
+    return value
+
+
+def _port(obj: dict[str, Any], key: str, path: str) -> int:
+    value = obj.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 65535:
+        raise _fail(f"{path}.{key}", f"expected a port number from 0 to 65535, got {value!r}")
+    return value
+
+
+def _limits(raw: Any) -> Limits:
+    if raw is None:
+        return Limits()
+    obj = _obj(raw, "limits")
+    known = {f.name: f for f in fields(Limits)}
+    values: dict[str, Any] = {}
+    for key, value in obj.items():
+        if key not in known:
+            raise _fail(f"limits.{key}", f"unknown limit; known: {', '.join(known)}")
+        want_int = known[key].type in ("int", int)
+        ok_type = isinstance(value, int) if want_int else isinstance(value, (int, float))
+        if isinstance(value, bool) or not ok_type or value <= 0:
+            raise _fail(f"limits.{key}", f"expected a positive {'integer' if want_int else 'number'}, got {value!r}")
+        values[key] = value if want_int else float(value)
+    return Limits(**values)
+
+
+def _control_plane(raw: Any) -> ControlPlane | None:
+    if raw is None:
+        return None
+    obj = _obj(raw, "control_plane")
+    url = _text(obj, "url", "control_plane")
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname or parts.path not in ("", "/"):
+        raise _fail("control_plane.url", f"expected http://host:port, got {url!r}")
+    try:
+        port = parts.port or 80
+    except ValueError as exc:
+        raise _fail("control_plane.url", f"bad port in {url!r}") from exc
+    return ControlPlane(host=parts.hostname, port=port, token=_text(obj, "token", "control_plane"))
+
+
+def parse_bootstrap(doc: Any) -> Bootstrap:
+    """A checked Bootstrap from the decoded JSON document."""
+    top = _obj(doc, "")
+    for key in top:
+        if key not in _KEYS:
+            raise _fail(key, f"unknown key; known: {', '.join(_KEYS)}")
+    raw_workload = _obj(top.get("workload"), "workload")
+    labels = _obj(raw_workload.get("labels", {}), "workload.labels")
+    workload = Workload(
+        name=_text(raw_workload, "name", "workload"),
+        namespace=_text(raw_workload, "namespace", "workload"),
+        service=_text(raw_workload, "service", "workload"),
+        version=_text(raw_workload, "version", "workload"),
+        service_account=_text(raw_workload, "service_account", "workload"),
+        labels={str(k): str(v) for k, v in labels.items()},
+    )
+    inbound = top.get("inbound")
+    if inbound is not None:
+        inbound = _obj(inbound, "inbound")
+    control_plane = _control_plane(top.get("control_plane"))
+    static = top.get("static_snapshot")
+    if static is not None:
+        static = _obj(static, "static_snapshot")
+    if (control_plane is None) == (static is None):
+        raise _fail("control_plane", "set exactly one of control_plane and static_snapshot")
+    return Bootstrap(
+        node=_text(top, "node", ""),
+        workload=workload,
+        host=_text(top, "host", ""),
+        inbound_port=None if inbound is None else _port(inbound, "port", "inbound"),
+        app_port=None if inbound is None else _port(inbound, "app_port", "inbound"),
+        outbound_port=_port(_obj(top.get("outbound"), "outbound"), "port", "outbound"),
+        admin_port=_port(_obj(top.get("admin"), "admin"), "port", "admin"),
+        control_plane=control_plane,
+        static_snapshot=static,
+        limits=_limits(top.get("limits")),
+    )
+
+
+def load_bootstrap(path: Path) -> Bootstrap:
+    """Read and check the bootstrap file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError("bootstrap", str(path), "", f"cannot read the file: {exc.strerror or exc}") from exc
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError("bootstrap", str(path), f"line {exc.lineno}", f"not valid JSON: {exc.msg}") from exc
+    return parse_bootstrap(doc)

@@ -1,0 +1,178 @@
+"""Talking to the control plane: the long poll for snapshots, and the ACKs.
+
+This is off the hot path (one request per config change or per 30 s), so it
+uses asyncio streams and a fresh connection per call, which keeps it short.
+Every failure (refused, reset, timeout, a response that is not HTTP) becomes
+ControlPlaneError at this boundary; the loop in `ConfigClient` turns those
+into backoff and a log line when the state changes, never a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from typing import Any
+from urllib.parse import quote
+
+from httptools import HttpParserError, HttpResponseParser
+
+from meshkit.core.backoff import full_jitter
+from meshkit.errors import ControlPlaneError
+from meshkit.sidecar.bootstrap import ControlPlane
+from meshkit.sidecar.state import MeshState, Outcome
+
+log = logging.getLogger("meshkit.sidecar")
+
+LONG_POLL_S = 30
+# How much longer than the long poll we wait before calling the control plane lost.
+CALL_MARGIN_S = 10.0
+ACK_TIMEOUT_S = 10.0
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+
+
+class _Response:
+    """Collects one HTTP response from httptools callbacks."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.done = False
+
+    def on_body(self, body: bytes) -> None:
+        self.size += len(body)
+        if self.size > MAX_RESPONSE_BYTES:
+            raise ValueError("response too large")
+        self.parts.append(body)
+
+    def on_message_complete(self) -> None:
+        self.done = True
+
+
+async def call(cp: ControlPlane, method: str, target: str, body: bytes | None, timeout_s: float) -> tuple[int, bytes]:
+    """One HTTP request to the control plane: (status, body)."""
+    lines = [
+        f"{method} {target} HTTP/1.1",
+        f"host: {cp.host}:{cp.port}",
+        f"authorization: Bearer {cp.token}",
+        "connection: close",
+    ]
+    if body is not None:
+        lines += ["content-type: application/json", f"content-length: {len(body)}"]
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+    collected = _Response()
+    parser = HttpResponseParser(collected)
+    try:
+        async with asyncio.timeout(timeout_s):
+            reader, writer = await asyncio.open_connection(cp.host, cp.port)
+            try:
+                writer.write(request)
+                while not collected.done:
+                    data = await reader.read(65536)
+                    if not data:
+                        break
+                    parser.feed_data(data)
+            finally:
+                writer.close()
+    except TimeoutError as exc:
+        raise ControlPlaneError(f"control plane at {cp.url} did not answer within {timeout_s:g} s") from exc
+    except OSError as exc:
+        raise ControlPlaneError(f"control plane at {cp.url} unreachable: {exc.strerror or exc}") from exc
+    except HttpParserError as exc:
+        raise ControlPlaneError(f"control plane at {cp.url} sent an invalid response: {exc}") from exc
+    if not collected.done:
+        raise ControlPlaneError(f"control plane at {cp.url} closed the connection mid-response")
+    return parser.get_status_code(), b"".join(collected.parts)
+
+
+def _error_text(status: int, body: bytes) -> str:
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        doc = None
+    if isinstance(doc, dict) and isinstance(doc.get("error"), str):
+        return f"{status}: {doc['error']}"
+    return f"{status}: {body[:200].decode('utf-8', 'replace')}"
+
+
+class ConfigClient:
+    """Keeps the sidecar's snapshot current, for as long as the task runs."""
+
+    def __init__(self, cp: ControlPlane, node: str, state: MeshState, rng: random.Random | None = None) -> None:
+        self.cp = cp
+        self.node = node
+        self.state = state
+        self.rng = rng or random.Random()
+        self.seen = 0  # the last version applied or refused: the poll asks for anything else
+        self.pending_ack: dict[str, Any] | None = None
+        self.connected: bool | None = None
+        self.failures = 0
+        self.last_refusal: str | None = None
+
+    async def run(self) -> None:
+        while True:
+            await self.step()
+
+    async def step(self) -> None:
+        """One long poll (after delivering a pending ACK), and what follows from it."""
+        try:
+            if self.pending_ack is not None:
+                await self._send_ack(self.pending_ack)
+                self.pending_ack = None
+            target = f"/v1/snapshot?node={quote(self.node, safe='')}&version={self.seen}&wait={LONG_POLL_S}"
+            status, body = await call(self.cp, "GET", target, None, LONG_POLL_S + CALL_MARGIN_S)
+        except ControlPlaneError as exc:
+            if self.connected is not False:
+                log.warning("control plane %s: %s; serving on config version %s", "lost" if self.connected else "not reachable", exc, self.state.version)
+                self.connected = False
+            await self._back_off()
+            return
+        if self.connected is False:
+            log.info("control plane regained at %s", self.cp.url)
+        self.connected = True
+        if status == 304:
+            self.failures = 0
+            return
+        if status != 200:
+            refusal = _error_text(status, body)
+            if refusal != self.last_refusal:
+                log.warning("control plane refused the snapshot request (%s); retrying with backoff", refusal)
+                self.last_refusal = refusal
+            await self._back_off()
+            return
+        self.failures = 0
+        self.last_refusal = None
+        outcome = self.state.offer(body)
+        self.pending_ack = self._ack_body(outcome)
+        if outcome.version is None:
+            # Without a readable version the next poll would get the same
+            # document at once; wait instead of spinning on it.
+            await self._back_off()
+        else:
+            self.seen = outcome.version
+        try:
+            await self._send_ack(self.pending_ack)
+            self.pending_ack = None
+        except ControlPlaneError as exc:
+            log.warning("could not deliver %s for version %s, will retry: %s", self.pending_ack["status"], outcome.version, exc)
+
+    def _ack_body(self, outcome: Outcome) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "node": self.node,
+            "version": outcome.version if outcome.version is not None else self.seen,
+            "status": "ACK" if outcome.accepted else "NACK",
+        }
+        if outcome.reason is not None:
+            body["reason"] = outcome.reason
+        return body
+
+    async def _send_ack(self, ack: dict[str, Any]) -> None:
+        status, body = await call(self.cp, "POST", "/v1/ack", json.dumps(ack).encode("utf-8"), ACK_TIMEOUT_S)
+        if status >= 300:
+            log.warning("control plane refused the %s for version %s (%s)", ack["status"], ack["version"], _error_text(status, body))
+
+    async def _back_off(self) -> None:
+        delay = full_jitter(self.failures, self.rng.uniform)
+        self.failures += 1
+        await asyncio.sleep(delay)

@@ -1,0 +1,148 @@
+"""A running sidecar: its listeners, its config source and its shutdown.
+
+Start-up order: parse nothing new (the bootstrap is already checked), open
+the three listeners, then either apply the static snapshot or start the
+control-plane client. Shutdown follows uvicorn: stop accepting, let requests
+in flight finish (up to the drain timeout), close what is left, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import signal
+
+from meshkit.errors import ConfigError, PortInUse
+from meshkit.sidecar.admin import AdminHandler
+from meshkit.sidecar.bootstrap import Bootstrap
+from meshkit.sidecar.clock import Clock, ticks_for
+from meshkit.sidecar.control_client import ConfigClient
+from meshkit.sidecar.downstream import Listener
+from meshkit.sidecar.routing import InboundHandler, OutboundHandler
+from meshkit.sidecar.state import MeshState
+from meshkit.sidecar.telemetry import Telemetry
+from meshkit.sidecar.upstream import Pool, PoolSet
+
+log = logging.getLogger("meshkit.sidecar")
+
+# The app behind the inbound listener is always on this host's loopback.
+APP_ADDRESS = "127.0.0.1"
+LISTEN_BACKLOG = 1024
+
+
+class Sidecar:
+    """Everything one sidecar process runs."""
+
+    def __init__(self, bootstrap: Bootstrap) -> None:
+        self.bootstrap = bootstrap
+        limits = bootstrap.limits
+        self.clock = Clock()
+        self.telemetry = Telemetry(limits.request_log_size)
+        self.pools = PoolSet(limits.max_idle_per_endpoint, limits.connect_timeout_s)
+        self.state = MeshState(bootstrap, self.pools, self.telemetry)
+        self.rng = random.Random()
+        bits = self.rng.getrandbits
+        w = bootstrap.workload
+        timeouts = {"request_headers_timeout_s": limits.request_headers_timeout_s, "idle_timeout_s": limits.idle_timeout_s}
+        self.listeners: dict[str, Listener] = {}
+        self.app_pool: Pool | None = None
+        if bootstrap.inbound_port is not None and bootstrap.app_port is not None:
+            self.app_pool = Pool(APP_ADDRESS, bootstrap.app_port, limits.max_idle_per_endpoint, limits.connect_timeout_s)
+            version = w.version.encode("ascii", "replace")
+            self.listeners["inbound"] = Listener(
+                "inbound",
+                InboundHandler(self.state, w, self.app_pool, self.telemetry, bits),
+                self.clock,
+                telemetry=self.telemetry,
+                local_reply_headers=[(b"x-meshkit-version", version)],
+                response_extra=b"x-meshkit-version: %s\r\n" % version,
+                drops_mesh_response_headers=True,
+                **timeouts,
+            )
+        self.listeners["outbound"] = Listener(
+            "outbound", OutboundHandler(self.state, w, self.telemetry, bits), self.clock, telemetry=self.telemetry, **timeouts
+        )
+        self.listeners["admin"] = Listener(
+            "admin", AdminHandler(self.state, self.telemetry, self.addresses), self.clock, telemetry=None, **timeouts
+        )
+        self.servers: dict[str, asyncio.AbstractServer] = {}
+        self.config_task: asyncio.Task[None] | None = None
+        self.stopping = asyncio.Event()
+
+    def addresses(self) -> dict[str, str]:
+        """Where each listener actually listens (ports may have been 0 in the bootstrap)."""
+        found = {}
+        for name, server in self.servers.items():
+            host, port = server.sockets[0].getsockname()[:2]
+            found[name] = f"{host}:{port}"
+        return found
+
+    async def start(self) -> None:
+        """Open the listeners and start getting config; raises PortInUse or ConfigError."""
+        loop = asyncio.get_running_loop()
+        ports = {"inbound": self.bootstrap.inbound_port, "outbound": self.bootstrap.outbound_port, "admin": self.bootstrap.admin_port}
+        for name, listener in self.listeners.items():
+            try:
+                self.servers[name] = await loop.create_server(
+                    listener.protocol, self.bootstrap.host, ports[name], reuse_address=True, backlog=LISTEN_BACKLOG
+                )
+            except OSError as exc:
+                await self.close_servers()
+                raise PortInUse(f"{name} listener cannot bind {self.bootstrap.host}:{ports[name]}: {exc.strerror or exc}") from exc
+        upstream_idle = ticks_for(self.bootstrap.limits.upstream_idle_timeout_s)
+        for listener in self.listeners.values():
+            self.clock.add_sweep(listener.sweep)
+        self.clock.add_sweep(lambda tick: self.pools.expire(tick, upstream_idle))
+        if self.app_pool is not None:
+            app_pool = self.app_pool
+            self.clock.add_sweep(lambda tick: app_pool.expire(tick, upstream_idle))
+        self.clock.start()
+        log.info("listening %s", " ".join(f"{n}={a}" for n, a in self.addresses().items()))
+        if self.bootstrap.static_snapshot is not None:
+            try:
+                self.state.apply(self.bootstrap.static_snapshot)
+            except ConfigError:
+                await self.close_servers()
+                raise
+        elif self.bootstrap.control_plane is not None:
+            client = ConfigClient(self.bootstrap.control_plane, self.bootstrap.node, self.state, self.rng)
+            self.config_task = loop.create_task(client.run())
+
+    async def run(self) -> None:
+        """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        await self.start()
+        await self.stopping.wait()
+        log.info("shutting down: draining requests in flight (up to %g s)", self.bootstrap.limits.drain_timeout_s)
+        await self.shutdown()
+
+    async def shutdown(self) -> None:
+        """Stop accepting, let requests in flight finish, close everything."""
+        for server in self.servers.values():
+            server.close()
+        if self.config_task is not None:
+            self.config_task.cancel()
+        for listener in self.listeners.values():
+            listener.drain()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.bootstrap.limits.drain_timeout_s
+        while any(listener.connections for listener in self.listeners.values()) and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        for listener in self.listeners.values():
+            for conn in list(listener.connections):
+                conn.transport.abort()
+        self.clock.stop()
+        self.pools.close()
+        if self.app_pool is not None:
+            self.app_pool.close()
+        await self.close_servers()
+        log.info("stopped")
+
+    async def close_servers(self) -> None:
+        for server in self.servers.values():
+            server.close()
+        for server in self.servers.values():
+            await server.wait_closed()

@@ -1,0 +1,83 @@
+"""The configuration the sidecar runs on, and how a new one replaces it.
+
+A snapshot is checked completely (`meshkit.core.snapshot.parse_snapshot`)
+and its routing table built before anything changes; then one assignment
+makes it current. A rejected snapshot changes nothing: the sidecar keeps the
+last good one and remembers why it refused, for /config_dump and the NACK.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any, NamedTuple
+
+from meshkit.core.snapshot import parse_snapshot
+from meshkit.errors import ConfigError
+from meshkit.sidecar.bootstrap import Bootstrap
+from meshkit.sidecar.routing import RoutingTable, build_table, endpoint_keys
+from meshkit.sidecar.telemetry import Telemetry
+from meshkit.sidecar.upstream import PoolSet
+
+log = logging.getLogger("meshkit.sidecar")
+
+
+class Outcome(NamedTuple):
+    """What became of an offered snapshot: the ACK or NACK to send back."""
+
+    version: int | None
+    accepted: bool
+    reason: str | None
+
+
+class MeshState:
+    """The current routing table and the history a learner may ask about."""
+
+    def __init__(self, bootstrap: Bootstrap, pools: PoolSet, telemetry: Telemetry) -> None:
+        self.bootstrap = bootstrap
+        self.pools = pools
+        self.telemetry = telemetry
+        self.table: RoutingTable | None = None
+        self.version: int | None = None
+        self.document: dict[str, Any] | None = None
+        self.applied_at: float | None = None
+        self.last_nack: str | None = None
+        self.last_nack_version: int | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.table is not None
+
+    def apply(self, doc: Any) -> None:
+        """Make `doc` the current snapshot, or raise ConfigError and keep the old one."""
+        snapshot = parse_snapshot(doc, self.bootstrap.node)
+        table = build_table(snapshot, self.bootstrap.workload, self.pools, self.telemetry)
+        self.table = table
+        self.version = snapshot.version
+        self.document = doc
+        self.applied_at = time.time()
+        self.pools.retain(endpoint_keys(snapshot))
+        endpoints = sum(len(s.endpoints) for s in snapshot.services.values())
+        log.info("config version %d applied: %d services, %d endpoints", snapshot.version, len(snapshot.services), endpoints)
+
+    def offer(self, body: bytes) -> Outcome:
+        """Apply a snapshot as the control plane sent it, and say how it went."""
+        try:
+            doc = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return self._refuse(None, f"snapshot is not valid JSON: {exc}")
+        version = doc.get("version") if isinstance(doc, dict) else None
+        if not isinstance(version, int) or isinstance(version, bool):
+            version = None
+        try:
+            self.apply(doc)
+        except ConfigError as exc:
+            return self._refuse(version, str(exc))
+        return Outcome(version, True, None)
+
+    def _refuse(self, version: int | None, reason: str) -> Outcome:
+        self.last_nack = reason
+        self.last_nack_version = version
+        log.warning("config version %s rejected (NACK), still running version %s: %s", version, self.version, reason)
+        return Outcome(version, False, reason)
