@@ -1,9 +1,10 @@
-"""Small file helpers for the control plane's home directory.
+"""Writing the lab's files so nobody ever reads half of one.
 
-Every file the control plane writes is replaced atomically (temp file in the
-same directory, fsync, rename) so a crash or a reader racing the write never
-sees half a document: a launcher polls `control.json`, and `store.json` is the
-only copy of the lab's config.
+Every file meshkit writes into a lab directory is replaced atomically (temp
+file in the same directory, fsync, rename): a launcher polls `control.json`,
+apps re-read `dns.json` while the backend rewrites it, `store.json` is the
+only copy of the lab's config, and `lab.json` is how a restarted kernel finds
+its processes.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -61,16 +61,3 @@ def read_json_or_none(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-
-
-def load_or_create_token(path: Path) -> str:
-    """The admin token, created once and kept so a restarted control plane keeps its clients."""
-    try:
-        token = path.read_text(encoding="ascii").strip()
-    except FileNotFoundError:
-        token = ""
-    if token:
-        return token
-    token = secrets.token_urlsafe(32)
-    write_atomic(path, (token + "\n").encode("ascii"))
-    return token

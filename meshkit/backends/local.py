@@ -37,7 +37,8 @@ from meshkit.control.client import ControlClient
 from meshkit.demo.apps import Call, Latency, WorkloadSpec
 from meshkit.demo.resolver import qualify, write_resolver
 from meshkit.errors import ControlPlaneError, LabError, LabNotRunning, PortInUse, UnknownWorkload
-from meshkit.home import LabHome, read_json, write_json
+from meshkit.files import read_json_or_none, write_json_atomic
+from meshkit.home import LabHome
 from meshkit.ports import accepting, free_port, port_is_free, who_listens
 
 HOST = "127.0.0.1"
@@ -105,13 +106,13 @@ class LocalBackend:
     # -- state -------------------------------------------------------------
 
     def _load(self) -> dict[str, Any]:
-        state = read_json(self.home.lab_json)
+        state = read_json_or_none(self.home.lab_json)
         if not isinstance(state, dict):
             return {"backend": self.name, "control": None, "instances": {}}
         return state
 
     def _save(self, state: dict[str, Any]) -> None:
-        write_json(self.home.lab_json, state)
+        write_json_atomic(self.home.lab_json, state)
 
     @staticmethod
     def _proc(data: dict[str, Any] | None) -> ProcessRecord | None:
@@ -184,14 +185,14 @@ class LocalBackend:
         self._client = None
 
         def listening() -> bool:
-            info = read_json(self.home.control_json)
+            info = read_json_or_none(self.home.control_json)
             return isinstance(info, dict) and info.get("pid") == record.pid and self._healthy()
 
         if not processes.wait_until(listening, START_TIMEOUT_S, 0.05):
             reason = processes.exit_reason(record)
             processes.stop(record)
             raise LabError(f"the control plane did not start: {reason}")
-        url = read_json(self.home.control_json)["url"]
+        url = read_json_or_none(self.home.control_json)["url"]
         state["control"] = {"port": int(url.rsplit(":", 1)[1]), "url": url, "proc": record.to_dict()}
 
     def _healthy(self) -> bool:
@@ -446,11 +447,11 @@ class LocalBackend:
                 rec.pop(key, None)
             app_port = rec["port"]
         app_file = self.home.run_dir / f"{stem}.app.json"
-        write_json(app_file, spec.app_spec(namespace=rec["namespace"], host=HOST, port=app_port, resolver=str(self.home.dns_json)))
+        write_json_atomic(app_file, spec.app_spec(namespace=rec["namespace"], host=HOST, port=app_port, resolver=str(self.home.dns_json)))
         rec["app_proc"] = processes.spawn("meshkit.demo", ["--spec", str(app_file)], self.home.log_dir / f"{stem}.app.log", env).to_dict()
         if rec["sidecar"]:
             boot_file = self.home.run_dir / f"{stem}.sidecar.json"
-            write_json(boot_file, self._bootstrap(rec, spec, state["control"]["url"]), mode=0o600)
+            write_json_atomic(boot_file, self._bootstrap(rec, spec, state["control"]["url"]), mode=0o600)
             rec["sidecar_proc"] = processes.spawn(
                 "meshkit.sidecar", ["--bootstrap", str(boot_file)], self.home.log_dir / f"{stem}.sidecar.log"
             ).to_dict()

@@ -32,7 +32,7 @@ from meshkit.control.asgi import (
     read_request,
     send_response,
 )
-from meshkit.control.files import read_json_or_none, write_json_atomic
+from meshkit.files import read_json_or_none, write_json_atomic
 from meshkit.control.push import DEFAULT_DEBOUNCE_S, Publisher
 from meshkit.control.registry import check_instance, check_service_port, node_id, registry_view
 from meshkit.control.resources import ResourceKey, check_resource

@@ -26,7 +26,8 @@ from types import FrameType
 import uvicorn
 
 from meshkit.control.api import ControlPlane
-from meshkit.control.files import load_or_create_token, write_json_atomic
+from meshkit.control.token import load_or_create_token
+from meshkit.files import write_json_atomic
 from meshkit.control.push import DEFAULT_DEBOUNCE_S
 from meshkit.control.store import Store
 from meshkit.errors import ControlPlaneError, PortInUse

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from meshkit.control.files import write_atomic
+from meshkit.files import write_atomic
 from meshkit.control.registry import node_id
 from meshkit.control.resources import ResourceKey
 from meshkit.errors import ControlPlaneError

@@ -24,7 +24,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from meshkit.control.files import write_atomic
+from meshkit.files import write_atomic
 from meshkit.errors import ConfigError, LabError, UnknownWorkload
 
 CLUSTER_SUFFIX = "svc.cluster.local"
