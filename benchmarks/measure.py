@@ -23,16 +23,26 @@ from meshkit.errors import LabError
 LOADGEN_TIMEOUT_S = 5.0
 
 
-def cpu_seconds(procs: tuple[Proc, ...]) -> dict[str, float]:
-    return {p.role: p.cpu_s() for p in procs}
+def cpu_seconds(procs: tuple[Proc, ...]) -> dict[str, tuple[float, float]]:
+    return {p.role: p.cpu_times() for p in procs}
 
 
-def cpu_us_per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
-    """Microseconds of CPU per request for each proxy, and summed as ``pair``."""
+def cpu_us_per_request(
+    before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]], requests: int
+) -> dict[str, float]:
+    """Microseconds of CPU per request for each proxy, summed as ``pair``, and the pair's user/system split.
+
+    The split says where a difference between proxies lies: system time is
+    the kernel's (socket reads, writes, epoll), user time is the proxy's own code.
+    """
     if not before or requests <= 0:
         return {}
-    per = {role: (after[role] - before[role]) * 1e6 / requests for role in before}
+    user = {role: (after[role][0] - before[role][0]) * 1e6 / requests for role in before}
+    system = {role: (after[role][1] - before[role][1]) * 1e6 / requests for role in before}
+    per = {role: user[role] + system[role] for role in before}
     per["pair"] = sum(per.values())
+    per["pair_user"] = sum(user.values())
+    per["pair_system"] = sum(system.values())
     return per
 
 

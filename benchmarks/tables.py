@@ -104,12 +104,7 @@ def explanation(doc: dict[str, Any], targets: list[dict[str, Any]]) -> str:
             + (", so the target is met." if cpu_target["met"] else f", {cpu_target['missed']}.")
         )
         if not cpu_target["met"]:
-            parts.append(
-                "The gap is the interpreter: for every request the sidecar runs Python bytecode for the parser "
-                "callbacks that collect the head, the route and endpoint decisions, the header rewriting, the "
-                "telemetry record and the asyncio write path, where HAProxy does the same work in compiled C "
-                "with buffers it reuses; httptools and uvloop move only the parsing and the syscalls out of Python."
-            )
+            parts.append(cpu_gap_reason(side, ha))
     else:
         parts.append(f"The CPU target was not judged: {cpu_target['source']}.")
     memory = doc.get("memory", {}).get("sidecar", {})
@@ -125,6 +120,36 @@ def explanation(doc: dict[str, Any], targets: list[dict[str, Any]]) -> str:
     else:
         parts.append(f"The memory target was not judged: {rss_target['source']}.")
     return " ".join(parts)
+
+
+def cpu_gap_reason(side: dict[str, float], ha: dict[str, float]) -> str:
+    """Where the sidecars' extra CPU goes, from the user/system split of both pairs."""
+    if "pair_user" not in side or "pair_user" not in ha:
+        return "No user/system split was recorded, so the gap is not located."
+    user_gap = side["pair_user"] - ha["pair_user"]
+    system_gap = side["pair_system"] - ha["pair_system"]
+    gap = user_gap + system_gap
+    text = (
+        f"Split by where the time went, the sidecars spent {side['pair_user']:.0f} µs per request in their own "
+        f"code (user time) and {side['pair_system']:.0f} µs in the kernel, HAProxy {ha['pair_user']:.0f} and "
+        f"{ha['pair_system']:.0f} µs"
+    )
+    if gap <= 0:
+        return text + "."
+    text += f": {user_gap / gap * 100:.0f}% of the difference is user time."
+    if user_gap > 0:
+        text += (
+            " That is the interpreter: per request the sidecar runs Python bytecode for the parser callbacks "
+            "that collect the head, the route and endpoint decisions, the header rewriting, the telemetry record "
+            "and the asyncio write path, where HAProxy runs compiled C over buffers it reuses; httptools and "
+            "uvloop take only the parsing and the event loop out of Python."
+        )
+    if system_gap > 0:
+        text += (
+            f" The {system_gap:.0f} µs more kernel time per request points to more system calls per request "
+            "than HAProxy makes (it batches reads and writes)."
+        )
+    return text
 
 
 def derive(doc: dict[str, Any]) -> dict[str, Any]:
@@ -169,7 +194,8 @@ def open_loop_table(doc: dict[str, Any], markdown: bool) -> list[str]:
 
 
 def saturation_table(doc: dict[str, Any], markdown: bool) -> list[str]:
-    header = ["path", "requests/s", "p50 ms", "p99 ms", "errors", "CPU µs/req client", "server", "pair"]
+    header = ["path", "requests/s", "p50 ms", "p99 ms", "errors", "CPU µs/req client", "server", "pair", "pair user",
+              "pair system"]  # fmt: skip
     rows = []
     for row in doc.get("saturation", []):
         cpu = row["cpu_us_per_request"]
@@ -177,7 +203,8 @@ def saturation_table(doc: dict[str, Any], markdown: bool) -> list[str]:
         server = next((v for k, v in cpu.items() if k.endswith("server")), None)
         rows.append(
             [LABELS[row["target"]], _fmt(row["rps"], 0), _fmt(row.get("p50_ms")), _fmt(row.get("p99_ms")),
-             str(row["errors"]), _fmt(client, 0), _fmt(server, 0), _fmt(cpu.get("pair"), 0)]
+             str(row["errors"]), _fmt(client, 0), _fmt(server, 0), _fmt(cpu.get("pair"), 0),
+             _fmt(cpu.get("pair_user"), 0), _fmt(cpu.get("pair_system"), 0)]
         )  # fmt: skip
     return _table(header, rows, markdown)
 
@@ -199,7 +226,8 @@ def targets_lines(doc: dict[str, Any]) -> list[str]:
             verdict = f"not judged ({t['source']})"
         else:
             verdict = ("met" if t["met"] else t["missed"]) + f" [{t['source']}]"
-        lines.append(f"- {t['name']}: {_fmt(t['value'])}{t['unit']} (target <= {t['limit']:g}{t['unit']}): {verdict}")
+        value = "-" if t["value"] is None else f"{t['value']:.2f}{t['unit']}"
+        lines.append(f"- {t['name']}: {value} (target <= {t['limit']:g}{t['unit']}): {verdict}")
     return lines
 
 

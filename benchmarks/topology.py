@@ -49,17 +49,18 @@ class Proc:
     popen: subprocess.Popen[bytes]
     log: Path
 
-    def cpu_s(self) -> float:
-        """User plus system CPU seconds of the process and any children it started."""
+    def cpu_times(self) -> tuple[float, float]:
+        """(user, system) CPU seconds of the process and any children it started."""
         proc = psutil.Process(self.popen.pid)
-        total = 0.0
+        user = system = 0.0
         for p in [proc, *proc.children(recursive=True)]:
             try:
                 t = p.cpu_times()
             except psutil.NoSuchProcess:
                 continue
-            total += t.user + t.system
-        return total
+            user += t.user
+            system += t.system
+        return user, system
 
     def rss_mb(self) -> float:
         return psutil.Process(self.popen.pid).memory_info().rss / 2**20

@@ -103,8 +103,12 @@ def test_wrk_report_is_read_with_units_and_errors() -> None:
 
 
 def test_cpu_per_request_per_process_and_pair() -> None:
-    per = measure.cpu_us_per_request({"a-client": 1.0, "a-server": 2.0}, {"a-client": 1.5, "a-server": 2.25}, 1000)
-    assert per == pytest.approx({"a-client": 500.0, "a-server": 250.0, "pair": 750.0})
+    per = measure.cpu_us_per_request(
+        {"a-client": (1.0, 0.5), "a-server": (2.0, 1.0)}, {"a-client": (1.5, 0.6), "a-server": (2.25, 1.0)}, 1000
+    )
+    assert per == pytest.approx(
+        {"a-client": 600.0, "a-server": 250.0, "pair": 850.0, "pair_user": 750.0, "pair_system": 100.0}
+    )
     assert measure.cpu_us_per_request({}, {}, 1000) == {}
 
 
@@ -115,7 +119,8 @@ def made_doc(sidecar_cpu: float, haproxy_cpu: float, sidecar_peak_mb: float) -> 
                 "cpu_us_per_request": {} if cpu is None else {"pair": cpu}}  # fmt: skip
 
     def sat_row(target: str, cpu: float | None) -> dict[str, Any]:
-        pair = {} if cpu is None else {f"{target}-client": cpu / 2, f"{target}-server": cpu / 2, "pair": cpu}
+        pair = {} if cpu is None else {f"{target}-client": cpu / 2, f"{target}-server": cpu / 2, "pair": cpu,
+                                       "pair_user": cpu * 0.75, "pair_system": cpu * 0.25}  # fmt: skip
         return {"target": target, "requests": 10, "rps": 1.0, "errors": 0, "cpu_us_per_request": pair}
 
     return {
@@ -137,6 +142,7 @@ def test_report_derives_added_latency_and_judges_targets_on_saturation() -> None
     assert cpu["value"] == pytest.approx(3.0) and cpu["met"] is False and "100% over" in cpu["missed"]
     assert rss["value"] == 50.0 and rss["met"] is False and "10.00 MB" in rss["missed"]
     assert "3.0x against a target of 1.5x" in doc["notes"] and "20.0 MB of it was already there" in doc["notes"]
+    assert "225 µs per request in their own code" in doc["notes"] and "75% of the difference is user time" in doc["notes"]
     markdown = tables.markdown_report(doc)
     assert "| meshkit sidecar pair | 500 |" in markdown and "## Targets" in markdown
 
