@@ -161,6 +161,7 @@ class EchoServer:
             self._server.close()
             for writer in list(self._writers):
                 writer.transport.abort()
+            await _cancel_other_tasks()
             loop.stop()
 
         asyncio.run_coroutine_threadsafe(shutdown(), loop)
@@ -265,6 +266,14 @@ class EchoServer:
             writer.close()
             return False
         return True
+
+
+async def _cancel_other_tasks() -> None:
+    """End every handler still running, so the loop closes with nothing pending."""
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _pieces(total: int, size: int = 65536) -> Iterator[bytes]:
@@ -597,3 +606,130 @@ def get_json(port: int, path: str) -> Any:
         response = client.request("GET", path, {"host": "admin"})
     assert response.status == 200, response
     return response.json()
+
+
+# --- a stand-in for the control plane (test-only) ---
+
+
+class StandInControlPlane:
+    """Speaks the documented long-poll/ACK protocol (docs/internals.md) and nothing else.
+
+    A stand-in so the sidecar's config client can be tested alone: it serves
+    `current` to every node, records every poll and ACK, and in `down` mode
+    accepts connections and closes them at once (counting the attempts).
+    """
+
+    def __init__(self, token: str = "node-token", max_wait_s: float = 1.0) -> None:
+        self.token = token
+        self.max_wait_s = max_wait_s
+        self.current: dict[str, Any] | None = None
+        self.acks: list[dict[str, Any]] = []
+        self.polls: list[tuple[float, str | None]] = []
+        self.attempts: list[float] = []
+        self.down = False
+        self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._changed: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+        self._server: asyncio.AbstractServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self) -> StandInControlPlane:
+        ready = threading.Event()
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+
+            async def main() -> None:
+                self._changed = asyncio.Event()
+                self._server = await asyncio.start_server(self._handle, HOST, 0)
+                self.port = self._server.sockets[0].getsockname()[1]
+                ready.set()
+
+            loop.run_until_complete(main())
+            loop.run_forever()
+            loop.close()
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("stand-in control plane did not start")
+        return self
+
+    def publish(self, doc: dict[str, Any]) -> None:
+        assert self._loop is not None
+
+        def change() -> None:
+            self.current = doc
+            assert self._changed is not None
+            self._changed.set()
+            self._changed = asyncio.Event()
+
+        self._loop.call_soon_threadsafe(change)
+
+    def stop(self) -> None:
+        if self._loop is None:
+            return
+
+        async def shutdown() -> None:
+            assert self._server is not None
+            self._server.close()
+            await _cancel_other_tasks()
+            asyncio.get_running_loop().stop()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.attempts.append(time.monotonic())
+        try:
+            if self.down:
+                return
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            method, target, _ = lines[0].split(" ", 2)
+            headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+            body = await reader.readexactly(int(headers.get("content-length", "0")))
+            status, payload = await self._answer(method, target, headers, body)
+            data = b"" if payload is None else json.dumps(payload).encode()
+            writer.write(b"HTTP/1.1 %d X\r\ncontent-length: %d\r\nconnection: close\r\n\r\n%s" % (status, len(data), data))
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def _answer(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+        if headers.get("authorization") != f"Bearer {self.token}":
+            return 401, {"error": "bad token"}
+        path, _, query = target.partition("?")
+        params = dict(part.split("=", 1) for part in query.split("&") if "=" in part)
+        if method == "POST" and path == "/v1/ack":
+            self.acks.append(json.loads(body))
+            return 200, {"ok": True}
+        if method == "GET" and path == "/v1/snapshot":
+            self.polls.append((time.monotonic(), params.get("version")))
+            current = self.current
+            if current is None or str(current.get("version")) == params.get("version"):
+                assert self._changed is not None
+                try:
+                    await asyncio.wait_for(self._changed.wait(), min(float(params.get("wait", "30")), self.max_wait_s))
+                except TimeoutError:
+                    return 304, None
+                current = self.current
+            return 200, current
+        return 404, {"error": "no such endpoint"}
+
+
+@contextmanager
+def stand_in_control_plane(token: str = "node-token") -> Iterator[StandInControlPlane]:
+    server = StandInControlPlane(token).start()
+    try:
+        yield server
+    finally:
+        server.stop()
