@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+from meshkit.control.names import type_name
+
 EXAMPLES = "such as '1.5s', '300ms' or '2m'"
 
 _UNIT_MS = {"h": Decimal(3_600_000), "m": Decimal(60_000), "s": Decimal(1000), "ms": Decimal(1)}
@@ -27,8 +29,7 @@ class DurationError(ValueError):
 def parse_duration(text: object) -> float:
     """Seconds in an Istio duration string, or DurationError saying what is wrong."""
     if not isinstance(text, str):
-        kind = "number" if isinstance(text, (int, float)) and not isinstance(text, bool) else type(text).__name__
-        raise DurationError(f"must be a duration string {EXAMPLES}, got {kind}")
+        raise DurationError(f"must be a duration string {EXAMPLES}, got {type_name(text)}")
     if text.startswith("-"):
         raise DurationError(f"{text!r} is negative; a duration must be positive, {EXAMPLES}")
     parts = _PART.findall(text)

@@ -51,6 +51,7 @@ def resource_class(kind: object, api_version: object) -> type[Resource] | Proble
         return Problem(("kind",), f"unknown kind {kind!r}; meshkit reads {', '.join(KINDS)}")
     cls = KINDS[kind]
     if api_version not in cls.API_VERSIONS:
-        accepted = ", ".join(cls.API_VERSIONS)
-        return Problem(("apiVersion",), f"{kind} is read from apiVersion {accepted}; not {api_version!r}")
+        *others, last = cls.API_VERSIONS
+        accepted = f"{', '.join(others)} or {last}" if others else last
+        return Problem(("apiVersion",), f"{kind} is read from apiVersion {accepted}, not {api_version!r}")
     return cls
