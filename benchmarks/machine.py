@@ -46,7 +46,9 @@ def ensure_tool(command: str, package: str, flag: str) -> str:
                 env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
             )
         except subprocess.TimeoutExpired as exc:
-            raise LabError(f"installing {package}: {' '.join(step)} took over {APT_TIMEOUT_S} s; or run with {flag}") from exc
+            raise LabError(
+                f"installing {package}: {' '.join(step)} took over {APT_TIMEOUT_S} s; or run with {flag}"
+            ) from exc
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
             raise LabError(f"installing {package}: {' '.join(step)} failed: {last}; or run with {flag}")

@@ -74,7 +74,9 @@ def evaluate_targets(doc: dict[str, Any]) -> list[dict[str, Any]]:
         if m.get("peak_rss_mb") or m.get("rss_mb")
     ]
     if peaks:
-        rss_target = _target("sidecar resident memory (peak)", max(peaks), SIDECAR_RSS_LIMIT_MB, " MB", "largest sidecar")
+        rss_target = _target(
+            "sidecar resident memory (peak)", max(peaks), SIDECAR_RSS_LIMIT_MB, " MB", "largest sidecar"
+        )
     else:
         rss_target = _unmeasured("sidecar resident memory (peak)", SIDECAR_RSS_LIMIT_MB, " MB", "no sidecar ran")
     return [cpu_target, rss_target]
@@ -139,15 +141,16 @@ def cpu_gap_reason(side: dict[str, float], ha: dict[str, float]) -> str:
     text += f": {user_gap / gap * 100:.0f}% of the difference is user time."
     if user_gap > 0:
         text += (
-            " That is the interpreter: per request the sidecar runs Python bytecode for the parser callbacks "
-            "that collect the head, the route and endpoint decisions, the header rewriting, the telemetry record "
-            "and the asyncio write path, where HAProxy runs compiled C over buffers it reuses; httptools and "
+            " In a Python process user time is the interpreter and its C extensions: per request the sidecar "
+            "runs Python code for the parser callbacks that collect the head, the route and endpoint decisions, "
+            "the header rewriting, the telemetry record and the asyncio write path, where HAProxy runs compiled C "
+            "over buffers it reuses; httptools and "
             "uvloop take only the parsing and the event loop out of Python."
         )
     if system_gap > 0:
         text += (
             f" The {system_gap:.0f} µs more kernel time per request points to more system calls per request "
-            "than HAProxy makes (it batches reads and writes)."
+            "than HAProxy makes."
         )
     return text
 
@@ -175,7 +178,10 @@ def _table(header: list[str], rows: list[list[str]], markdown: bool) -> list[str
         lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
         return lines + ["| " + " | ".join(row) + " |" for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
-    return ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in [header, *rows]]
+    # First column left-aligned (names), the rest right-aligned (numbers).
+    return [
+        "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in [header, *rows]
+    ]
 
 
 def open_loop_table(doc: dict[str, Any], markdown: bool) -> list[str]:

@@ -293,7 +293,9 @@ def admin_ready(port: int) -> bool:
         conn.close()
 
 
-def start_sidecar(procs: Processes, role: str, instance: str, service: str, ports: SidecarPorts, server_inbound: int) -> Proc:
+def start_sidecar(
+    procs: Processes, role: str, instance: str, service: str, ports: SidecarPorts, server_inbound: int
+) -> Proc:
     path = procs.workdir / f"{role}.json"
     path.write_text(json.dumps(sidecar_bootstrap(instance, service, ports, server_inbound), indent=2))
     proc = procs.start(role, [sys.executable, "-m", "meshkit.sidecar", "--bootstrap", str(path)])

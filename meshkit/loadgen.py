@@ -212,7 +212,8 @@ def _split_url(url: str) -> tuple[str, int, str, str]:
     except ValueError as exc:
         raise LabError(f"load spec: url {url!r} is not valid: {exc}") from exc
     if parts.scheme != "http":
-        raise LabError(f"load spec: url scheme {parts.scheme or '(none)'!r} is not supported; use http://host:port/path")
+        scheme = parts.scheme or "(none)"
+        raise LabError(f"load spec: url scheme {scheme!r} is not supported; use http://host:port/path")
     if not parts.hostname:
         raise LabError(f"load spec: url {url!r} has no host")
     if parts.username is not None or parts.password is not None:

@@ -198,7 +198,8 @@ def test_summary_of_no_rows_and_of_no_answers() -> None:
 
 
 def test_error_counts_and_report() -> None:
-    rows = [row(0, 0, 0.001), row(0.1, 0.1, 0.2, 0, "timeout after 0.1 s"), row(0.2, 0.2, 0.3, 0, "timeout after 0.1 s")]
+    timeout = "timeout after 0.1 s"
+    rows = [row(0, 0, 0.001), row(0.1, 0.1, 0.2, 0, timeout), row(0.2, 0.2, 0.3, 0, timeout)]
     assert error_counts(rows) == {"timeout after 0.1 s": 2}
     text = report(rows, as_json=False)
     assert "requests 3" in text and "errors 2" in text and "2 x timeout after 0.1 s" in text
