@@ -128,6 +128,7 @@ class DownstreamProtocol(asyncio.Protocol):
         "phase_tick",
         "pumping",
         "corked",
+        "peer_eof",
     )
 
     def __init__(self, listener: Listener) -> None:
@@ -153,6 +154,7 @@ class DownstreamProtocol(asyncio.Protocol):
         self.phase_tick = 0
         self.pumping = False
         self.corked: list[bytes] | None = None
+        self.peer_eof = False
 
     # --- asyncio callbacks ---
 
@@ -177,6 +179,7 @@ class DownstreamProtocol(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         # A client that half-closes after its requests still gets the answers.
+        self.peer_eof = True
         if self.queue and not self.closing:
             self.draining = True
             return True
@@ -327,7 +330,7 @@ class DownstreamProtocol(asyncio.Protocol):
         self.reading = None
         self.uncork()
         transport = self.transport
-        if transport.can_write_eof():
+        if not self.peer_eof and transport.can_write_eof():
             transport.write_eof()
             self.phase = LINGER
             self.phase_tick = self.listener.clock.tick

@@ -137,7 +137,8 @@ class Sidecar:
         self.clock.stop()
         self.pools.close()
         if self.app_pool is not None:
-            self.app_pool.close()
+            self.app_pool.close(cancel_connects=True)
+        await asyncio.sleep(0)  # let cancelled connects answer their requests
         await self.close_servers()
         log.info("stopped")
 

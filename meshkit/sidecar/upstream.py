@@ -237,6 +237,9 @@ class Pool:
         except TimeoutError:
             exchange.on_connect_failed(self, f"connect to {self.label} timed out after {self.connect_timeout_s:g} s")
             return
+        except asyncio.CancelledError:
+            exchange.on_connect_failed(self, "the sidecar is shutting down")
+            raise
         except OSError as exc:
             exchange.on_connect_failed(self, f"connect to {self.label} failed: {exc.strerror or exc}")
             return
@@ -254,14 +257,20 @@ class Pool:
                 keep.append(conn)
         self.idle = keep
 
-    def close(self) -> None:
-        """Stop pooling: idle connections close now, busy ones when released."""
+    def close(self, cancel_connects: bool = False) -> None:
+        """Stop pooling: idle connections close now, busy ones when released.
+
+        Connections being made finish and are then closed on release, so a
+        request waiting for one is answered; at shutdown they are cancelled
+        (and their requests answered UF) instead.
+        """
         self.closed = True
         for conn in self.idle:
             conn.close()
         self.idle = []
-        for task in list(self._connecting):
-            task.cancel()
+        if cancel_connects:
+            for task in list(self._connecting):
+                task.cancel()
 
 
 class PoolSet:
@@ -290,5 +299,5 @@ class PoolSet:
 
     def close(self) -> None:
         for pool in self._pools.values():
-            pool.close()
+            pool.close(cancel_connects=True)
         self._pools.clear()

@@ -140,3 +140,37 @@ def test_wrong_token_is_reported_once_and_the_sidecar_stays_not_ready(control: S
         wait_for(lambda: False, timeout=1.0)
         assert proc.log().count("refused the snapshot request") == 1
         assert not ready(proc)
+
+
+def test_new_snapshot_swaps_in_while_requests_are_in_flight_and_none_fail(control: StandInControlPlane, sidecar: SidecarProcess) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with echo_server("old") as old, echo_server("new") as new, ThreadPoolExecutor(6) as pool:
+        control.publish(snapshot(NODE, [service("echo", [endpoint(old.port, "echo-old", "v1")])], version=1))
+        assert wait_for(lambda: acks(control) == [(1, "ACK")])
+
+        def one(delay_ms: int) -> tuple[int, str | None]:
+            with Client(sidecar.outbound) as client:
+                response = client.request("GET", "http://echo/x", {"x-echo-delay-ms": str(delay_ms)})
+            return response.status, response.header("x-echo-server")
+
+        def steady() -> list[tuple[int, str | None]]:
+            results = []
+            with Client(sidecar.outbound) as client:
+                for _ in range(40):
+                    response = client.request("GET", "http://echo/steady", {"x-echo-delay-ms": "20"})
+                    results.append((response.status, response.header("x-echo-server")))
+            return results
+
+        slow = [pool.submit(one, 700) for _ in range(4)]
+        running = pool.submit(steady)
+        assert wait_for(lambda: len([r for r in old.snapshot() if r.path == "/x"]) == 4)
+        control.publish(snapshot(NODE, [service("echo", [endpoint(new.port, "echo-new", "v2")])], version=2))
+        assert wait_for(lambda: acks(control)[-1:] == [(2, "ACK")])
+        in_flight = [f.result(timeout=10) for f in slow]
+        stream = running.result(timeout=20)
+        after = one(0)
+    assert in_flight == [(200, "old")] * 4, "requests in flight keep the snapshot they started with"
+    assert all(status == 200 for status, _ in stream)
+    assert {server for _, server in stream} <= {"old", "new"}
+    assert after == (200, "new")
