@@ -8,32 +8,41 @@ Istio's field names and meanings
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import Field
 
-from meshkit.config.schema import Duration, IstioModel, Labels, Resource, choice
+from meshkit.config.schema import (
+    EXPORT_TO_IGNORED,
+    NETWORKING_API_VERSIONS,
+    Duration,
+    IstioModel,
+    Labels,
+    Resource,
+    Choice,
+)
 
 ONE_PORT = "meshkit services have one port; set the policy for the whole service"
 MESHKIT_CA = "meshkit's CA issues every certificate; use mode ISTIO_MUTUAL"
 
-LoadBalancerName = choice(
-    "UNSPECIFIED",
-    "ROUND_ROBIN",
-    "LEAST_REQUEST",
-    "LEAST_CONN",
-    "RANDOM",
-    unsupported={"PASSTHROUGH": "meshkit always picks an endpoint of the service; use ROUND_ROBIN or LEAST_REQUEST"},
-)
-TLSMode = choice(
-    "DISABLE",
-    "ISTIO_MUTUAL",
-    unsupported={
-        "SIMPLE": "TLS to servers outside the mesh needs a ServiceEntry, which meshkit does not have; "
-        "use ISTIO_MUTUAL (or DISABLE)",
-        "MUTUAL": "mTLS with your own certificates is not implemented; " + MESHKIT_CA,
-    },
-)
+LoadBalancerName = Annotated[
+    str,
+    Choice(
+        ("UNSPECIFIED", "ROUND_ROBIN", "LEAST_REQUEST", "LEAST_CONN", "RANDOM"),
+        (("PASSTHROUGH", "meshkit always picks an endpoint of the service; use ROUND_ROBIN or LEAST_REQUEST"),),
+    ),
+]
+TLSMode = Annotated[
+    str,
+    Choice(
+        ("DISABLE", "ISTIO_MUTUAL"),
+        (
+            ("SIMPLE", "TLS to servers outside the mesh needs a ServiceEntry, which meshkit does not have; "
+             "use ISTIO_MUTUAL (or DISABLE)"),
+            ("MUTUAL", "mTLS with your own certificates is not implemented; " + MESHKIT_CA),
+        ),
+    ),
+]
 
 
 class ConsistentHashLB(IstioModel):
@@ -60,7 +69,7 @@ class LoadBalancerSettings(IstioModel):
         "warmup": "slow start is not implemented",
     }
 
-    simple: LoadBalancerName | None = Field(  # type: ignore[valid-type]
+    simple: LoadBalancerName | None = Field(
         default=None,
         description="ROUND_ROBIN, LEAST_REQUEST (Istio's default), RANDOM; LEAST_CONN is Istio's old name "
         "for LEAST_REQUEST.",
@@ -163,7 +172,7 @@ class ClientTLSSettings(IstioModel):
         )
     }
 
-    mode: TLSMode = Field(  # type: ignore[valid-type]
+    mode: TLSMode = Field(
         description="DISABLE (plaintext) or ISTIO_MUTUAL (mTLS with meshkit's certificates)."
     )
 
@@ -212,21 +221,14 @@ class DestinationRuleSpec(IstioModel):
     host: str = Field(description="The service: reviews, reviews.default or reviews.default.svc.cluster.local.")
     traffic_policy: TrafficPolicy | None = Field(default=None, description="Policies for the whole service.")
     subsets: list[Subset] = Field(default_factory=list, description="Named groups of the service's workloads.")
-    export_to: list[str] = Field(
-        default_factory=list, description="Accepted and ignored: every resource is visible to the whole lab."
-    )
+    export_to: list[str] = Field(default_factory=list, description=EXPORT_TO_IGNORED)
 
 
 class DestinationRule(Resource):
     """networking.istio.io DestinationRule."""
 
     KIND: ClassVar[str] = "DestinationRule"
-    API_VERSIONS: ClassVar[tuple[str, ...]] = (
-        "networking.istio.io/v1",
-        "networking.istio.io/v1beta1",
-        "networking.istio.io/v1alpha3",
-        "meshkit.dev/v1alpha1",
-    )
+    API_VERSIONS: ClassVar[tuple[str, ...]] = NETWORKING_API_VERSIONS
     EXPORT_API_VERSION: ClassVar[str] = "networking.istio.io/v1"
 
     spec: DestinationRuleSpec

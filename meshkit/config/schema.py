@@ -23,7 +23,7 @@ Unknown fields are refused with the closest known name, since a typo
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
@@ -33,19 +33,26 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
     PlainSerializer,
     SerializerFunctionWrapHandler,
-    field_validator,
     model_serializer,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticCustomError
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from meshkit.config.durations import DurationError, format_duration, parse_duration
 from meshkit.control.names import dns_label_problem, dns_subdomain_problem, label_map_problem
 
 DEFAULT_NAMESPACE = "default"
+NETWORKING_API_VERSIONS = (
+    "networking.istio.io/v1",
+    "networking.istio.io/v1beta1",
+    "networking.istio.io/v1alpha3",
+    "meshkit.dev/v1alpha1",
+)
+EXPORT_TO_IGNORED = "Accepted and ignored: every resource is visible to the whole lab."
 
 
 def invalid(reason: str, field: str | int | None = None) -> PydanticCustomError:
@@ -81,6 +88,7 @@ class IstioModel(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _refuse_unsupported_and_unknown(cls, data: Any) -> Any:
+        """Name refused Istio fields and typos, where pydantic would only say "extra"."""
         if not isinstance(data, dict):
             return data
         aliases = cls.field_aliases()
@@ -120,7 +128,11 @@ def unknown_field_reason(key: object, aliases: list[str]) -> str:
 
 @dataclass(frozen=True)
 class Choice:
-    """An Istio enum: the values meshkit implements and the ones it refuses, with why."""
+    """An Istio enum on a string field: `Annotated[str, Choice(...)]`.
+
+    It names the values meshkit implements and the Istio values it refuses,
+    each with the reason a learner is shown.
+    """
 
     supported: tuple[str, ...]
     unsupported: tuple[tuple[str, str], ...] = ()
@@ -133,11 +145,8 @@ class Choice:
                 raise invalid(unsupported_reason(name, why))
         raise invalid(f"must be one of {', '.join(self.supported)}, got {value!r}")
 
-
-def choice(*supported: str, unsupported: Mapping[str, str] | None = None) -> Any:
-    """A string field limited to `supported`, refusing `unsupported` values with their reason."""
-    rule = Choice(supported, tuple((unsupported or {}).items()))
-    return Annotated[str, BeforeValidator(rule.check), rule]
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_before_validator_function(self.check, handler(source))
 
 
 @dataclass(frozen=True)
@@ -196,11 +205,24 @@ class WorkloadSelector(IstioModel):
     )
 
 
+def _checked_by(problem: Callable[[object], str | None]) -> AfterValidator:
+    """A validator that refuses a value with the reason `problem` gives for it."""
+
+    def check(value: str) -> str:
+        if reason := problem(value):
+            raise invalid(reason)
+        return value
+
+    return AfterValidator(check)
+
+
 class ObjectMeta(IstioModel):
     """Kubernetes metadata: the resource's name and namespace, as kubectl reads them."""
 
-    name: str = Field(description="The resource's name (DNS-1123: lowercase letters, digits, '-' and '.').")
-    namespace: str = Field(
+    name: Annotated[str, _checked_by(dns_subdomain_problem)] = Field(
+        description="The resource's name (DNS-1123: lowercase letters, digits, '-' and '.')."
+    )
+    namespace: Annotated[str, _checked_by(dns_label_problem)] = Field(
         default=DEFAULT_NAMESPACE,
         description="Namespace; short hosts in the resource are read relative to it. Defaults to default.",
     )
@@ -208,20 +230,6 @@ class ObjectMeta(IstioModel):
     annotations: Annotations = Field(
         default_factory=dict, description="Kubernetes annotations; kept, not interpreted."
     )
-
-    @field_validator("name")
-    @classmethod
-    def _valid_name(cls, value: str) -> str:
-        if problem := dns_subdomain_problem(value):
-            raise invalid(problem)
-        return value
-
-    @field_validator("namespace")
-    @classmethod
-    def _valid_namespace(cls, value: str) -> str:
-        if problem := dns_label_problem(value):
-            raise invalid(problem)
-        return value
 
 
 class Resource(IstioModel):

@@ -10,30 +10,26 @@ its own CA), so the request-principal (JWT) and IP-based fields are refused.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import Field
 
-from meshkit.config.schema import IstioModel, Resource, WorkloadSelector, choice
+from meshkit.config.schema import Choice, IstioModel, Resource, WorkloadSelector
 
 SECURITY_API_VERSIONS = ("security.istio.io/v1", "security.istio.io/v1beta1", "meshkit.dev/v1alpha1")
 NO_JWT = "meshkit has no request authentication (JWT); match the caller's mTLS identity with principals"
 NO_IP = "meshkit matches callers by mTLS identity, not address; use principals or namespaces"
 WHEN_KEYS = ("request.headers[NAME]", "source.principal", "source.namespace", "destination.port")
 
-MTLSMode = choice("UNSET", "DISABLE", "PERMISSIVE", "STRICT")
-Action = choice(
-    "ALLOW",
-    "DENY",
-    "AUDIT",
-    unsupported={"CUSTOM": "external authorization providers are not implemented; use ALLOW or DENY"},
-)
+NO_PROVIDERS = "external authorization providers are not implemented; use ALLOW or DENY"
+MTLSMode = Annotated[str, Choice(("UNSET", "DISABLE", "PERMISSIVE", "STRICT"))]
+Action = Annotated[str, Choice(("ALLOW", "DENY", "AUDIT"), (("CUSTOM", NO_PROVIDERS),))]
 
 
 class PeerAuthenticationMtls(IstioModel):
     """The mTLS mode a workload's sidecar accepts."""
 
-    mode: MTLSMode = Field(  # type: ignore[valid-type]
+    mode: MTLSMode = Field(
         default="UNSET",
         description="STRICT (mTLS only), PERMISSIVE (mTLS and plaintext), DISABLE (plaintext), "
         "UNSET (inherit from the namespace, then the mesh; PERMISSIVE by default).",
@@ -136,7 +132,7 @@ class AuthorizationPolicySpec(IstioModel):
     """Allow or deny requests to the selected workloads."""
 
     UNSUPPORTED: ClassVar[dict[str, str]] = {
-        "provider": "external authorization providers are not implemented; use ALLOW or DENY",
+        "provider": NO_PROVIDERS,
         "targetRef": "policies attach to workloads with selector in meshkit",
         "targetRefs": "policies attach to workloads with selector in meshkit",
     }
@@ -144,7 +140,7 @@ class AuthorizationPolicySpec(IstioModel):
     selector: WorkloadSelector | None = Field(
         default=None, description="The workloads it applies to; none means the whole namespace."
     )
-    action: Action = Field(  # type: ignore[valid-type]
+    action: Action = Field(
         default="ALLOW", description="ALLOW, DENY or AUDIT (log only); ALLOW by default."
     )
     rules: list[Rule] = Field(

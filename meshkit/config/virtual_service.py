@@ -13,7 +13,15 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from meshkit.config.schema import Duration, IstioModel, Labels, Percent, Resource
+from meshkit.config.schema import (
+    EXPORT_TO_IGNORED,
+    NETWORKING_API_VERSIONS,
+    Duration,
+    IstioModel,
+    Labels,
+    Percent,
+    Resource,
+)
 
 HTTP_ONLY = "meshkit's proxy routes HTTP/1.1 only; write http routes"
 DEPRECATED_PERCENT = "Istio deprecated this integer field; write percentage: {value: N}"
@@ -228,21 +236,14 @@ class VirtualServiceSpec(IstioModel):
     http: list[HTTPRoute] = Field(
         default_factory=list, description="Rules tried in order; the first that matches is used."
     )
-    export_to: list[str] = Field(
-        default_factory=list, description="Accepted and ignored: every resource is visible to the whole lab."
-    )
+    export_to: list[str] = Field(default_factory=list, description=EXPORT_TO_IGNORED)
 
 
 class VirtualService(Resource):
     """networking.istio.io VirtualService."""
 
     KIND: ClassVar[str] = "VirtualService"
-    API_VERSIONS: ClassVar[tuple[str, ...]] = (
-        "networking.istio.io/v1",
-        "networking.istio.io/v1beta1",
-        "networking.istio.io/v1alpha3",
-        "meshkit.dev/v1alpha1",
-    )
+    API_VERSIONS: ClassVar[tuple[str, ...]] = NETWORKING_API_VERSIONS
     EXPORT_API_VERSION: ClassVar[str] = "networking.istio.io/v1"
 
     spec: VirtualServiceSpec
