@@ -24,7 +24,7 @@ from typing import Any
 
 import machine
 import measure
-import tables
+import reporting
 import topology
 
 from meshkit.errors import MeshkitError
@@ -124,13 +124,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "saturation": saturation,
         "memory": memory,
     }
-    return tables.derive(doc)
+    return reporting.derive(doc)
 
 
 def write(doc: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "overhead.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
-    (out / "overhead.md").write_text(tables.markdown_report(doc))
+    (out / "overhead.md").write_text(reporting.markdown_report(doc))
 
 
 def main(argv: list[str]) -> int:
@@ -147,7 +147,7 @@ def main(argv: list[str]) -> int:
         print("\noverhead: interrupted; every process it started is stopped", file=sys.stderr)
         return 130
     write(doc, args.out)
-    print(tables.text_report(doc))
+    print(reporting.text_report(doc))
     print(f"\nwrote {args.out / 'overhead.md'} and overhead.json in {time.monotonic() - started:.0f} s")
     return 0
 

@@ -185,11 +185,15 @@ def _checked_headers(headers: Mapping[str, str]) -> list[tuple[str, str]]:
     if not isinstance(headers, Mapping):
         raise LabError(f"load spec: headers must be a mapping of name to value, not {type(headers).__name__}")
     checked = []
+    seen: set[str] = set()
     for name, value in headers.items():
         if not isinstance(name, str) or not name or not set(name) <= TOKEN_CHARS:
             raise LabError(f"load spec: header name {name!r} is not a valid HTTP token")
         if name.lower() in DERIVED_HEADERS:
             raise LabError(f"load spec: header {name!r} is set by the load generator and cannot be given")
+        if name.lower() in seen:
+            raise LabError(f"load spec: header {name!r} is given twice (header names ignore case)")
+        seen.add(name.lower())
         if not isinstance(value, str) or any(c in value for c in "\r\n\x00"):
             raise LabError(f"load spec: header {name!r} must be a string without CR, LF or NUL")
         try:

@@ -18,10 +18,14 @@ import psutil
 import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+# The benchmark is a folder of scripts, not a package: import two of its
+# modules by path for their pure functions, then leave sys.path as it was.
 sys.path.insert(0, str(BENCH))
-
-import measure  # noqa: E402
-import tables  # noqa: E402
+try:
+    import measure
+    import reporting
+finally:
+    sys.path.remove(str(BENCH))
 
 
 def leftover_processes(marker: str) -> list[psutil.Process]:
@@ -138,7 +142,7 @@ def made_doc(sidecar_cpu: float, haproxy_cpu: float, sidecar_peak_mb: float) -> 
 
 
 def test_report_derives_added_latency_and_judges_targets_on_saturation() -> None:
-    doc = tables.derive(made_doc(sidecar_cpu=300.0, haproxy_cpu=100.0, sidecar_peak_mb=50.0))
+    doc = reporting.derive(made_doc(sidecar_cpu=300.0, haproxy_cpu=100.0, sidecar_peak_mb=50.0))
     added = {a["target"]: a for a in doc["added_latency"]}
     assert added["sidecar"]["added_p50_ms"] == pytest.approx(1.0)
     assert added["haproxy"]["added_p99_ms"] == pytest.approx(1.0)
@@ -148,15 +152,15 @@ def test_report_derives_added_latency_and_judges_targets_on_saturation() -> None
     assert "3.0x against a target of 1.5x" in doc["notes"] and "20.0 MB of it was already there" in doc["notes"]
     assert "225 µs per request in their own code" in doc["notes"]
     assert "75% of the difference is user time" in doc["notes"]
-    markdown = tables.markdown_report(doc)
+    markdown = reporting.markdown_report(doc)
     assert "| meshkit sidecar pair | 500 |" in markdown and "## Targets" in markdown
 
 
 def test_targets_met_and_unmeasured() -> None:
-    doc = tables.derive(made_doc(sidecar_cpu=140.0, haproxy_cpu=100.0, sidecar_peak_mb=30.0))
+    doc = reporting.derive(made_doc(sidecar_cpu=140.0, haproxy_cpu=100.0, sidecar_peak_mb=30.0))
     assert [t["met"] for t in doc["targets"]] == [True, True]
     no_haproxy = made_doc(140.0, 100.0, 30.0)
     no_haproxy["saturation"] = []
     no_haproxy["open_loop"] = [row for row in no_haproxy["open_loop"] if row["target"] != "haproxy"]
-    judged = tables.derive(no_haproxy)["targets"]
-    assert judged[0]["met"] is None and "not judged" in tables.text_report(tables.derive(no_haproxy))
+    judged = reporting.derive(no_haproxy)["targets"]
+    assert judged[0]["met"] is None and "not judged" in reporting.text_report(reporting.derive(no_haproxy))

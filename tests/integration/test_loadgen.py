@@ -36,7 +36,7 @@ def _serve(argv: list[str]) -> None:
     parser.add_argument("--stall-ms", type=float, default=0.0)
     parser.add_argument("--hang", action="store_true", help="read requests, never answer")
     parser.add_argument("--close-each", action="store_true", help="close after each response, unannounced")
-    parser.add_argument("--framing", choices=["length", "chunked", "close"], default="length")
+    parser.add_argument("--framing", choices=["length", "chunked", "close", "garbage"], default="length")
     args = parser.parse_args(argv)
     state: dict[str, Any] = {"count": 0, "in_flight": 0, "max_in_flight": 0, "conns": 0, "max_conns": 0, "heads": []}
     body = b"hello"
@@ -46,6 +46,8 @@ def _serve(argv: list[str]) -> None:
         payload = b"" if method == "HEAD" else body
         if args.framing == "length":
             return f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + payload
+        if args.framing == "garbage":
+            return b"HELLO THERE\r\n\r\n"
         if args.framing == "chunked":
             return f"{head}Transfer-Encoding: chunked\r\n\r\n{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
         return f"{head}Connection: close\r\n\r\n".encode() + payload
@@ -244,6 +246,13 @@ def test_chunked_and_close_delimited_responses_are_read_whole(server: Callable[.
     srv = server("--framing", framing)
     results = run(LoadSpec(f"http://127.0.0.1:{srv.port}/", rate=100, requests=10, timeout_s=2))
     assert [(r.code, r.bytes) for r in results] == [(200, 5)] * 10
+
+
+def test_a_response_that_is_not_http_is_a_row_with_code_zero(server: Callable[..., Server]) -> None:
+    srv = server("--framing", "garbage")
+    results = run(LoadSpec(f"http://127.0.0.1:{srv.port}/", rate=100, requests=3, timeout_s=2))
+    assert [r.code for r in results] == [0, 0, 0]
+    assert all(r.error.startswith("bad response: ") for r in results), results[0].error
 
 
 def test_a_server_closing_idle_connections_causes_no_errors(server: Callable[..., Server]) -> None:

@@ -7,6 +7,8 @@ import math
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from meshkit.errors import LabError
 from meshkit.loadgen import LoadSpec, Result, error_counts, parse_args, plan, report, results_frame, summary
@@ -113,6 +115,7 @@ def test_total_requests(rate: float, duration: float | None, requests: int | Non
         ({"headers": {"Content-Length": "5"}}, "set by the load generator"),
         ({"headers": {"transfer-encoding": "chunked"}}, "set by the load generator"),
         ({"headers": [("x", "y")]}, "headers must be a mapping"),
+        ({"headers": {"Host": "a", "HOST": "b"}}, "header 'HOST' is given twice"),
         ({"body": "text"}, "body must be bytes"),
     ],
 )
@@ -125,6 +128,28 @@ def test_bad_spec_is_a_lab_error_naming_the_field(change: dict[str, object], wor
 def test_too_many_requests_is_refused_before_anything_is_allocated() -> None:
     with pytest.raises(LabError, match="above the limit"):
         plan(LoadSpec(URL, rate=1e6, duration_s=3600))
+
+
+@given(
+    url=st.one_of(st.text(max_size=40), st.builds(lambda t: "http://" + t, st.text(max_size=40))),
+    method=st.text(max_size=8),
+    headers=st.dictionaries(st.text(max_size=12), st.text(max_size=20), max_size=3),
+)
+def test_any_spec_either_plans_to_a_well_formed_head_or_is_a_lab_error(
+    url: str, method: str, headers: dict[str, str]
+) -> None:
+    try:
+        p = plan(LoadSpec(url, rate=10, requests=1, method=method, headers=headers))
+    except LabError as exc:
+        assert str(exc).startswith("load spec: ")
+        return
+    head, sep, body = p.request.partition(b"\r\n\r\n")
+    assert sep and body == b""
+    lines = head.split(b"\r\n")
+    assert len(lines[0].split(b" ")) == 3 and lines[0].endswith(b" HTTP/1.1")
+    assert all(b":" in line and b"\n" not in line and b"\r" not in line and b"\0" not in line for line in lines[1:])
+    names = [line.split(b":", 1)[0].lower() for line in lines[1:]]
+    assert names.count(b"host") == 1 and len(names) == len(set(names))
 
 
 # ---------------------------------------------------------------- results_frame and summary
