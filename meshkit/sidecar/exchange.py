@@ -28,7 +28,7 @@ from meshkit.core.framing import (
     response_framing,
     upstream_reusable,
 )
-from meshkit.core.local_reply import NO_FLAGS, render_local_reply, render_response
+from meshkit.core.local_reply import FLAGS, NO_FLAGS, render_local_reply, render_response
 from meshkit.sidecar.flow import CONNECTING, PEER_FULL
 from meshkit.sidecar.telemetry import MAX_RECORDED_TEXT, RequestRecord, Route
 
@@ -170,34 +170,18 @@ class Exchange:
 
     def respond_local(self, letters: str, detail: str, status: int | None = None) -> None:
         """Answer with the mesh's own response for flag `letters`."""
-        if not self.request_done:
-            self.keep_alive = False
-        close = not self.keep_alive or self.down.draining
-        listener = self.down.listener
-        extra = listener.local_reply_headers
+        close, head_only = self._own_response_framing()
+        extra = self.down.listener.local_reply_headers
         if self.request_id is not None:
             extra = extra + [(b"x-request-id", self.request_id)]
-        head_only = self.head is not None and self.head.method == b"HEAD"
-        data = render_local_reply(letters, detail, close=close, status=status, extra_headers=extra, head_only=head_only)
-        self.status = int(data[9:12])
         self.flags = letters
-        self.keep_alive = not close
-        self.response_started = True
-        self.down.write(data)
-        self._finish()
+        code = status if status is not None else FLAGS[letters].status
+        self._send_own(code, render_local_reply(letters, detail, close=close, status=code, extra_headers=extra, head_only=head_only))
 
     def respond(self, status: int, content_type: bytes, body: bytes) -> None:
         """Answer with a response the sidecar made (the admin listener's pages)."""
-        if not self.request_done:
-            self.keep_alive = False
-        close = not self.keep_alive or self.down.draining
-        head_only = self.head is not None and self.head.method == b"HEAD"
-        data = render_response(status, [(b"content-type", content_type)], body, close, head_only)
-        self.status = status
-        self.keep_alive = not close
-        self.response_started = True
-        self.down.write(data)
-        self._finish()
+        close, head_only = self._own_response_framing()
+        self._send_own(status, render_response(status, [(b"content-type", content_type)], body, close, head_only))
 
     # --- the upstream side (called by Pool and UpstreamProtocol) ---
 
@@ -316,6 +300,24 @@ class Exchange:
             assert conn.gate is not None
             conn.gate.hold(PEER_FULL)
 
+    def _own_response_framing(self) -> tuple[bool, bool]:
+        """(close after it, head only) for a response the sidecar writes itself.
+
+        A request whose body has not fully arrived cannot be followed by
+        another on this connection: where it would start is unknown.
+        """
+        if not self.request_done:
+            self.keep_alive = False
+        close = not self.keep_alive or self.down.draining
+        self.keep_alive = not close
+        return close, self.head is not None and self.head.method == b"HEAD"
+
+    def _send_own(self, status: int, data: bytes) -> None:
+        self.status = status
+        self.response_started = True
+        self.down.write(data)
+        self._finish()
+
     def _drop_upstream(self) -> None:
         up = self.up
         self.up = None
@@ -333,19 +335,20 @@ class Exchange:
         head = self.head
         if telemetry is not None and self.route is not None and head is not None:
             pool = self.pool
+            elapsed = time.perf_counter() - self.t0
             telemetry.record(
                 RequestRecord(
-                    start=time.time() - (time.perf_counter() - self.t0),
-                    method=head.method,
-                    path=head.path[:MAX_RECORDED_TEXT],
-                    authority=head.authority[:MAX_RECORDED_TEXT],
-                    code=self.status,
-                    flags=self.flags,
-                    duration_ms=(time.perf_counter() - self.t0) * 1000.0,
-                    upstream_host=pool.label if pool is not None else None,
-                    request_id=self.request_id,
-                    trace_id=self.trace_id,
-                    route=self.route,
+                    time.time() - elapsed,
+                    head.method,
+                    head.path[:MAX_RECORDED_TEXT],
+                    head.authority[:MAX_RECORDED_TEXT],
+                    self.status,
+                    self.flags,
+                    elapsed * 1000.0,
+                    pool.label if pool is not None else None,
+                    self.request_id,
+                    self.trace_id,
+                    self.route,
                 )
             )
         if not self.request_done:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from meshkit.core.balancer import RoundRobin
-from meshkit.core.framing import build_request_head
+from meshkit.core.framing import RequestHead, build_request_head
 from meshkit.core.peer import Peer, decode_peer, encode_peer
 from meshkit.core.services import build_index, normalize_host, resolve
 from meshkit.core.snapshot import Service, Snapshot, service_host
@@ -108,6 +108,14 @@ def no_route_detail(authority: bytes, table: RoutingTable) -> str:
     return f"No service matches host {host!r}. Services this sidecar knows: {shown or 'none'}."
 
 
+def stamp_ids(exchange: Exchange, head: RequestHead, bits: RandomBits) -> bytes:
+    """Give the exchange its request and trace ids; the header lines carrying them on."""
+    ids = hop_ids(head.request_id, head.traceparent, head.tracestate, bits)
+    exchange.request_id = ids.request_id
+    exchange.trace_id = ids.trace_id
+    return ids.header_lines
+
+
 class OutboundHandler:
     """The app's HTTP proxy: resolve the host, balance, forward."""
 
@@ -121,9 +129,7 @@ class OutboundHandler:
     def dispatch(self, exchange: Exchange) -> None:
         head = exchange.head
         assert head is not None
-        ids = hop_ids(head.request_id, head.traceparent, head.tracestate, self.bits)
-        exchange.request_id = ids.request_id
-        exchange.trace_id = ids.trace_id
+        trace_lines = stamp_ids(exchange, head, self.bits)
         table = self.state.table
         if table is None:
             exchange.route = self.unknown_route
@@ -140,7 +146,7 @@ class OutboundHandler:
             exchange.respond_local("UH", f"Service {entry.service.host} has no endpoints right now.")
             return
         exchange.route = target.route
-        exchange.forward(target.pool, build_request_head(head, head.authority, ids.header_lines + self.peer_line))
+        exchange.forward(target.pool, build_request_head(head, head.authority, trace_lines + self.peer_line))
 
 
 class InboundHandler:
@@ -170,12 +176,10 @@ class InboundHandler:
     def dispatch(self, exchange: Exchange) -> None:
         head = exchange.head
         assert head is not None
-        ids = hop_ids(head.request_id, head.traceparent, head.tracestate, self.bits)
-        exchange.request_id = ids.request_id
-        exchange.trace_id = ids.trace_id
+        trace_lines = stamp_ids(exchange, head, self.bits)
         exchange.route = self.route_for(head.peer)
         if self.state.table is None:
             exchange.respond_local("NC", NO_CONFIG_DETAIL)
             return
         host = head.authority or self.app_authority
-        exchange.forward(self.app_pool, build_request_head(head, host, ids.header_lines))
+        exchange.forward(self.app_pool, build_request_head(head, host, trace_lines))

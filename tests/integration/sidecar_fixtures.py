@@ -116,40 +116,52 @@ class _EchoParserState:
         self.done.append(self.current)
 
 
-class EchoServer:
-    """An HTTP/1.1 upstream that records what it receives and says so in its answer."""
+class ThreadedServer:
+    """An asyncio TCP server on its own loop in a daemon thread, port chosen by the system.
 
-    def __init__(self, name: str = "echo") -> None:
-        self.name = name
-        self.requests: list[Recorded] = []
-        self.connections = 0
+    Subclasses implement `_handle(reader, writer)`; `_started` runs on the
+    loop before the first connection is accepted.
+    """
+
+    what = "server"
+
+    def __init__(self) -> None:
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.AbstractServer | None = None
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self._writers: set[asyncio.StreamWriter] = set()
 
-    def start(self) -> EchoServer:
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise RuntimeError("subclasses answer connections")
+
+    async def _started(self) -> None:
+        """Set-up that must happen on the server's loop."""
+
+    def _stopping(self) -> None:
+        """Tear-down that must happen on the server's loop, before tasks are cancelled."""
+
+    def start(self) -> Any:
         ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+
+            async def main() -> None:
+                await self._started()
+                self._server = await asyncio.start_server(self._handle, HOST, 0)
+                self.port = self._server.sockets[0].getsockname()[1]
+                ready.set()
+
+            loop.run_until_complete(main())
+            loop.run_forever()
+            loop.close()
+
+        self._thread = threading.Thread(target=run, daemon=True)
         self._thread.start()
         if not ready.wait(10):
-            raise RuntimeError("echo server did not start")
+            raise RuntimeError(f"{self.what} did not start")
         return self
-
-    def _run(self, ready: threading.Event) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-
-        async def main() -> None:
-            self._server = await asyncio.start_server(self._handle, HOST, 0)
-            self.port = self._server.sockets[0].getsockname()[1]
-            ready.set()
-
-        loop.run_until_complete(main())
-        loop.run_forever()
-        loop.close()
 
     def stop(self) -> None:
         loop = self._loop
@@ -159,14 +171,31 @@ class EchoServer:
         async def shutdown() -> None:
             assert self._server is not None
             self._server.close()
-            for writer in list(self._writers):
-                writer.transport.abort()
+            self._stopping()
             await _cancel_other_tasks()
             loop.stop()
 
         asyncio.run_coroutine_threadsafe(shutdown(), loop)
         if self._thread is not None:
             self._thread.join(10)
+
+
+class EchoServer(ThreadedServer):
+    """An HTTP/1.1 upstream that records what it receives and says so in its answer."""
+
+    what = "echo server"
+
+    def __init__(self, name: str = "echo") -> None:
+        super().__init__()
+        self.name = name
+        self.requests: list[Recorded] = []
+        self.connections = 0
+        self._lock = threading.Lock()
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    def _stopping(self) -> None:
+        for writer in list(self._writers):
+            writer.transport.abort()
 
     def clear(self) -> None:
         """Forget recorded requests (connection ids keep counting, so they stay unique)."""
@@ -286,7 +315,7 @@ def _pieces(total: int, size: int = 65536) -> Iterator[bytes]:
 
 @contextmanager
 def echo_server(name: str = "echo") -> Iterator[EchoServer]:
-    server = EchoServer(name).start()
+    server: EchoServer = EchoServer(name).start()
     try:
         yield server
     finally:
@@ -611,7 +640,7 @@ def get_json(port: int, path: str) -> Any:
 # --- a stand-in for the control plane (test-only) ---
 
 
-class StandInControlPlane:
+class StandInControlPlane(ThreadedServer):
     """Speaks the documented long-poll/ACK protocol (docs/internals.md) and nothing else.
 
     A stand-in so the sidecar's config client can be tested alone: it serves
@@ -619,7 +648,10 @@ class StandInControlPlane:
     accepts connections and closes them at once (counting the attempts).
     """
 
+    what = "stand-in control plane"
+
     def __init__(self, token: str = "node-token", max_wait_s: float = 1.0) -> None:
+        super().__init__()
         self.token = token
         self.max_wait_s = max_wait_s
         self.current: dict[str, Any] | None = None
@@ -627,38 +659,14 @@ class StandInControlPlane:
         self.polls: list[tuple[float, str | None]] = []
         self.attempts: list[float] = []
         self.down = False
-        self.port = 0
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._changed: asyncio.Event | None = None
-        self._thread: threading.Thread | None = None
-        self._server: asyncio.AbstractServer | None = None
 
     @property
     def url(self) -> str:
         return f"http://{HOST}:{self.port}"
 
-    def start(self) -> StandInControlPlane:
-        ready = threading.Event()
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-
-            async def main() -> None:
-                self._changed = asyncio.Event()
-                self._server = await asyncio.start_server(self._handle, HOST, 0)
-                self.port = self._server.sockets[0].getsockname()[1]
-                ready.set()
-
-            loop.run_until_complete(main())
-            loop.run_forever()
-            loop.close()
-
-        self._thread = threading.Thread(target=run, daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("stand-in control plane did not start")
-        return self
+    async def _started(self) -> None:
+        self._changed = asyncio.Event()
 
     def publish(self, doc: dict[str, Any]) -> None:
         assert self._loop is not None
@@ -670,20 +678,6 @@ class StandInControlPlane:
             self._changed = asyncio.Event()
 
         self._loop.call_soon_threadsafe(change)
-
-    def stop(self) -> None:
-        if self._loop is None:
-            return
-
-        async def shutdown() -> None:
-            assert self._server is not None
-            self._server.close()
-            await _cancel_other_tasks()
-            asyncio.get_running_loop().stop()
-
-        asyncio.run_coroutine_threadsafe(shutdown(), self._loop)
-        if self._thread is not None:
-            self._thread.join(10)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.attempts.append(time.monotonic())
@@ -728,7 +722,7 @@ class StandInControlPlane:
 
 @contextmanager
 def stand_in_control_plane(token: str = "node-token") -> Iterator[StandInControlPlane]:
-    server = StandInControlPlane(token).start()
+    server: StandInControlPlane = StandInControlPlane(token).start()
     try:
         yield server
     finally:
