@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from meshkit.config import canonical, default_retries, default_traffic_policy, load
-from tests.unit.config_samples import (
+from tests.unit.test_config_samples import (
     EVERYTHING_DR,
     EVERYTHING_VS,
     FIXTURE_FILES,

@@ -8,7 +8,7 @@ import pytest
 
 from meshkit.config import ConfigContext, DestinationRule, VirtualService, load, validate, validate_all
 from meshkit.errors import ConfigError
-from tests.unit.config_samples import (
+from tests.unit.test_config_samples import (
     BOOKINFO_SERVICES,
     DELETE,
     FIXTURE_FILES,

@@ -8,7 +8,7 @@ import pytest
 
 from meshkit.config import load, parse
 from meshkit.errors import ConfigError
-from tests.unit.config_samples import DELETE, REVIEWS, edited
+from tests.unit.test_config_samples import DELETE, REVIEWS, edited
 
 DR = {
     "apiVersion": "networking.istio.io/v1",

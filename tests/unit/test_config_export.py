@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from meshkit.config import load, to_istio_yaml, to_manifest
-from tests.unit.config_samples import EVERYTHING_DR, EVERYTHING_VS, FIXTURE_FILES, FIXTURES, RATE_LIMIT, REVIEWS
+from tests.unit.test_config_samples import EVERYTHING_DR, EVERYTHING_VS, FIXTURE_FILES, FIXTURES, RATE_LIMIT, REVIEWS
 
 
 @pytest.mark.parametrize("name", FIXTURE_FILES)

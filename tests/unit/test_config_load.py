@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from meshkit.config import (
@@ -12,7 +14,7 @@ from meshkit.config import (
     load,
 )
 from meshkit.errors import ConfigError
-from tests.unit.config_samples import FIXTURE_FILES, FIXTURES, REVIEWS, edited
+from tests.unit.test_config_samples import FIXTURE_FILES, FIXTURES, REVIEWS, edited
 
 EXPECTED = {
     "virtual-service-all-v1.yaml": [(VirtualService, n) for n in ("productpage", "reviews", "ratings", "details")],
@@ -80,7 +82,7 @@ def test_security_kinds_accept_their_api_versions() -> None:
         assert load(text.replace("security.istio.io/v1", version)) == [policy]
 
 
-def test_a_dict_a_list_text_and_a_path_load_alike(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_dict_a_list_text_and_a_path_load_alike(tmp_path: Path) -> None:
     text = (FIXTURES / "virtual-service-all-v1.yaml").read_text()
     from_path = load(FIXTURES / "virtual-service-all-v1.yaml")
     assert load(text) == from_path
@@ -109,7 +111,7 @@ def test_errors_name_the_document_and_line() -> None:
     assert f"(YAML document 2, line {route_lines[1]})" in error.reason
 
 
-def test_errors_in_a_file_name_the_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_errors_in_a_file_name_the_file(tmp_path: Path) -> None:
     path = tmp_path / "resources.yaml"
     path.write_text("kind: VirtualService\napiVersion: networking.istio.io/v1\nmetadata: {name: r}\n"
                     "spec:\n  hosts: [reviews]\n  http:\n  - rouet: []\n")
@@ -147,7 +149,7 @@ def test_broken_yaml_says_where() -> None:
     assert "not valid YAML" in caught.value.reason and "line 2" in caught.value.reason
 
 
-def test_a_missing_file_is_a_config_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load(tmp_path / "absent.yaml")
     assert caught.value.kind == "file" and "cannot read it" in caught.value.reason

@@ -1,4 +1,4 @@
-"""Shared test data for the config tests: the Istio fixtures, Bookinfo's services, a dict editor."""
+"""Shared data for the config tests (no tests here): the Istio fixtures, Bookinfo's services, a dict editor."""
 
 from __future__ import annotations
 
