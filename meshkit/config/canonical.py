@@ -45,11 +45,14 @@ Defaults, as Istio documents or implements them:
   https://istio.io/latest/docs/reference/config/networking/virtual-service/#HTTPRouteDestination).
 - retries: a route without `retries` gets Istio's default policy, 2 attempts
   on "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
-  with retriable status 503 ("The default retry behavior for HTTP requests is
-  to retry twice before returning the error",
+  ("The default retry behavior for HTTP requests is to retry twice before
+  returning the error",
   https://istio.io/latest/docs/concepts/traffic-management/#retries; the
-  conditions and the 503 are what istiod's DefaultPolicy sets). `unavailable`
-  and `cancelled` are gRPC conditions and never fire for HTTP/1.1. A
+  conditions are what istiod's DefaultPolicy sets). Istio 1.24 took 503 out
+  of its retriable status codes, since retrying a 503 can repeat a request
+  that was not idempotent (istio/istio#52111), so the list is empty.
+  `unavailable` and `cancelled` are gRPC conditions and never fire for
+  HTTP/1.1. A
   `retries` block starts from that default and overrides what it sets, as
   istiod does; `attempts: 0` (or no attempts) turns retries off:
   {"attempts": 0, "per_try_timeout": None, "retry_on": [], "retriable_status_codes": []}.
@@ -156,7 +159,7 @@ from meshkit.config.virtual_service import (
 
 NO_LIMIT = 2**32 - 1
 DEFAULT_RETRY_ON = ("connect-failure", "refused-stream", "unavailable", "cancelled", "retriable-status-codes")
-DEFAULT_RETRIABLE_STATUS_CODES = (503,)
+DEFAULT_RETRIABLE_STATUS_CODES: tuple[int, ...] = ()
 DEFAULT_LOAD_BALANCER = "LEAST_REQUEST"
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
 DEFAULT_OUTLIER = {

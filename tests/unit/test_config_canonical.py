@@ -53,7 +53,7 @@ def test_the_jason_route_in_full() -> None:
         "retries": {"attempts": 2, "per_try_timeout": None,
                     "retry_on": ["connect-failure", "refused-stream", "unavailable", "cancelled",
                                  "retriable-status-codes"],
-                    "retriable_status_codes": [503]},
+                    "retriable_status_codes": []},
         "fault": None,
         "mirror": None,
         "mirror_percentage": 0.0,
