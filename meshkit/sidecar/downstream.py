@@ -128,7 +128,6 @@ class DownstreamProtocol(asyncio.Protocol):
         "phase_tick",
         "pumping",
         "corked",
-        "peer_eof",
     )
 
     def __init__(self, listener: Listener) -> None:
@@ -154,7 +153,6 @@ class DownstreamProtocol(asyncio.Protocol):
         self.phase_tick = 0
         self.pumping = False
         self.corked: list[bytes] | None = None
-        self.peer_eof = False
 
     # --- asyncio callbacks ---
 
@@ -178,11 +176,8 @@ class DownstreamProtocol(asyncio.Protocol):
             queue.popleft().on_downstream_lost()
 
     def eof_received(self) -> bool:
-        # A client that half-closes after its requests still gets the answers.
-        self.peer_eof = True
-        if self.queue and not self.closing:
-            self.draining = True
-            return True
+        # As in Envoy: a client that closes its side has gone away. Requests
+        # in flight are abandoned (flag DC) and the upstream work is dropped.
         return False
 
     def data_received(self, data: bytes) -> None:
@@ -330,7 +325,7 @@ class DownstreamProtocol(asyncio.Protocol):
         self.reading = None
         self.uncork()
         transport = self.transport
-        if not self.peer_eof and transport.can_write_eof():
+        if transport.can_write_eof():
             transport.write_eof()
             self.phase = LINGER
             self.phase_tick = self.listener.clock.tick

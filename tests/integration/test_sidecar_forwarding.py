@@ -323,3 +323,30 @@ def test_inbound_with_app_down_gets_503_uf_with_the_version(tmp_path: Path) -> N
 def test_parse_responses_helper_sees_every_pipelined_response() -> None:
     data = b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\naHTTP/1.1 404 No\r\ncontent-length: 0\r\n\r\n"
     assert [r.status for r in parse_responses(data)] == [200, 404]
+
+
+def test_a_flood_of_pipelined_requests_is_answered_in_order(sidecar: SidecarProcess, echo: EchoServer) -> None:
+    count = 600  # about 40 KiB in one write: parsed in pieces, the rest kept until the queue drains
+    data = b"".join(b"GET http://echo/f%d HTTP/1.1\r\nHost: echo\r\n\r\n" % i for i in range(count))
+    with Client(sidecar.outbound) as client:
+        client.send(data)
+        paths = [client.read_response().json()["path"] for _ in range(count)]
+    assert paths == [f"/f{i}" for i in range(count)]
+
+
+def test_client_leaving_mid_request_is_recorded_dc_and_the_sidecar_carries_on(sidecar: SidecarProcess, echo: EchoServer) -> None:
+    from tests.integration.sidecar_fixtures import connect, wait_for
+
+    with connect(sidecar.outbound) as sock:
+        sock.sendall(b"GET http://echo/leaving HTTP/1.1\r\nHost: echo\r\nx-echo-delay-ms: 300\r\n\r\n")
+        assert wait_for(lambda: any(r.path == "/leaving" for r in echo.snapshot()))
+
+    def last_record() -> dict | None:
+        records = [r for r in get_json(sidecar.admin, "/requests?limit=20") if r["path"] == "/leaving"]
+        return records[-1] if records else None
+
+    assert wait_for(last_record)
+    record = last_record()
+    assert record is not None and (record["code"], record["flags"]) == (0, "DC")
+    with Client(sidecar.outbound) as client:
+        assert client.request("GET", "http://echo/after-dc").status == 200
