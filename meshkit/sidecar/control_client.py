@@ -120,8 +120,11 @@ class ConfigClient:
             if self.pending_ack is not None:
                 await self._send_ack(self.pending_ack)
                 self.pending_ack = None
-            target = f"/v1/snapshot?node={quote(self.node, safe='')}&version={self.seen}&wait={LONG_POLL_S}"
-            status, body = await call(self.cp, "GET", target, None, LONG_POLL_S + CALL_MARGIN_S)
+            # After a failure, ask without waiting: the answer says at once
+            # whether the control plane is back, instead of after a long poll.
+            wait = 0 if self.connected is False else LONG_POLL_S
+            target = f"/v1/snapshot?node={quote(self.node, safe='')}&version={self.seen}&wait={wait}"
+            status, body = await call(self.cp, "GET", target, None, wait + CALL_MARGIN_S)
         except ControlPlaneError as exc:
             if self.connected is not False:
                 log.warning("control plane %s: %s; serving on config version %s", "lost" if self.connected else "not reachable", exc, self.state.version)
