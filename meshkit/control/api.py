@@ -38,6 +38,7 @@ from meshkit.control.registry import check_instance, check_service_port, node_id
 from meshkit.control.resources import ResourceKey, check_resource
 from meshkit.control.routing import Route, Router
 from meshkit.control.snapshot import build_snapshot
+from meshkit.control.validation import validate_resource
 from meshkit.control.store import Store
 from meshkit.errors import ConfigError, ControlPlaneError
 
@@ -195,8 +196,9 @@ class ControlPlane:
                                  ("metadata.name", key.name, name)):
             if got != want:
                 raise ConfigError(key.kind, key.name, field, f"{got!r} does not match {want!r} in the URL")
+        warnings = validate_resource(self.store.state, obj)
         changed = self._commit(ops.put_resource(self.store.state, key, obj))
-        return Response(200, {"version": self.store.state.version, "changed": changed})
+        return Response(200, {"version": self.store.state.version, "changed": changed, "warnings": warnings})
 
     async def delete_resource(self, request: Request) -> Response:
         key = ResourceKey(request.params["kind"], request.params["namespace"], request.params["name"])

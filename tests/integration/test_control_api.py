@@ -98,16 +98,40 @@ def test_an_invalid_record_is_422_naming_the_field(control: ControlProcess) -> N
 
 def test_resources_put_get_and_delete(control: ControlProcess) -> None:
     with control.client() as client:
-        assert client.put_resource(VIRTUAL_SERVICE) == {"version": 1, "changed": True}
-        assert client.put_resource(VIRTUAL_SERVICE) == {"version": 1, "changed": False}
+        client.put_instance(instance("reviews-v1-0", 41000))
+        assert client.put_resource(VIRTUAL_SERVICE) == {"version": 2, "changed": True, "warnings": []}
+        assert client.put_resource(VIRTUAL_SERVICE) == {"version": 2, "changed": False, "warnings": []}
         assert client.resources() == [VIRTUAL_SERVICE]
         no_namespace = {**VIRTUAL_SERVICE, "metadata": {"name": "ratings"}}
-        assert client.put_resource(no_namespace)["version"] == 2
+        assert client.put_resource(no_namespace)["version"] == 3
         assert [r["metadata"] for r in client.resources()] == [
             {"name": "ratings", "namespace": "default"}, {"name": "reviews", "namespace": "default"}]
-        assert client.delete_resource("VirtualService", "default", "reviews") == {"version": 3, "changed": True}
-        assert client.delete_resource("VirtualService", "default", "reviews") == {"version": 3, "changed": False}
+        assert client.delete_resource("VirtualService", "default", "reviews") == {"version": 4, "changed": True}
+        assert client.delete_resource("VirtualService", "default", "reviews") == {"version": 4, "changed": False}
         assert len(client.resources()) == 1
+
+
+def test_a_resource_is_validated_against_the_lab_and_a_rejection_changes_nothing(control: ControlProcess) -> None:
+    """Istio's checks and the lab's references: an unknown host, an unknown
+    subset and weights that do not sum to 100 are 422 with the field path."""
+    with control.client() as client:
+        with pytest.raises(ConfigError) as caught:
+            client.put_resource(VIRTUAL_SERVICE)
+        assert (caught.value.path, "no service 'reviews'" in caught.value.reason) == ("spec.hosts[0]", True)
+        client.put_instance(instance("reviews-v1-0", 41000, labels={"app": "reviews", "version": "v1"}))
+        split = {**VIRTUAL_SERVICE, "spec": {"hosts": ["reviews"], "http": [{"route": [
+            {"destination": {"host": "reviews", "subset": "v1"}, "weight": 90},
+            {"destination": {"host": "reviews", "subset": "v2"}, "weight": 20}]}]}}
+        with pytest.raises(ConfigError) as caught:
+            client.put_resource(split)
+        assert caught.value.path.startswith("spec.http[0].route")
+        version = client.healthz()["version"]
+        split["spec"]["http"][0]["route"][1]["weight"] = 10
+        with pytest.raises(ConfigError) as caught:
+            client.put_resource(split)
+        assert caught.value.path == "spec.http[0].route[0].destination.subset"
+        assert "no subset 'v1'" in caught.value.reason
+        assert client.resources() == [] and client.healthz()["version"] == version
 
 
 def test_an_invalid_resource_is_422_with_its_field_path_and_changes_nothing(control: ControlProcess) -> None:

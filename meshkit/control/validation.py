@@ -1,0 +1,36 @@
+"""Checking a resource against the lab before the store accepts it.
+
+The structure check (resources.check_resource) says a document is a
+resource; this says it is a *valid* one for this lab: Istio's schema, the
+rules a schema cannot express (weights sum to 100, regexes compile), and the
+references (the host is a known service, the subset is defined by a
+DestinationRule). A rejected resource raises ConfigError with the field path
+and changes nothing; what is valid but probably unintended comes back as
+warnings for the learner to read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from meshkit.config import ConfigContext, DestinationRule, parse, validate
+from meshkit.control.snapshot import service_host
+from meshkit.control.store import State
+
+
+def config_context(state: State) -> ConfigContext:
+    """Known services (with their workloads' labels) and the stored DestinationRules."""
+    services: dict[str, list[dict[str, str]]] = {}
+    for record in state.instances.values():
+        if record["service"] is None:
+            continue
+        labels = services.setdefault(service_host(record["service"], record["namespace"]), [])
+        if record["labels"] not in labels:
+            labels.append(dict(record["labels"]))
+    rules = [parse(obj) for obj in state.resources.values() if obj.get("kind") == "DestinationRule"]
+    return ConfigContext(services, tuple(r for r in rules if isinstance(r, DestinationRule)))
+
+
+def validate_resource(state: State, obj: dict[str, Any]) -> list[str]:
+    """Validate `obj` against the lab in `state`; returns the warnings, raises ConfigError."""
+    return [str(warning) for warning in validate(obj, config_context(state)).warnings]
