@@ -68,10 +68,10 @@ def time_propagation(changes: int, status: StatusLine) -> list[float]:
                 status(f"config change {i + 1}/{changes}")
                 answer = control.put_resource(
                     {
-                        "apiVersion": "meshkit.dev/v1alpha1",
-                        "kind": "Note",
-                        "metadata": {"name": "bench", "namespace": "default"},
-                        "spec": {"change": i},
+                        "apiVersion": "networking.istio.io/v1",
+                        "kind": "VirtualService",
+                        "metadata": {"name": "details", "namespace": "default"},
+                        "spec": {"hosts": ["details"], "http": [{"route": [{"destination": {"host": "details"}}], "timeout": f"{10 + i}s"}]},
                     }
                 )
                 acks = control.wait_acked(answer["version"], nodes=nodes, timeout=10)

@@ -13,8 +13,10 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from meshkit.errors import LabError, MeshkitError
 from meshkit.lab import Lab
@@ -116,6 +118,37 @@ def cmd_down(args: argparse.Namespace) -> None:
     print("lab is down")
 
 
+def cmd_apply(args: argparse.Namespace) -> None:
+    source = sys.stdin.read() if args.filename == "-" else Path(args.filename)
+    if isinstance(source, Path) and not source.is_file():
+        raise LabError(f"no such file: {args.filename}")
+    frame = _lab(args, StatusLine()).apply(source)
+    for row in frame.itertuples():
+        print(f"{row.kind.lower()}/{row.name} {'configured' if row.changed else 'unchanged'}")
+    print(f"config version {frame.attrs['version']}, ACKed by every sidecar in {frame.attrs['ack_ms']:.0f} ms")
+
+
+def cmd_get(args: argparse.Namespace) -> None:
+    lab = _lab(args)
+    if args.name:
+        print(yaml.safe_dump(lab.get(args.kind, args.name, args.namespace), sort_keys=False), end="")
+    else:
+        _print_table(lab.get(args.kind))
+
+
+def cmd_delete(args: argparse.Namespace) -> None:
+    version = _lab(args).delete(args.kind, args.name)
+    print(f"{args.kind.lower()}/{args.name} deleted (config version {version})")
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    text = _lab(args).export_istio(args.output)
+    if args.output is None:
+        print(text, end="")
+    else:
+        print(f"wrote {args.output}")
+
+
 def cmd_tour(args: argparse.Namespace) -> None:
     """The learner's loop in a terminal: measure, inject, measure again."""
     status = StatusLine()
@@ -190,6 +223,25 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--duration", type=float, default=5.0, help="seconds")
             p.add_argument("--requests", type=int, default=None, help="exact number of requests")
             p.set_defaults(func=cmd_load)
+
+    p = sub.add_parser("apply", help="apply Istio-shaped config from a YAML file")
+    p.add_argument("-f", "--filename", required=True, help="YAML file, or - for standard input")
+    p.set_defaults(func=cmd_apply)
+
+    p = sub.add_parser("get", help="list config, or show one resource as YAML")
+    p.add_argument("kind", nargs="?", default=None, help="VirtualService, DestinationRule, ... (or vs, dr, pa, ap)")
+    p.add_argument("name", nargs="?", default=None)
+    p.set_defaults(func=cmd_get)
+
+    p = sub.add_parser("delete", help="delete one resource")
+    p.add_argument("kind")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_delete)
+
+    p = sub.add_parser("export", help="write the lab's config as YAML for a real Istio")
+    p.add_argument("--istio", action="store_true", required=True, help="Istio's apiVersions (the only format)")
+    p.add_argument("-o", "--output", default=None, help="file to write (default: standard output)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("tour", help="the whole loop: bookinfo latency without and with sidecars")
     p.add_argument("--rate", type=float, default=TOUR_RATE)

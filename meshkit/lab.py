@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pandas as pd
 
-from meshkit import aio, telemetry
+from meshkit import aio, config, telemetry
 from meshkit.backends.base import Backend, InstanceView
 from meshkit.backends.local import LocalBackend
 from meshkit.demo.apps import Latency, WorkloadSpec, get_app
@@ -242,6 +242,74 @@ class Lab:
             )
         return pd.DataFrame(rows, columns=["version", "at", "acked", "nacked", "max_ack_ms"])
 
+    # -- config ------------------------------------------------------------
+
+    def apply(self, source: str | Path | Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+        """Apply Istio-shaped config: a YAML file, YAML text, a dict or a list of dicts.
+
+        All or nothing: every resource is checked (Istio's schema, and against
+        the lab: known hosts, defined subsets) before any is stored, and a bad
+        one raises ConfigError naming its field; then the new version is
+        pushed and this returns once every sidecar has ACKed it. The table says
+        what changed; its `attrs` hold the version and the slowest ACK in ms.
+        """
+        resources = config.load(source)
+        answer = self._control().apply([config.to_manifest(r) for r in resources])
+        acks = self._wait_acked(answer["version"])
+        rows = [
+            {"kind": r.KIND, "namespace": r.namespace, "name": r.name, "changed": item["changed"]}
+            for r, item in zip(resources, answer["applied"], strict=True)
+        ]
+        frame = pd.DataFrame(rows, columns=["kind", "namespace", "name", "changed"])
+        frame.attrs.update(version=answer["version"], ack_ms=max(acks.values(), default=0.0), warnings=answer["warnings"])
+        for warning in answer["warnings"]:
+            self.progress(f"warning: {warning}")
+        return frame
+
+    def get(self, kind: str | None = None, name: str | None = None, namespace: str | None = None) -> Any:
+        """The lab's config: a table of resources, or one resource (a dict) when `name` is given.
+
+        `kind` is a kind name, case-insensitive, or a short name as kubectl
+        knows it (vs, dr, pa, ap)."""
+        wanted = _kind(kind) if kind else None
+        found = [
+            r for r in self._control().resources()
+            if (wanted is None or r["kind"] == wanted)
+            and (name is None or r["metadata"]["name"] == name)
+            and (namespace is None or r["metadata"].get("namespace", "default") == namespace)
+        ]
+        if name is not None:
+            if not found:
+                raise UnknownWorkload(f"no {wanted or 'resource'} named {name!r} in the lab")
+            return found[0]
+        rows = [{"kind": r["kind"], "namespace": r["metadata"].get("namespace", "default"), "name": r["metadata"]["name"]} for r in found]
+        return pd.DataFrame(rows, columns=["kind", "namespace", "name"])
+
+    def delete(self, kind: str, name: str, namespace: str | None = None) -> int:
+        """Remove one resource; returns the config version the sidecars ACKed."""
+        wanted = _kind(kind)
+        answer = self._control().delete_resource(wanted, namespace or self.namespace, name)
+        if not answer["changed"]:
+            raise UnknownWorkload(f"no {wanted} named {name!r} in namespace {namespace or self.namespace!r}")
+        self._wait_acked(answer["version"])
+        return int(answer["version"])
+
+    def export_istio(self, path: str | Path | None = None) -> str:
+        """The lab's config as YAML for a real Istio (networking.istio.io/v1,
+        security.istio.io/v1); written to `path` when given. Loading it back
+        with apply() gives the same config."""
+        stored = self._control().resources()
+        text = config.to_istio_yaml(config.load(stored)) if stored else ""
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    def _wait_acked(self, version: int) -> dict[str, float]:
+        nodes = [v.node for v in self._backend.instances() if v.sidecar and v.running]
+        if not nodes:
+            return {}
+        return dict(self._control().wait_acked(version, nodes=nodes, timeout=15.0))
+
     # -- traffic -----------------------------------------------------------
 
     def call(
@@ -367,6 +435,25 @@ class Lab:
         except LabError:
             return {}
         return {node: _sync_word(info, status.get("version")) for node, info in status.get("nodes", {}).items()}
+
+
+KIND_NAMES = {
+    "vs": "VirtualService",
+    "dr": "DestinationRule",
+    "pa": "PeerAuthentication",
+    "ap": "AuthorizationPolicy",
+}
+
+
+def _kind(name: str) -> str:
+    """A kind from its name in any case, its plural, or kubectl's short name."""
+    lowered = name.lower().rstrip("s") if name.lower() not in KIND_NAMES else name.lower()
+    if lowered in KIND_NAMES:
+        return KIND_NAMES[lowered]
+    for kind in config.KINDS:
+        if kind.lower() in (name.lower(), lowered):
+            return kind
+    raise UnknownWorkload(f"unknown kind {name!r}: known kinds are {', '.join(sorted(config.KINDS))} (short: vs, dr, pa, ap)")
 
 
 def _group(views: list[InstanceView]) -> dict[tuple[str, str], list[InstanceView]]:

@@ -38,7 +38,7 @@ from meshkit.control.registry import check_instance, check_service_port, node_id
 from meshkit.control.resources import ResourceKey, check_resource
 from meshkit.control.routing import Route, Router
 from meshkit.control.snapshot import build_snapshot
-from meshkit.control.validation import validate_resource
+from meshkit.control.validation import validate_batch, validate_resource
 from meshkit.control.store import Store
 from meshkit.errors import ConfigError, ControlPlaneError
 
@@ -70,6 +70,7 @@ class ControlPlane:
         add("PUT", "/v1/registry/instances/{namespace}/{instance}", self.put_instance, "admin")
         add("DELETE", "/v1/registry/instances/{namespace}/{instance}", self.delete_instance, "admin")
         add("GET", "/v1/resources", self.resources, "admin")
+        add("POST", "/v1/apply", self.apply, "admin")
         add("PUT", "/v1/resources/{kind}/{namespace}/{name}", self.put_resource, "admin")
         add("DELETE", "/v1/resources/{kind}/{namespace}/{name}", self.delete_resource, "admin")
         add("GET", "/v1/snapshot/{namespace}/{instance}", self.node_snapshot, "admin")
@@ -199,6 +200,24 @@ class ControlPlane:
         warnings = validate_resource(self.store.state, obj)
         changed = self._commit(ops.put_resource(self.store.state, key, obj))
         return Response(200, {"version": self.store.state.version, "changed": changed, "warnings": warnings})
+
+    async def apply(self, request: Request) -> Response:
+        """Several resources as one change: all valid and stored under one
+        version, or none stored (422 naming the first bad one)."""
+        body = request.json()
+        objs = body.get("resources") if isinstance(body, dict) else None
+        if not isinstance(objs, list) or not objs:
+            raise HttpError(400, "expected {\"resources\": [resource, ...]} with at least one resource")
+        items = []
+        for obj in objs:
+            if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict):
+                obj["metadata"].setdefault("namespace", "default")
+            items.append((check_resource(obj), obj))
+        warnings = validate_batch(self.store.state, [obj for _key, obj in items])
+        before = self.store.state.resources
+        self._commit(ops.put_resources(self.store.state, items))
+        applied = [{"resource": key.text, "changed": before.get(key.text) != obj} for key, obj in items]
+        return Response(200, {"version": self.store.state.version, "applied": applied, "warnings": warnings})
 
     async def delete_resource(self, request: Request) -> Response:
         key = ResourceKey(request.params["kind"], request.params["namespace"], request.params["name"])

@@ -99,6 +99,11 @@ class ControlClient:
         namespace = metadata.get("namespace") or "default"  # type: ignore[union-attr]
         return self._call("PUT", f"/v1/resources/{_seg(kind)}/{_seg(str(namespace))}/{_seg(name)}", obj)
 
+    def apply(self, objs: list[dict[str, Any]]) -> dict[str, Any]:
+        """Store several resources as one change (all or none):
+        {"version", "applied": [{"resource", "changed"}], "warnings"}."""
+        return self._call("POST", "/v1/apply", {"resources": objs})
+
     def delete_resource(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
         return self._call("DELETE", f"/v1/resources/{_seg(kind)}/{_seg(namespace)}/{_seg(name)}")
 

@@ -67,6 +67,20 @@ def put_resource(state: State, key: ResourceKey, obj: dict[str, Any]) -> State:
     return replace(state, version=state.version + 1, resources={**state.resources, key.text: obj})
 
 
+def put_resources(state: State, items: list[tuple[ResourceKey, dict[str, Any]]]) -> State:
+    """Store several checked resources as one change: one version, one push.
+
+    What a learner applies together (a DestinationRule and the VirtualService
+    that uses its subsets) reaches the sidecars together, never half of it.
+    """
+    resources = dict(state.resources)
+    for key, obj in items:
+        resources[key.text] = obj
+    if resources == state.resources:
+        return state
+    return replace(state, version=state.version + 1, resources=resources)
+
+
 def delete_resource(state: State, key: ResourceKey) -> State:
     """Remove a resource; deleting one that is not there changes nothing."""
     if key.text not in state.resources:

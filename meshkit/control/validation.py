@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from meshkit.config import ConfigContext, DestinationRule, parse, validate
+from meshkit.config import ConfigContext, DestinationRule, parse, validate, validate_all
 from meshkit.control.snapshot import service_host
 from meshkit.control.store import State
 
@@ -34,3 +34,10 @@ def config_context(state: State) -> ConfigContext:
 def validate_resource(state: State, obj: dict[str, Any]) -> list[str]:
     """Validate `obj` against the lab in `state`; returns the warnings, raises ConfigError."""
     return [str(warning) for warning in validate(obj, config_context(state)).warnings]
+
+
+def validate_batch(state: State, objs: list[dict[str, Any]]) -> list[str]:
+    """Validate resources applied together (their DestinationRules count for
+    their VirtualServices); returns the warnings, raises ConfigError on the first bad one."""
+    checked = validate_all([parse(obj) for obj in objs], config_context(state))
+    return [str(warning) for result in checked for warning in result.warnings]

@@ -100,10 +100,10 @@ def test_config_change_reaches_every_sidecar_without_failing_requests_in_flight(
     for i in range(10):
         answer = control.put_resource(
             {
-                "apiVersion": "meshkit.dev/v1alpha1",
-                "kind": "Note",
-                "metadata": {"name": "churn", "namespace": "default"},
-                "spec": {"round": i},
+                "apiVersion": "networking.istio.io/v1",
+                "kind": "VirtualService",
+                "metadata": {"name": "details", "namespace": "default"},
+                "spec": {"hosts": ["details"], "http": [{"route": [{"destination": {"host": "details"}}], "timeout": f"{10 + i}s"}]},
             }
         )
         version = answer["version"]
@@ -115,7 +115,7 @@ def test_config_change_reaches_every_sidecar_without_failing_requests_in_flight(
     frame = results[0]
     assert len(frame) >= 140
     assert (frame.code == 200).all(), frame[frame.code != 200]
-    control.delete_resource("Note", "default", "churn")
+    control.delete_resource("VirtualService", "default", "details")
 
 
 def test_sidecars_keep_routing_when_the_control_plane_is_killed_and_reconnect_when_it_returns(tmp_path: Path) -> None:
