@@ -182,3 +182,25 @@ def test_unknown_app_and_workload_name_what_exists(lab: Lab) -> None:
         lab.deploy("bookinf")
     with pytest.raises(UnknownWorkload, match="reviews-v2"):
         lab.inject("reviews-v9")
+
+
+def test_the_lab_works_from_inside_a_running_event_loop_as_in_a_notebook(lab: Lab) -> None:
+    """A kernel runs its own loop; the Lab must neither need nor disturb it."""
+    import asyncio
+
+    async def cell() -> tuple[int, int]:
+        result = lab.call("productpage", "/productpage")
+        frame = lab.load("productpage", "/productpage", rate=20, requests=10)
+        return result.status, int((frame.code == 200).sum())
+
+    assert asyncio.run(cell()) == (200, 10)
+
+
+def test_a_lab_used_as_a_context_manager_leaves_nothing_running(tmp_path: Path) -> None:
+    home = tmp_path / "lab"
+    with Lab(home=home) as lab:
+        lab.deploy("bookinfo")
+        assert lab.call("productpage", "/productpage").status == 200
+        assert lab_processes(home)
+    assert processes.wait_until(lambda: not lab_processes(home), 5.0)
+    assert not (home / "lab.json").exists()
