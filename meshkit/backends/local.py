@@ -39,17 +39,12 @@ from meshkit.demo.resolver import qualify, write_resolver
 from meshkit.errors import ControlPlaneError, LabError, LabNotRunning, PortInUse, UnknownWorkload
 from meshkit.files import read_json_or_none, write_json_atomic
 from meshkit.home import LabHome
+from meshkit.names import service_host
 from meshkit.ports import accepting, free_port, port_is_free, who_listens
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 20.0
 """How long a process may take to come up on a busy 2-core machine."""
-
-TRUST_DOMAIN_SUFFIX = "svc.cluster.local"
-
-
-def service_host(service: str, namespace: str) -> str:
-    return f"{service}.{namespace}.{TRUST_DOMAIN_SUFFIX}"
 
 
 def spec_to_dict(spec: WorkloadSpec) -> dict[str, Any]:

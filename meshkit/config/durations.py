@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from meshkit.control.names import type_name
+from meshkit.names import type_name
 
 EXAMPLES = "such as '1.5s', '300ms' or '2m'"
 

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import re
 
-CLUSTER_DOMAIN = "svc.cluster.local"
+from meshkit.names import CLUSTER_DOMAIN, fqdn
+
+__all__ = ["CLUSTER_DOMAIN", "fqdn", "host_problem"]
 
 _HOST = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*")
 
@@ -37,17 +39,3 @@ def host_problem(host: str) -> str | None:
             "such as reviews or reviews.default.svc.cluster.local (no port, no scheme)"
         )
     return None
-
-
-def fqdn(host: str, namespace: str) -> str:
-    """The fully qualified service host that `host`, written in `namespace`, means."""
-    labels = host.split(".")
-    if host.endswith("." + CLUSTER_DOMAIN):
-        return host
-    if len(labels) == 1:
-        return f"{host}.{namespace}.{CLUSTER_DOMAIN}"
-    if len(labels) == 2:
-        return f"{host}.{CLUSTER_DOMAIN}"
-    if len(labels) == 3 and labels[2] == "svc":
-        return f"{host}.cluster.local"
-    return host

@@ -26,7 +26,7 @@ from meshkit.config.kinds import resource_class
 from meshkit.config.problems import Path, Problem, problem_from_validation_error
 from meshkit.config.rules import resource_problems
 from meshkit.config.schema import Resource
-from meshkit.control.names import type_name
+from meshkit.names import type_name
 from meshkit.errors import ConfigError
 
 Source = Union[str, "os.PathLike[str]", Mapping[str, Any], Sequence[Mapping[str, Any]]]

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from meshkit.control.names import type_name
+from meshkit.names import type_name
 from meshkit.errors import ConfigError
 
 PathPart = str | int

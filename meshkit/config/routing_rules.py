@@ -24,7 +24,7 @@ from meshkit.config.virtual_service import (
     StringMatch,
     VirtualService,
 )
-from meshkit.control.names import dns_label_problem
+from meshkit.names import dns_label_problem
 
 # Envoy's HTTP retry conditions that mean something for HTTP/1.1
 # (https://www.envoyproxy.io/docs/envoy/latest/configuration/http/http_filters/router_filter#x-envoy-retry-on).

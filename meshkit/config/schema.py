@@ -43,7 +43,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from meshkit.config.durations import DurationError, format_duration, parse_duration
-from meshkit.control.names import dns_label_problem, dns_subdomain_problem, label_map_problem
+from meshkit.names import dns_label_problem, dns_subdomain_problem, label_map_problem
 
 DEFAULT_NAMESPACE = "default"
 NETWORKING_API_VERSIONS = (

@@ -12,7 +12,7 @@ import ipaddress
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from meshkit.control.names import dns_label_problem, label_map_problem, label_value_problem, type_name
+from meshkit.names import dns_label_problem, label_map_problem, label_value_problem, type_name
 from meshkit.errors import ConfigError
 
 KIND = "Instance"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from meshkit.control.names import (
+from meshkit.names import (
     dns_label_problem,
     dns_subdomain_problem,
     kind_problem,

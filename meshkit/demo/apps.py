@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from meshkit.control.names import dns_label_problem
+from meshkit.names import dns_label_problem
 from meshkit.demo.spec import DEFAULT_SERVICE_PORT, parse_spec
 from meshkit.errors import ConfigError, UnknownWorkload
 

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from meshkit.files import write_atomic
 from meshkit.errors import ConfigError, LabError, UnknownWorkload
+from meshkit.names import fqdn
 
-CLUSTER_SUFFIX = "svc.cluster.local"
 _KIND = "resolver file"
 
 Endpoints = tuple[tuple[str, int], ...]
@@ -35,17 +35,7 @@ Endpoints = tuple[tuple[str, int], ...]
 
 def qualify(name: str, namespace: str) -> str:
     """The fully qualified service host a name means to a caller in `namespace`."""
-    host = name.strip().rstrip(".").lower()
-    if host.endswith("." + CLUSTER_SUFFIX):
-        return host
-    labels = host.split(".")
-    if len(labels) == 1:
-        return f"{host}.{namespace}.{CLUSTER_SUFFIX}"
-    if len(labels) == 2:
-        return f"{host}.{CLUSTER_SUFFIX}"
-    if len(labels) == 3 and labels[2] == "svc":
-        return f"{host}.cluster.local"
-    return host
+    return fqdn(name.strip().rstrip(".").lower(), namespace)
 
 
 def _endpoints(value: object, *, source: str, host: str) -> Endpoints:

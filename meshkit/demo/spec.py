@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from meshkit.control.names import dns_label_problem, dns_subdomain_problem, label_value_problem
+from meshkit.names import dns_label_problem, dns_subdomain_problem, label_value_problem
 from meshkit.demo.paths import template_problem
 from meshkit.errors import ConfigError
 

@@ -1,8 +1,15 @@
-"""Name rules shared by the registry and the resource checks.
+"""Names: the rules they follow, and what a service's short name means.
 
 Names end up in URLs, SPIFFE identities, hostnames and HTTP headers, so they
 follow Kubernetes' rules, which also keep out every control byte (CR, LF, NUL)
 that could split a header or forge an identity.
+
+A service is known inside the mesh by `<name>.<namespace>.svc.cluster.local`,
+and the shorter spellings mean what Kubernetes DNS makes them mean for a pod
+in a given namespace (docs/internals.md, "Names"). Every part of meshkit that
+reads a host (the backends, the demo apps, the config checks) uses `fqdn`, so
+a name means the same everywhere. This module imports nothing heavy: the
+sidecar and the demo apps import it at start-up.
 """
 
 from __future__ import annotations
@@ -14,6 +21,32 @@ _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]
 _LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _KIND = re.compile(r"[A-Z][A-Za-z0-9]{0,62}")
+
+CLUSTER_DOMAIN = "svc.cluster.local"
+
+
+def service_host(name: str, namespace: str) -> str:
+    """The fully qualified host of service `name` in `namespace`."""
+    return f"{name}.{namespace}.{CLUSTER_DOMAIN}"
+
+
+def fqdn(host: str, namespace: str) -> str:
+    """The fully qualified service host that `host`, used from `namespace`, means.
+
+    A bare name is a service in `namespace`; `name.ns` and `name.ns.svc` are
+    completed as the pod's DNS search path completes them; anything else is
+    taken as written. The caller normalises case, ports and trailing dots.
+    """
+    labels = host.split(".")
+    if host.endswith("." + CLUSTER_DOMAIN):
+        return host
+    if len(labels) == 1:
+        return service_host(host, namespace)
+    if len(labels) == 2:
+        return f"{host}.{CLUSTER_DOMAIN}"
+    if len(labels) == 3 and labels[2] == "svc":
+        return f"{host}.cluster.local"
+    return host
 
 
 def _pattern_problem(value: object, pattern: re.Pattern[str], max_len: int, failure: str) -> str | None:
