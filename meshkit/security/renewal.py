@@ -1,0 +1,44 @@
+"""When a sidecar asks for its next certificate.
+
+Istio's agent renews a workload certificate once half of its lifetime has
+passed (SECRET_GRACE_PERIOD_RATIO = 0.5) and moves that point by a random
+±1% of the lifetime (SECRET_GRACE_PERIOD_RATIO_JITTER = 0.01, added in Istio
+1.24 so that proxies started together do not all hit the CA at once,
+istio/istio#52102). meshkit uses the same numbers: a 24 h certificate is
+renewed 12 h ± 14.4 min after it arrived, a one-minute lab certificate after
+30 s ± 0.6 s. Renewing at half-life leaves the other half to retry in while
+the control plane is away; linkerd2-proxy renews at 70% for the same reason.
+
+The lifetime is measured from when the sidecar received the certificate, not
+from its notBefore: the CA backdates notBefore by a minute for clock skew,
+and with one-minute certificates counting from notBefore would renew at once.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+RENEW_AT_FRACTION = 0.5
+RENEW_JITTER_FRACTION = 0.01
+
+
+def renewal_time(
+    received_at: datetime,
+    not_after: datetime,
+    rng: random.Random,
+    fraction: float = RENEW_AT_FRACTION,
+    jitter: float = RENEW_JITTER_FRACTION,
+) -> datetime:
+    """The moment to request a new certificate: `fraction` ± `jitter` of the way from receipt to expiry.
+
+    `rng` is injected so a test (or a replayed lab) gets the same schedule from
+    the same seed. A certificate already expired when received is renewed at once.
+    """
+    if jitter < 0 or fraction - jitter <= 0.0 or fraction + jitter >= 1.0:
+        raise ValueError(f"renewal fraction {fraction} ± {jitter} must stay strictly between 0 and 1")
+    lifetime = not_after - received_at
+    if lifetime <= timedelta(0):
+        return received_at
+    share = fraction + rng.uniform(-jitter, jitter)
+    return received_at + lifetime * share
