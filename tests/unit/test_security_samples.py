@@ -42,10 +42,10 @@ def forge_leaf(
     not_before: datetime = NOW - timedelta(minutes=1),
     not_after: datetime = NOW + timedelta(hours=1),
     dns_names: tuple[str, ...] = (),
-    key: ec.EllipticCurvePrivateKey | None = None,
+    authority_key_id: bool = True,
 ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     """A certificate signed by `ca`'s key with the given defects, and its key."""
-    key = key or new_private_key()
+    key = new_private_key()
     public_key = key.public_key()
     names: list[x509.GeneralName] = [x509.UniformResourceIdentifier(uri) for uri in uris]
     names += [x509.DNSName(name) for name in dns_names]
@@ -63,9 +63,10 @@ def forge_leaf(
         .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
         .add_extension(usage, critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
     )
+    if authority_key_id:
+        builder = builder.add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski), critical=False)
     return key, builder.sign(ca.key, hashes.SHA256())
 
 
