@@ -1,0 +1,268 @@
+"""The load generator widget: several open-loop runs at once, each with a progress bar and a stop button.
+
+A run executes on the Lab's loop thread (meshkit.aio.submit), never in the
+kernel's thread, so the notebook stays usable while it sends. Its rows go
+into a shared Recorder as they come in, which the live charts read.
+
+meshkit.loadgen.run_load hands back its rows when it finishes, and a chart
+cannot wait a whole minute for them. So a run is cut into slices of half a
+second, each slice its own run_load started on the same open-loop schedule
+(request i of the whole run is still due at t0 + i/rate): the rows of each
+slice reach the recorder within about a second. A slice that starts late
+has its lateness added to its requests' latency, so slicing hides no
+queueing. Each slice has its own connection pool and concurrency cap, so
+overlapping slices (when responses are slower than a slice) can have more
+requests in flight than one cap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import html
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import ipywidgets as widgets
+from traitlets import Int, Unicode
+
+from meshkit import aio
+from meshkit.errors import MeshkitError
+from meshkit.lab import CLIENT, Lab
+from meshkit.loadgen import LoadSpec, Result, plan, run_load
+from meshkit.notebook.controls import ERROR_STYLE
+from meshkit.notebook.recorder import Recorder, rows_from_results, wall_offset
+
+SLICE_S = 0.5
+"""Rows reach the charts about this often (and once more at the end)."""
+
+
+def parse_headers(text: str) -> dict[str, str]:
+    """'Name: value' lines (blank lines skipped) as a dict; ValueError names the bad line."""
+    headers: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name.strip():
+            raise ValueError(f"headers, line {number}: expected 'Name: value', got {line.strip()!r}")
+        headers[name.strip()] = value.strip()
+    return headers
+
+
+def slice_sizes(total: int, rate: float, slice_s: float = SLICE_S) -> list[int]:
+    """How many requests each slice of a run sends: about rate * slice_s each, adding up to total."""
+    per = max(1, round(rate * slice_s))
+    sizes = [per] * (total // per)
+    if total % per:
+        sizes.append(total % per)
+    return sizes
+
+
+def load_spec(
+    lab: Lab,
+    service: str,
+    path: str,
+    *,
+    rate: float,
+    duration_s: float,
+    headers: Mapping[str, str] | None = None,
+    source: str = CLIENT.name,
+    timeout_s: float = 10.0,
+) -> LoadSpec:
+    """The LoadSpec lab.load would send for these arguments (same source, same way out of it).
+
+    Lab.load builds this and runs it to the end in one call; a live run needs
+    the spec itself to run it in slices. Until the Lab offers it publicly,
+    this asks the Lab's backend the same two questions Lab.load asks.
+    """
+    url, host = lab._url(service, path)  # noqa: SLF001 - see docstring
+    entry = lab._backend.entry(lab._source(source), host)  # noqa: SLF001
+    return LoadSpec(url=url, rate=rate, duration_s=duration_s, proxy=entry.proxy, connect_to=entry.connect_to,
+                    headers=dict(headers or {}), timeout_s=timeout_s)
+
+
+async def run_sliced(
+    spec: LoadSpec,
+    stop: asyncio.Event,
+    on_rows: Callable[[list[Result], float], None],
+    slice_s: float = SLICE_S,
+) -> None:
+    """Send `spec` in slices on the open-loop schedule; `on_rows(results, late_s)` after each slice.
+
+    Runs on the loop it is awaited on (the Lab's loop thread). Stops early
+    when `stop` is set: requests in flight are dropped, as run_load does.
+    """
+    total = plan(spec).total
+    start = time.perf_counter()
+    sent = 0
+    tasks = []
+    for size in slice_sizes(total, spec.rate, slice_s):
+        due = start + sent / spec.rate
+        wait = due - time.perf_counter()
+        if wait > 0:
+            try:
+                await asyncio.wait_for(stop.wait(), wait)
+            except TimeoutError:
+                pass
+        if stop.is_set():
+            break
+        piece = dataclasses.replace(spec, requests=size, duration_s=None)
+        tasks.append(asyncio.create_task(_one_slice(piece, due, stop, on_rows)))
+        sent += size
+    await asyncio.gather(*tasks)
+
+
+async def _one_slice(spec: LoadSpec, due: float, stop: asyncio.Event,
+                     on_rows: Callable[[list[Result], float], None]) -> None:
+    late = max(0.0, time.perf_counter() - due)
+    on_rows(await run_load(spec, stop=stop), late)
+
+
+class LoadRun(widgets.HBox):
+    """One run: what it sends, a progress bar, a stop button, and its state.
+
+    `state` is "running", then "done", "stopped" or "failed" (with `error`);
+    `completed` counts rows recorded of `total`. `wait()` blocks until the
+    run ends (for scripts and headless notebooks).
+    """
+
+    state = Unicode("running")
+    error = Unicode("")
+    completed = Int(0)
+    total = Int(0)
+
+    def __init__(self, spec: LoadSpec, recorder: Recorder, target: str, on_end: Callable[[LoadRun], None] | None = None) -> None:
+        self.spec = spec
+        self.recorder = recorder
+        self.target = target
+        self.run_id = recorder.new_run()
+        self.total = plan(spec).total
+        self._on_end = on_end
+        self._offset = wall_offset()
+        self._stop = asyncio.Event()
+        self._finished = threading.Event()
+        self.bar = widgets.IntProgress(value=0, min=0, max=self.total, bar_style="info")
+        self.stop_button = widgets.Button(description="Stop", button_style="warning", layout=widgets.Layout(width="80px"))
+        self.stop_button.on_click(lambda _: self.stop())
+        self.label = widgets.Label(f"#{self.run_id} {target} {spec.rate:g}/s, {self.total} requests")
+        super().__init__(children=[self.label, self.bar, self.stop_button])
+        self.future: concurrent.futures.Future[None] = aio.submit(run_sliced(spec, self._stop, self._rows))
+        self.future.add_done_callback(self._ended)
+
+    def _rows(self, results: list[Result], late_s: float) -> None:
+        rows = rows_from_results(results, target=self.target, run=self.run_id, offset=self._offset, late_s=late_s)
+        self.recorder.add(rows)
+        self.completed += len(rows)
+        self.bar.value = min(self.completed, self.total)
+
+    def _ended(self, future: concurrent.futures.Future[None]) -> None:
+        error = future.exception() if not future.cancelled() else None
+        if error is not None:
+            self.error = f"{type(error).__name__}: {error}"
+            self.state = "failed"
+            self.bar.bar_style = "danger"
+        else:
+            self.state = "stopped" if self._stop.is_set() else "done"
+            self.bar.bar_style = "warning" if self._stop.is_set() else "success"
+        self.stop_button.disabled = True
+        self.label.value += f": {self.state}" + (f" ({self.error})" if self.error else "")
+        try:
+            if self._on_end is not None:
+                self._on_end(self)
+        finally:
+            self._finished.set()
+
+    def stop(self) -> None:
+        """Stop sending (thread-safe: the event is set on its own loop)."""
+        aio.loop().call_soon_threadsafe(self._stop.set)
+
+    def wait(self, timeout: float | None = None) -> LoadRun:
+        """Block until the run has ended and its end was reported; returns self."""
+        self._finished.wait(timeout)
+        return self
+
+
+class LoadGenerator(widgets.VBox):
+    """A form to start load runs (target, path, rate, duration, headers); each run gets its own row.
+
+    Several runs may go at once; all of them add their rows to `recorder`,
+    shared with the charts. `active` counts the runs still sending.
+    """
+
+    active = Int(0)
+    error = Unicode("")
+
+    def __init__(self, lab: Lab, recorder: Recorder | None = None, service: str | None = None, path: str = "/",
+                 rate: float = 20.0, duration_s: float = 10.0, source: str = CLIENT.name) -> None:
+        self.lab = lab
+        self.recorder = recorder if recorder is not None else Recorder()
+        self.source = source
+        self.runs: list[LoadRun] = []
+        self._listeners: list[Callable[[LoadRun], None]] = []
+        services = sorted(set(lab.services()["service"]) - {CLIENT.service})
+        style = {"description_width": "90px"}
+        self.service = widgets.Dropdown(options=services, value=service if service in services else (services or [None])[0],
+                                        description="target", style=style)
+        self.path = widgets.Text(value=path, description="path", style=style)
+        self.rate = widgets.BoundedFloatText(value=rate, min=0.1, max=5000.0, description="rate /s", style=style)
+        self.duration = widgets.BoundedFloatText(value=duration_s, min=0.1, max=3600.0, description="duration s",
+                                                 style=style)
+        self.headers = widgets.Textarea(value="", placeholder="end-user: jason", description="headers", style=style,
+                                        layout=widgets.Layout(height="48px"))
+        self.start_button = widgets.Button(description="Start load", button_style="success", icon="play")
+        self.start_button.on_click(lambda _: self.start())
+        self.status = widgets.HTML()
+        self.run_box = widgets.VBox()
+        form = widgets.HBox([widgets.VBox([self.service, self.path, self.rate]),
+                             widgets.VBox([self.duration, self.headers, self.start_button])])
+        super().__init__(children=[widgets.HTML("<b>Load generator</b>"), form, self.status, self.run_box])
+
+    def on_run(self, listener: Callable[[LoadRun], None]) -> None:
+        """Call `listener(run)` when a run starts and again when it ends (from the loop thread)."""
+        self._listeners.append(listener)
+
+    def start(self, **overrides: Any) -> LoadRun | None:
+        """Start a run with the form's values (or keyword overrides: service, path, rate, duration_s, headers).
+
+        A bad value is shown next to the form and returns None.
+        """
+        values = {"service": self.service.value, "path": self.path.value, "rate": self.rate.value,
+                  "duration_s": self.duration.value, "headers": self.headers.value, **overrides}
+        try:
+            headers = values["headers"] if isinstance(values["headers"], Mapping) else parse_headers(values["headers"])
+            spec = load_spec(self.lab, str(values["service"]), str(values["path"]), rate=float(values["rate"]),
+                             duration_s=float(values["duration_s"]), headers=headers, source=self.source)
+            plan(spec)
+        except (MeshkitError, ValueError) as exc:
+            self.error = str(exc)
+            self.status.value = f'<span style="{ERROR_STYLE}">{html.escape(str(exc))}</span>'
+            return None
+        self.error = ""
+        self.status.value = ""
+        self.active += 1
+        run = LoadRun(spec, self.recorder, str(values["service"]), on_end=self._ended)
+        self.runs.append(run)
+        self.run_box.children = [*self.run_box.children, run]
+        for listener in self._listeners:
+            listener(run)
+        return run
+
+    def _ended(self, run: LoadRun) -> None:
+        self.active -= 1
+        for listener in self._listeners:
+            listener(run)
+
+    def stop_all(self) -> None:
+        for run in self.runs:
+            if run.state == "running":
+                run.stop()
+
+    def wait(self, timeout: float | None = None) -> Sequence[LoadRun]:
+        """Block until every run has ended."""
+        for run in list(self.runs):
+            run.wait(timeout)
+        return self.runs
