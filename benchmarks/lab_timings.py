@@ -28,6 +28,7 @@ sys.path.insert(0, str(HERE))
 
 from machine import machine_facts  # noqa: E402
 
+from meshkit.errors import MeshkitError  # noqa: E402
 from meshkit.lab import Lab  # noqa: E402
 from meshkit.progress import StatusLine  # noqa: E402
 
@@ -136,4 +137,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except MeshkitError as exc:
+        sys.exit(f"\nlab_timings: {exc}")
