@@ -128,6 +128,11 @@ class Lab:
         """Stop every process of the lab and forget its state."""
         self._backend.down()
 
+    def reset(self) -> Lab:
+        """A fresh lab in the same home: everything stopped, config forgotten, started again."""
+        self.down()
+        return self.up()
+
     def running(self) -> bool:
         return self._backend.running()
 
@@ -225,6 +230,18 @@ class Lab:
                 }
             )
         return pd.DataFrame(rows, columns=["node", "acked", "status", "reason", "connected"])
+
+    def config_dump(self, workload: str) -> dict[str, Any]:
+        """What one workload's sidecar runs now (its /config_dump): the applied
+        snapshot and version, and the last config it rejected, if any."""
+        views = [v for v in self._select(workload) if v.sidecar]
+        if not views:
+            raise UnknownWorkload(f"{workload!r} has no sidecar: inject it first with lab.inject({workload!r})")
+        admin = self._backend.sidecar_admin(views[0])
+        try:
+            return dict(httpx.get(f"{admin}/config_dump", timeout=5.0, trust_env=False).json())
+        except (httpx.HTTPError, ValueError) as exc:
+            raise LabError(f"the sidecar of {views[0].node} did not answer: {exc}") from exc
 
     def pushes(self, limit: int = 20) -> pd.DataFrame:
         """Recent config pushes: version, how many sidecars ACKed, slowest ACK in ms."""
