@@ -38,8 +38,9 @@ https://github.com/spiffe/spiffe/blob/main/standards/X509-SVID.md):
 Root rotation keeps the old root trusted: `rotate` makes a new root that
 signs from then on and keeps the old one in `previous_roots`, so the trust
 bundle holds both while leaves are reissued; `drop_previous_roots` ends that
-once every leaf is new (Istio's root-transition procedure does the same:
-https://istio.io/latest/docs/ops/configuration/security/root-transition/).
+once every leaf is new. A SPIFFE trust bundle may hold several roots for
+exactly this reason (SPIFFE Trust Domain and Bundle,
+https://github.com/spiffe/spiffe/blob/main/standards/SPIFFE_Trust_Domain_and_Bundle.md).
 """
 
 from __future__ import annotations

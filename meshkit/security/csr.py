@@ -27,7 +27,7 @@ EXTENSION_REQUEST = x509.ObjectIdentifier("1.2.840.113549.1.9.14")  # PKCS#9 ext
 
 
 def new_private_key() -> ec.EllipticCurvePrivateKey:
-    """A fresh ECDSA P-256 key, the curve DESIGN.md and Istio's workload certificates use."""
+    """A fresh ECDSA P-256 key, DESIGN.md's choice (Istio's with ECC_SIGNATURE_ALGORITHM=ECDSA)."""
     return ec.generate_private_key(ec.SECP256R1())
 
 
