@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from meshkit.names import fqdn
@@ -427,13 +427,3 @@ def dns_name(text: str) -> str:
     """A DNS-1123 name made from free text (lowercase, '-' for anything else, at most 63)."""
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
     return slug[:63].rstrip("-") or "policy"
-
-
-def selector_choices(workloads: Sequence[tuple[str, str, str]]) -> list[tuple[str, dict[str, str] | None]]:
-    """(label, matchLabels) choices for a scope dropdown from (workload, service, version) triples.
-
-    The first choice is the whole namespace (no selector).
-    """
-    choices: list[tuple[str, dict[str, str] | None]] = [("whole namespace", None)]
-    choices += [(workload, workload_labels(service, version)) for workload, service, version in workloads]
-    return choices

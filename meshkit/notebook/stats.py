@@ -7,7 +7,7 @@ table, so a script, a test or a headless notebook gets exactly the numbers a
 live chart shows.
 
 Time series use trailing windows evaluated at regular steps: the value at t
-covers the requests intended in (t - window, t]. A window longer than the step
+covers the requests intended in [t - window, t). A window longer than the step
 smooths a series without hiding a change for longer than one window, which is
 what a learner needs to see a split move within a second or two.
 
@@ -30,11 +30,17 @@ RATE_COLUMNS = ["t", "rps", "success_rate", "count"]
 SPLIT_COLUMNS = ["version", "configured", "observed", "count"]
 
 
-def _steps(start: float, end: float, step_s: float) -> np.ndarray:
-    """Step ends from the first step after `start` up to and including `end`."""
+def _steps(start: float, end: float, step_s: float, complete: bool) -> np.ndarray:
+    """Step ends on a grid of `step_s`, from the first after `start`.
+
+    With `complete`, the last step is the last grid point not after `end`
+    (every window is over); otherwise the first one after `end`, so the
+    newest rows are shown (in a window still filling).
+    """
     first = math.floor(start / step_s) * step_s + step_s
-    count = max(1, int(math.floor((end - first) / step_s + 1e-9)) + 1)
-    return first + step_s * np.arange(count)
+    last = math.floor(end / step_s) * step_s + (0.0 if complete else step_s)
+    count = int(round((last - first) / step_s)) + 1
+    return first + step_s * np.arange(max(0, count))
 
 
 def _window(frame: pd.DataFrame, horizon_s: float | None) -> pd.DataFrame:
@@ -58,14 +64,14 @@ def rolling_percentiles(
     answered = rows[rows["code"] > 0]
     if answered.empty:
         return pd.DataFrame(columns=LATENCY_COLUMNS)
-    steps = _steps(float(rows["at"].min()), float(rows["at"].max()), step_s)
+    steps = _steps(float(rows["at"].min()), float(rows["at"].max()), step_s, complete=False)
     out = []
     for version, group in answered.groupby(answered["version"].replace("", "unknown"), sort=True):
         ordered = group.sort_values("at")
         at = ordered["at"].to_numpy()
         latency = ordered["latency_ms"].to_numpy()
-        lo = np.searchsorted(at, steps - window_s, side="right")
-        hi = np.searchsorted(at, steps, side="right")
+        lo = np.searchsorted(at, steps - window_s)
+        hi = np.searchsorted(at, steps)
         for t, a, b in zip(steps, lo, hi, strict=True):
             if b > a:
                 p = np.percentile(latency[a:b], PERCENTILES)
@@ -80,18 +86,19 @@ def rate_series(
 ) -> pd.DataFrame:
     """Requests per second and 2xx share over trailing windows.
 
-    A step whose window holds no request shows rps 0 and no success rate
-    (NaN), so a pause in the load is a drop to zero, not a gap that a line
-    would bridge.
+    Only whole steps are shown (a rate over a second still in progress would
+    dip), so the series lags the rows by at most one step. A step whose
+    window holds no request shows rps 0 and no success rate (NaN), so a
+    pause in the load is a drop to zero, not a gap that a line would bridge.
     """
     if frame.empty:
         return pd.DataFrame(columns=RATE_COLUMNS)
     rows = _window(frame, horizon_s).sort_values("at")
     at = rows["at"].to_numpy()
     ok = ((rows["code"] >= 200) & (rows["code"] < 300)).to_numpy()
-    steps = _steps(float(at[0]), float(at[-1]), step_s)
-    lo = np.searchsorted(at, steps - window_s, side="right")
-    hi = np.searchsorted(at, steps, side="right")
+    steps = _steps(float(at[0]), float(at[-1]), step_s, complete=True)
+    lo = np.searchsorted(at, steps - window_s)
+    hi = np.searchsorted(at, steps)
     counts = hi - lo
     good = np.concatenate([[0], np.cumsum(ok)])
     with np.errstate(invalid="ignore", divide="ignore"):
