@@ -8,9 +8,18 @@ builds of one state are byte-identical and a sidecar can compare them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from meshkit.config import canonical, parse
 from meshkit.control.store import State
+
+MESH_WIDE_KINDS = {"VirtualService": "virtual_services", "DestinationRule": "destination_rules"}
+"""Kinds every sidecar receives: any workload may call any host (Istio's
+default exportTo is "*"), so routes and destination policies go everywhere."""
+
+WORKLOAD_KINDS = {"LocalRateLimit": "rate_limits"}
+"""Kinds a sidecar receives only when their selector picks its workload."""
 
 
 def service_host(service: str, namespace: str) -> str:
@@ -18,8 +27,31 @@ def service_host(service: str, namespace: str) -> str:
     return f"{service}.{namespace}.svc.cluster.local"
 
 
+_canonical_cache: tuple[Mapping[str, Any], list[dict[str, Any]]] | None = None
+
+
+def canonical_resources(state: State) -> list[dict[str, Any]]:
+    """Every stored resource in canonical form (meshkit.config.canonical), in key order.
+
+    Computed once per state: each push builds one snapshot per sidecar from
+    the same resources. States are immutable, so the resources mapping's
+    identity is a safe cache key (the cache holds it, so it cannot be reused).
+    """
+    global _canonical_cache
+    if _canonical_cache is None or _canonical_cache[0] is not state.resources:
+        forms = [canonical(parse(state.resources[key])) for key in sorted(state.resources)]
+        _canonical_cache = (state.resources, forms)
+    return _canonical_cache[1]
+
+
+def selects(selector: Mapping[str, str] | None, labels: Mapping[str, str]) -> bool:
+    """A workload selector picks a workload when every label it names matches; none picks all."""
+    return selector is None or all(labels.get(k) == v for k, v in selector.items())
+
+
 def build_snapshot(state: State, node_id: str) -> dict[str, Any]:
-    """The document in docs/internals.md: every registered service with its endpoints."""
+    """The document in docs/internals.md: every registered service with its endpoints,
+    and the config (canonical form) that applies to this node."""
     services: dict[str, dict[str, Any]] = {}
     for key in sorted(state.instances):
         record = state.instances[key]
@@ -41,4 +73,18 @@ def build_snapshot(state: State, node_id: str) -> dict[str, Any]:
                 "sidecar": record["sidecar"],
             }
         )
-    return {"version": state.version, "node": node_id, "services": {host: services[host] for host in sorted(services)}}
+    snapshot: dict[str, Any] = {
+        "version": state.version,
+        "node": node_id,
+        "services": {host: services[host] for host in sorted(services)},
+    }
+    for key in (*MESH_WIDE_KINDS.values(), *WORKLOAD_KINDS.values()):
+        snapshot[key] = []
+    record = state.instances.get(node_id)
+    for form in canonical_resources(state):
+        if form["kind"] in MESH_WIDE_KINDS:
+            snapshot[MESH_WIDE_KINDS[form["kind"]]].append(form)
+        elif form["kind"] in WORKLOAD_KINDS and record is not None:
+            if form["namespace"] == record["namespace"] and selects(form["spec"].get("selector"), record["labels"]):
+                snapshot[WORKLOAD_KINDS[form["kind"]]].append(form)
+    return snapshot

@@ -467,14 +467,21 @@ def upstream_reusable(request_method: bytes, status: int, response: ResponseHead
     return not response_has_body(request_method, status) or response.content_length is not None or response.chunked
 
 
-def build_request_head(head: RequestHead, host: bytes, extra: bytes) -> bytes:
+def build_request_head(
+    head: RequestHead,
+    host: bytes,
+    extra: bytes,
+    path: bytes | None = None,
+    headers: list[Header] | None = None,
+) -> bytes:
     """The head sent upstream: origin-form, HTTP/1.1, framing rebuilt.
 
     `extra` holds ready-made header lines the sidecar adds (tracing, peer
-    metadata); the end-to-end headers keep their order and case.
+    metadata); the end-to-end headers keep their order and case. `path` and
+    `headers` replace the request's own when a route rewrote them.
     """
-    parts = [head.method, b" ", head.path, b" HTTP/1.1\r\nhost: ", host, b"\r\n"]
-    for name, value in head.headers:
+    parts = [head.method, b" ", head.path if path is None else path, b" HTTP/1.1\r\nhost: ", host, b"\r\n"]
+    for name, value in head.headers if headers is None else headers:
         parts.extend((name, b": ", value, b"\r\n"))
     if head.chunked:
         parts.append(b"transfer-encoding: chunked\r\n")

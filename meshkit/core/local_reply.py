@@ -29,12 +29,18 @@ class Flag:
 FLAGS: dict[str, Flag] = {
     flag.letters: flag
     for flag in (
-        Flag("NR", 404, "no route: no service in the mesh matches this host"),
-        Flag("UH", 503, "no healthy upstream: the service has no endpoints"),
+        Flag("NR", 404, "no route: no service or route rule in the mesh matches this request"),
+        Flag("UH", 503, "no healthy upstream: the destination has no endpoint to send to (none registered, or all ejected)"),
         Flag("UF", 503, "upstream connection failure: could not connect to the endpoint"),
         Flag("UC", 503, "upstream connection termination: the endpoint closed the connection before answering"),
         Flag("UPE", 502, "upstream protocol error: the endpoint's answer was not valid HTTP/1.1"),
-        Flag("NC", 503, "no config yet: the sidecar has not received its configuration from the control plane"),
+        Flag("NC", 503, "no cluster: the sidecar has no upstream cluster for this request (no configuration yet, or a subset no DestinationRule defines)"),
+        Flag("UO", 503, "upstream overflow: a circuit breaker of the destination's DestinationRule refused the request"),
+        Flag("URX", 503, "upstream retry limit exceeded: every attempt the retry policy allows has failed"),
+        Flag("UT", 504, "upstream request timeout: no complete answer within the route's timeout"),
+        Flag("DI", 0, "delay injected: a fault rule held the request for a while before sending it"),
+        Flag("FI", 503, "fault injected: a fault rule answered instead of the destination"),
+        Flag("RL", 429, "rate limited: the destination's local rate limit had no token left for this request"),
         Flag("DPE", 400, "downstream protocol error: the request is not valid HTTP/1.1"),
         Flag("DC", 0, "downstream connection termination: the client went away before the response was complete"),
     )
@@ -66,6 +72,11 @@ def render_response(status: int, headers: list[tuple[bytes, bytes]], body: bytes
     return b"".join(lines)
 
 
+def explain(flags: str) -> str:
+    """What a flags value (letters joined with ',') means, one flag per line, for a learner."""
+    return "\n".join(f"{letters}: {FLAGS[letters].meaning}" for letters in flags.split(",") if letters in FLAGS)
+
+
 def render_local_reply(
     letters: str,
     detail: str,
@@ -78,11 +89,17 @@ def render_local_reply(
     """The mesh's own answer for flag `letters`, explained with `detail`.
 
     `status` overrides the flag's usual status where the flag covers several
-    (a rejected request head is 400, 431, 501 or 505, all flagged DPE).
+    (a rejected request head is 400, 431, 501 or 505, all flagged DPE; an
+    injected abort answers the status the fault names). `letters` may join
+    several flags with ',' as Envoy's access log does ("UF,URX": the last
+    attempt could not connect and no retry was left); the first decides the
+    status.
     """
-    flag = FLAGS[letters]
+    main = letters.split(",")[0]
+    flag = FLAGS[main]
     code = status if status is not None else flag.status
-    body = f"meshkit sidecar: {code} {letters} ({flag.meaning}).\n{detail}\n".encode("utf-8", "replace")
+    also = "".join(f"\nalso {other}: {FLAGS[other].meaning}." for other in letters.split(",")[1:] if other in FLAGS)
+    body = f"meshkit sidecar: {code} {letters} ({flag.meaning}).{also}\n{detail}\n".encode("utf-8", "replace")
     headers = [(b"content-type", b"text/plain; charset=utf-8"), (FLAGS_HEADER, letters.encode("ascii"))]
     if extra_headers:
         headers.extend(extra_headers)

@@ -7,6 +7,10 @@ Top-level keys this sidecar does not know are refused by name (docs/internals.md
 a later feature the sidecar cannot honour must not be silently ignored);
 unknown keys inside a service or endpoint are ignored, so the control plane
 can add descriptive fields without breaking older sidecars.
+
+The traffic resources (`virtual_services`, `destination_rules`,
+`rate_limits`) are parsed by `meshkit.core.rules`; a snapshot without them
+(a static snapshot written before they existed) has none.
 """
 
 from __future__ import annotations
@@ -16,15 +20,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshkit.errors import ConfigError
+from meshkit.core.checks import Checker
+from meshkit.core.rules import (
+    DestinationRuleSpec,
+    RateLimitSpec,
+    VirtualServiceSpec,
+    parse_destination_rule,
+    parse_rate_limit,
+    parse_virtual_service,
+)
 
-KNOWN_TOP_LEVEL_KEYS = ("version", "node", "services")
+KNOWN_TOP_LEVEL_KEYS = ("version", "node", "services", "virtual_services", "destination_rules", "rate_limits")
 CLUSTER_DOMAIN = "svc.cluster.local"
 
 # RFC 1123 label, as Kubernetes requires for service and namespace names.
 _DNS_LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
-# Text that ends up in headers and metric labels: printable, no controls.
-_TEXT = re.compile(r"[\x20-\x7e]{1,253}")
 _ADDRESS = re.compile(r"[A-Za-z0-9.:\-]{1,253}")
 
 
@@ -59,6 +69,9 @@ class Snapshot:
     version: int
     node: str
     services: Mapping[str, Service]
+    virtual_services: tuple[VirtualServiceSpec, ...] = ()
+    destination_rules: tuple[DestinationRuleSpec, ...] = ()
+    rate_limits: tuple[RateLimitSpec, ...] = ()
 
 
 def service_host(name: str, namespace: str) -> str:
@@ -66,40 +79,10 @@ def service_host(name: str, namespace: str) -> str:
     return f"{name}.{namespace}.{CLUSTER_DOMAIN}"
 
 
-class _Checker:
-    """Reads fields from plain JSON values, raising ConfigError with the path."""
-
-    def __init__(self, version: str) -> None:
-        self.name = version
-
-    def fail(self, path: str, reason: str) -> ConfigError:
-        return ConfigError("snapshot", self.name, path, reason)
-
-    def mapping(self, value: Any, path: str) -> Mapping[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(path, f"expected an object, got {type(value).__name__}")
-        return value
-
-    def get(self, obj: Mapping[str, Any], key: str, path: str) -> Any:
-        if key not in obj:
-            raise self.fail(f"{path}.{key}" if path else key, "required field is missing")
-        return obj[key]
-
-    def integer(self, value: Any, path: str, low: int, high: int) -> int:
-        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            raise self.fail(path, f"expected an integer from {low} to {high}, got {value!r}")
-        return value
-
-    def text(self, value: Any, path: str, pattern: re.Pattern[str] = _TEXT) -> str:
-        if not isinstance(value, str) or not pattern.fullmatch(value):
-            raise self.fail(path, f"expected printable text matching {pattern.pattern}, got {value!r}")
-        return value
-
-
 def parse_snapshot(doc: Any, node: str) -> Snapshot:
     """A typed snapshot for `node`, or ConfigError saying what is wrong."""
     version_hint = doc.get("version") if isinstance(doc, dict) else None
-    check = _Checker(f"version {version_hint!r}"[:60])
+    check = Checker(f"version {version_hint!r}"[:60])
     top = check.mapping(doc, "")
     unknown = sorted(key for key in top if key not in KNOWN_TOP_LEVEL_KEYS)
     if unknown:
@@ -112,10 +95,22 @@ def parse_snapshot(doc: Any, node: str) -> Snapshot:
     services = {}
     for host, raw in raw_services.items():
         services[host] = _parse_service(check, host, raw)
-    return Snapshot(version=version, node=node, services=services)
+    return Snapshot(
+        version=version,
+        node=node,
+        services=services,
+        virtual_services=tuple(parse_virtual_service(check, raw, f"virtual_services[{i}]") for i, raw in enumerate(_listed(check, top, "virtual_services"))),
+        destination_rules=tuple(parse_destination_rule(check, raw, f"destination_rules[{i}]") for i, raw in enumerate(_listed(check, top, "destination_rules"))),
+        rate_limits=tuple(parse_rate_limit(check, raw, f"rate_limits[{i}]") for i, raw in enumerate(_listed(check, top, "rate_limits"))),
+    )
 
 
-def _parse_service(check: _Checker, host: str, raw: Any) -> Service:
+def _listed(check: Checker, top: Mapping[str, Any], key: str) -> list[Any]:
+    """A list of resources; absent means none (a snapshot from before traffic config)."""
+    return check.items(top.get(key, []), key)
+
+
+def _parse_service(check: Checker, host: str, raw: Any) -> Service:
     path = f"services.{host}"
     obj = check.mapping(raw, path)
     name = check.text(check.get(obj, "name", path), f"{path}.name", _DNS_LABEL)
@@ -130,7 +125,7 @@ def _parse_service(check: _Checker, host: str, raw: Any) -> Service:
     return Service(host=host, name=name, namespace=namespace, port=port, endpoints=endpoints)
 
 
-def _parse_endpoint(check: _Checker, path: str, raw: Any) -> Endpoint:
+def _parse_endpoint(check: Checker, path: str, raw: Any) -> Endpoint:
     obj = check.mapping(raw, path)
     labels_raw = check.mapping(obj.get("labels", {}), f"{path}.labels")
     labels = {check.text(k, f"{path}.labels"): check.text(v, f"{path}.labels.{k}") for k, v in labels_raw.items()}

@@ -4,6 +4,7 @@
     GET /config_dump        node, bootstrap (no token), snapshot, version, last NACK
     GET /stats/prometheus   Istio-named metrics in the text exposition format
     GET /requests?limit=N   the last N requests, oldest first, as JSON
+    GET /clusters           outbound clusters: endpoints, breaker counts, outlier state
 
 It runs on the same HTTP/1.1 machinery as the proxy listeners (so the same
 hardening applies), with a handler that answers every request itself.
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+from meshkit.sidecar.cluster import ClusterSet
 from meshkit.sidecar.state import MeshState
 from meshkit.sidecar.telemetry import Telemetry
 
@@ -35,15 +37,17 @@ def _json(value: Any) -> bytes:
 class AdminHandler:
     """Answers the admin pages from the sidecar's state and telemetry."""
 
-    def __init__(self, state: MeshState, telemetry: Telemetry, addresses: Callable[[], dict[str, str]]) -> None:
+    def __init__(self, state: MeshState, telemetry: Telemetry, clusters: ClusterSet, addresses: Callable[[], dict[str, str]]) -> None:
         self.state = state
         self.telemetry = telemetry
+        self.clusters = clusters
         self.addresses = addresses
         self.pages: dict[bytes, Callable[[Exchange, bytes], None]] = {
             b"/ready": self.ready,
             b"/config_dump": self.config_dump,
             b"/stats/prometheus": self.prometheus,
             b"/requests": self.requests,
+            b"/clusters": self.cluster_page,
         }
 
     def dispatch(self, exchange: Exchange) -> None:
@@ -89,3 +93,6 @@ class AdminHandler:
             exchange.respond(400, TEXT, f"limit must be a positive integer, got {raw!r}\n".encode())
             return
         exchange.respond(200, JSON, _json(self.telemetry.recent(int(raw))))
+
+    def cluster_page(self, exchange: Exchange, query: bytes) -> None:
+        exchange.respond(200, JSON, _json(self.clusters.describe()))

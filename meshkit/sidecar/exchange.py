@@ -8,15 +8,34 @@ the upstream side can fail into the response the learner sees: the mesh's
 own reply with its Envoy flag (UF, UC, UPE, ...) when nothing has been sent
 yet, or a closed connection when a response was already under way.
 
-Who decides where the request goes (routing, balancing) is the listener's
-handler; the exchange only carries bytes and counts the outcome.
+Who decides where the request goes is the listener's handler. An inbound
+request is simply forwarded (`forward`). An outbound request is *routed*
+(`route`): the handler has picked a rule and a cluster, and the exchange
+carries out the rule's policies, Envoy's router filter in miniature:
+
+    fault delay -> fault abort (FI) -> circuit breaker on requests (UO)
+    -> mirror copy -> attempt: pick endpoint (UH), get a connection (UO)
+    -> response head: retry? (policy, budget, max_retries) -> relay
+    route timeout (UT) over the whole; per-try timeout over each attempt
+
+The decisions are pure functions in meshkit.core (retry conditions,
+backoff, budget, outlier detection, balancing); timers are one
+`loop.call_later` per armed timeout, so a timeout fires when it is due
+rather than on the coarse clock's next tick. Retrying a request with a
+body needs the body again: it is kept (up to `REPLAY_LIMIT`, Envoy's
+default buffer limit of 1 MiB) only when the route could retry after the
+request reached the upstream, or mirrors it; a bigger body is not retried,
+as in Envoy.
 """
 
 from __future__ import annotations
 
+import asyncio
+import random
 import time
 from typing import TYPE_CHECKING
 
+from meshkit.core.edits import CompiledOps
 from meshkit.core.framing import (
     BODY_CHUNKED,
     BODY_NONE,
@@ -28,16 +47,22 @@ from meshkit.core.framing import (
     response_framing,
     upstream_reusable,
 )
-from meshkit.core.local_reply import FLAGS, NO_FLAGS, render_local_reply, render_response
+from meshkit.core.local_reply import FLAGS, FLAGS_HEADER, NO_FLAGS, render_local_reply, render_response
+from meshkit.core.retry import CONNECT_FAILURE, PER_TRY_TIMEOUT, RESET, backoff_s
+from meshkit.core.routes import Rule
 from meshkit.sidecar.flow import CONNECTING, PEER_FULL
 from meshkit.sidecar.telemetry import MAX_RECORDED_TEXT, RequestRecord, Route
 
 if TYPE_CHECKING:
+    from meshkit.sidecar.cluster import Cluster, Host
     from meshkit.sidecar.downstream import DownstreamProtocol
-    from meshkit.sidecar.upstream import Pool, UpstreamProtocol
+    from meshkit.sidecar.mirror import Shadow
+    from meshkit.sidecar.upstream import ConnectionLimit, Pool, UpstreamProtocol
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _LAST_CHUNK = b"0\r\n\r\n"
+REPLAY_LIMIT = 1024 * 1024
+_jitter = random.Random()
 
 
 class Exchange:
@@ -67,6 +92,26 @@ class Exchange:
         "request_id",
         "trace_id",
         "t0",
+        # routed (outbound) requests only
+        "rule",
+        "cluster",
+        "host",
+        "tried",
+        "attempt",
+        "retries",
+        "waiting",
+        "replay",
+        "replay_size",
+        "response_ops",
+        "hash_key",
+        "extra_flags",
+        "holds_request",
+        "holds_retry",
+        "route_timer",
+        "try_timer",
+        "wait_timer",
+        "timeout_at_end",
+        "shadow",
     )
 
     def __init__(self, down: DownstreamProtocol, head: RequestHead | None, rejection: Rejection | None = None) -> None:
@@ -93,6 +138,25 @@ class Exchange:
         self.request_id: bytes | None = None
         self.trace_id: bytes | None = None
         self.t0 = time.perf_counter()
+        self.rule: Rule[Cluster] | None = None
+        self.cluster: Cluster | None = None
+        self.host: Host | None = None
+        self.tried: set[Host] | None = None
+        self.attempt = 0
+        self.retries = 0
+        self.waiting: ConnectionLimit | None = None
+        self.replay: list[bytes] | None = None
+        self.replay_size = 0
+        self.response_ops: CompiledOps | None = None
+        self.hash_key: bytes | None = None
+        self.extra_flags = ""
+        self.holds_request = False
+        self.holds_retry = False
+        self.route_timer: asyncio.TimerHandle | None = None
+        self.try_timer: asyncio.TimerHandle | None = None
+        self.wait_timer: asyncio.TimerHandle | None = None
+        self.timeout_at_end = False
+        self.shadow: Shadow | None = None
 
     # --- the request side (called by DownstreamProtocol) ---
 
@@ -107,6 +171,8 @@ class Exchange:
     def on_request_body(self, chunk: bytes) -> None:
         assert self.head is not None
         data = b"%x\r\n%s\r\n" % (len(chunk), chunk) if self.head.chunked else chunk
+        if self.replay is not None:
+            self._keep(data)
         up = self.up
         if up is not None:
             assert up.transport is not None
@@ -118,18 +184,29 @@ class Exchange:
         self.request_done = True
         assert self.head is not None
         if self.head.chunked:
+            if self.replay is not None:
+                self._keep(_LAST_CHUNK)
             up = self.up
             if up is not None:
                 assert up.transport is not None
                 up.transport.write(_LAST_CHUNK)
             elif self.pending is not None:
                 self.pending.append(_LAST_CHUNK)
+        if self.timeout_at_end:
+            self.timeout_at_end = False
+            self._arm_route_timeout()
+        shadow = self.shadow
+        if shadow is not None:
+            self.shadow = None
+            if self.replay is not None:
+                shadow.launch(self.replay)
 
     def abort_request(self, rejection: Rejection) -> None:
         """The request's body turned out malformed after it was dispatched."""
         self.keep_alive = False
         self.request_done = True
         self.pending = None
+        self.shadow = None
         if self.up is not None:
             self._drop_upstream()
         if self.finished:
@@ -145,6 +222,7 @@ class Exchange:
         """The client went away; abandon whatever is in flight upstream."""
         self.keep_alive = False
         self.pending = None
+        self.shadow = None
         if self.up is not None:
             self._drop_upstream()
         if self.started and not self.finished:
@@ -154,7 +232,7 @@ class Exchange:
     # --- what a handler does with it ---
 
     def forward(self, pool: Pool, upstream_head: bytes) -> None:
-        """Send the request to an endpoint from `pool`."""
+        """Send the request to an endpoint from `pool` (the inbound side: no policies)."""
         self.pool = pool
         self.upstream_head = upstream_head
         assert self.head is not None
@@ -166,16 +244,45 @@ class Exchange:
             self._attach(conn)
         else:
             self.down.gate.hold(CONNECTING)
-            pool.connect(self)
+            pool.connect(self, self.attempt)
+
+    def route_to(
+        self,
+        rule: Rule[Cluster],
+        cluster: Cluster,
+        upstream_head: bytes,
+        response_ops: CompiledOps | None,
+        delay: float | None,
+        abort: int | None,
+        shadow: Shadow | None,
+    ) -> None:
+        """Carry out `rule` for this request, sending it to `cluster` (an outbound request)."""
+        head = self.head
+        assert head is not None
+        self.rule = rule
+        self.cluster = cluster
+        self.route = cluster.route
+        self.upstream_head = upstream_head
+        self.response_ops = response_ops
+        if cluster.hash_header is not None:
+            self.hash_key = _header_value(head.headers, cluster.hash_header)
+        if head.has_body and (rule.retry.replays or shadow is not None):
+            self.replay = list(self.pending or ())
+            self.replay_size = sum(len(part) for part in self.replay)
+        if delay is not None:
+            self.extra_flags = "DI"
+            self.wait_timer = asyncio.get_running_loop().call_later(delay, self._proceed, abort, shadow)
+            return
+        self._proceed(abort, shadow)
 
     def respond_local(self, letters: str, detail: str, status: int | None = None) -> None:
-        """Answer with the mesh's own response for flag `letters`."""
+        """Answer with the mesh's own response for flag `letters` (several joined with ',')."""
         close, head_only = self._own_response_framing()
         extra = self.down.listener.local_reply_headers
         if self.request_id is not None:
             extra = extra + [(b"x-request-id", self.request_id)]
         self.flags = letters
-        code = status if status is not None else FLAGS[letters].status
+        code = status if status is not None else FLAGS[letters.split(",")[0]].status
         self._send_own(code, render_local_reply(letters, detail, close=close, status=code, extra_headers=extra, head_only=head_only))
 
     def respond(self, status: int, content_type: bytes, body: bytes) -> None:
@@ -185,24 +292,66 @@ class Exchange:
 
     # --- the upstream side (called by Pool and UpstreamProtocol) ---
 
-    def on_connected(self, conn: UpstreamProtocol) -> None:
+    def cork(self) -> None:
+        self.down.cork()
+
+    def uncork(self) -> None:
+        self.down.uncork()
+
+    def hold_reading(self) -> None:
+        self.down.gate.hold(PEER_FULL)
+
+    def release_reading(self) -> None:
+        self.down.gate.release(PEER_FULL)
+
+    def answers_head(self) -> bool:
+        return self.head is not None and self.head.method == b"HEAD"
+
+    def on_pooled(self, conn: UpstreamProtocol) -> None:
+        """A kept-alive connection for this attempt, from the pool."""
         self.down.gate.release(CONNECTING)
-        if self.finished or self.down.closed:
+        self._release_wait()
+        self.reused = True
+        self._attach(conn)
+
+    def on_connected(self, conn: UpstreamProtocol, attempt: int) -> None:
+        if attempt != self.attempt or self.finished or self.down.closed:
+            # An attempt given up on (timeout, client gone): the connection is still good.
+            if attempt == self.attempt:
+                self.down.gate.release(CONNECTING)
+                self._release_wait()
             conn.pool.release(conn, self.down.listener.clock.tick)
             return
+        self.down.gate.release(CONNECTING)
+        self._release_wait()
         self.reused = False
         self._attach(conn)
 
-    def on_connect_failed(self, pool: Pool, reason: str) -> None:
+    def on_connect_failed(self, pool: Pool, reason: str, attempt: int) -> None:
+        if attempt != self.attempt:
+            return
         self.down.gate.release(CONNECTING)
+        self._release_wait()
         if self.finished or self.down.closed:
             return
+        if self.rule is not None:
+            self._end_attempt(503)
+            if self._retry(failure=CONNECT_FAILURE):
+                return
         self.pending = None
-        self.respond_local("UF", reason)
+        self.respond_local(self._with_extra("UF"), reason)
 
     def on_response_head(self, status: int, reason: bytes, version: str, headers: list[tuple[bytes, bytes]]) -> bool:
         """Relay the response head; True when a response body follows."""
         assert self.head is not None
+        rule = self.rule
+        if rule is not None:
+            self._cancel_try_timer()
+            host = self.host
+            if host is not None and self.cluster is not None and self.cluster.outlier is not None:
+                self.cluster.report(host, status)
+            if status >= 400 and rule.retry.attempts and self._retry_on_status(status):
+                return False
         listener = self.down.listener
         parsed = parse_response_head(version, headers, listener.drops_mesh_response_headers)
         if isinstance(parsed, str):
@@ -220,7 +369,15 @@ class Exchange:
         self.reusable = upstream_reusable(self.head.method, status, parsed)
         self.close_delimited = _close_delimited(self.head.method, status, parsed)
         self.response_started = True
-        self.down.write(build_response_head(status, reason, parsed.headers, framing, listener.response_extra))
+        out_headers = parsed.headers
+        extra = listener.response_extra
+        if rule is not None:
+            if self.response_ops is not None:
+                out_headers = self.response_ops.apply(out_headers)
+            if self.extra_flags:
+                out_headers, self.flags = _merge_flags(out_headers, self.extra_flags)
+                extra = extra + b"%s: %s\r\n" % (FLAGS_HEADER, self.flags.encode("ascii"))
+        self.down.write(build_response_head(status, reason, out_headers, framing, extra))
         return mode != BODY_NONE or self.close_delimited
 
     def on_response_body(self, chunk: bytes) -> None:
@@ -230,8 +387,8 @@ class Exchange:
             self.down.write(chunk)
 
     def on_response_end(self) -> None:
-        if self.finished:
-            return
+        if self.finished or not self.response_started:
+            return  # the end of an answer dropped for a retry
         if self.body_mode == BODY_CHUNKED:
             self.down.write(_LAST_CHUNK)
         up = self.up
@@ -267,10 +424,14 @@ class Exchange:
             # have been acted on, so one fresh attempt is safe.
             self.retried = True
             self.down.gate.hold(CONNECTING)
-            self.pool.connect(self)
+            self.pool.connect(self, self.attempt)
             return
+        if self.rule is not None:
+            self._end_attempt(503)
+            if self._retry(failure=RESET):
+                return
         self.pending = None
-        self.respond_local("UC", f"{self.pool.label} closed the connection before sending a response")
+        self.respond_local(self._with_extra("UC"), f"{self.pool.label} closed the connection before sending a response")
 
     def on_upstream_error(self, reason: str) -> None:
         """The upstream's response could not be parsed or relayed."""
@@ -285,6 +446,236 @@ class Exchange:
             self._finish()
         else:
             self.respond_local("UPE", reason)
+
+    # --- routed requests: the router's steps ---
+
+    def _proceed(self, abort: int | None, shadow: Shadow | None) -> None:
+        """After any injected delay: abort, or admit the request and make the first attempt."""
+        self.wait_timer = None
+        if self.finished:
+            return
+        rule = self.rule
+        cluster = self.cluster
+        assert rule is not None and cluster is not None and self.head is not None
+        if abort is not None:
+            self.pending = None
+            self.respond_local(
+                self._with_extra("FI"),
+                f"A fault rule of route {rule.name!r} aborted this request with {abort} before it was sent to {cluster.spec.host}.",
+                status=abort,
+            )
+            return
+        if cluster.active_requests >= cluster.max_requests:
+            self.pending = None
+            self.respond_local(
+                "UO",
+                f"Circuit breaker of {cluster.name}: {cluster.active_requests} requests are already in flight, "
+                f"the DestinationRule's http2MaxRequests allows {cluster.max_requests}.",
+            )
+            return
+        cluster.active_requests += 1
+        self.holds_request = True
+        cluster.budget.record_request(time.monotonic())
+        if rule.timeout is not None:
+            if self.request_done:
+                self._arm_route_timeout()
+            else:
+                self.timeout_at_end = True
+        if shadow is not None:
+            if self.request_done:
+                shadow.launch(self.replay if self.replay is not None else (self.pending or []))
+            elif self.replay is not None:
+                self.shadow = shadow
+        if self.head.expect_continue and not self.request_done:
+            self.down.write(_CONTINUE)
+        self._attempt()
+
+    def _attempt(self) -> None:
+        """One try: pick an endpoint and get a connection to it."""
+        self.wait_timer = None
+        if self.finished:
+            return
+        cluster = self.cluster
+        rule = self.rule
+        assert cluster is not None and rule is not None
+        host = cluster.pick(self.hash_key, self.tried)
+        if host is None:
+            self.pending = None
+            self.respond_local(self._with_extra("UH"), cluster.why_no_host())
+            return
+        self.attempt += 1
+        self.host = host
+        host.active += 1
+        self.pool = host.pool
+        self.route = host.route
+        self.retried = False
+        per_try = rule.retry.per_try_timeout
+        if per_try is not None and rule.retry.attempts:
+            self.try_timer = asyncio.get_running_loop().call_later(per_try, self._on_try_timeout)
+        self.down.gate.hold(CONNECTING)
+        if not host.pool.request(self):
+            self.down.gate.release(CONNECTING)
+            self._end_attempt(None)
+            self.pending = None
+            limit = host.pool.limit
+            pending = limit.max_pending if limit is not None else 0
+            self.respond_local(
+                self._with_extra("UO"),
+                f"Circuit breaker of {cluster.name}: {pending} requests already wait for a connection "
+                f"(http1MaxPendingRequests {pending}, maxConnections {cluster.spec.policy.max_connections}).",
+            )
+
+    def _retry_on_status(self, status: int) -> bool:
+        """The answer's status asks for a retry: drop the answer (as Envoy resets it) and retry."""
+        up = self.up
+        if not self._retry(status=status, check_only=True):
+            return False
+        if up is not None:
+            self._drop_upstream()
+        self._end_attempt(None)
+        return self._retry(status=status)
+
+    def _retry(self, failure: int | None = None, status: int | None = None, check_only: bool = False) -> bool:
+        """Schedule another attempt if the policy, the request and the budgets allow it.
+
+        A retry refused for want of attempts adds URX to the flags, one refused
+        by max_retries or the retry budget adds UO (Envoy's retry overflow);
+        the last answer or failure then goes to the client. `check_only`
+        decides without scheduling (the answer is still attached).
+        """
+        rule = self.rule
+        cluster = self.cluster
+        head = self.head
+        assert rule is not None and cluster is not None and head is not None
+        policy = rule.retry
+        if self.finished or self.response_started:
+            return False
+        wanted = policy.retries_failure(failure) if failure is not None else policy.retries_status(status or 0)
+        if not wanted:
+            return False
+        if self.retries >= policy.attempts:
+            if policy.attempts:
+                self._add_flag("URX")
+            return False
+        if head.has_body and self.pending is None and self.replay is None:
+            return False  # the body went upstream and was not kept
+        if not self.holds_retry and cluster.active_retries >= cluster.max_retries:
+            self._add_flag("UO")
+            return False
+        if not cluster.budget.allows(time.monotonic()):
+            self._add_flag("UO")
+            return False
+        if check_only:
+            return True
+        cluster.budget.spend(time.monotonic())
+        if not self.holds_retry:
+            cluster.active_retries += 1
+            self.holds_retry = True
+        self.retries += 1
+        if self.replay is not None:
+            self.pending = list(self.replay)
+        elif self.pending is None:
+            self.pending = []
+        delay = backoff_s(self.retries, _jitter.uniform)
+        self.wait_timer = asyncio.get_running_loop().call_later(delay, self._attempt)
+        return True
+
+    def _end_attempt(self, outlier_status: int | None) -> None:
+        """The current attempt is over; `outlier_status` reports a failure (503, 504) to outlier detection."""
+        self._cancel_try_timer()
+        host = self.host
+        if host is None:
+            return
+        self.host = None
+        host.active -= 1
+        if self.tried is None:
+            self.tried = set()
+        self.tried.add(host)
+        cluster = self.cluster
+        if outlier_status is not None and cluster is not None and cluster.outlier is not None:
+            cluster.report(host, outlier_status)
+
+    def _on_try_timeout(self) -> None:
+        self.try_timer = None
+        if self.finished or self.response_started:
+            return
+        rule = self.rule
+        assert rule is not None
+        label = self.pool.label if self.pool is not None else "the endpoint"
+        self._abandon_attempt()
+        self._end_attempt(504)
+        if self._retry(failure=PER_TRY_TIMEOUT):
+            return
+        self.pending = None
+        self.respond_local(self._with_extra("UT"), f"{label} did not answer within the per-try timeout of {rule.retry.per_try_timeout:g} s.")
+
+    def _arm_route_timeout(self) -> None:
+        rule = self.rule
+        if rule is not None and rule.timeout is not None and not self.finished:
+            self.route_timer = asyncio.get_running_loop().call_later(rule.timeout, self._on_route_timeout)
+
+    def _on_route_timeout(self) -> None:
+        self.route_timer = None
+        if self.finished:
+            return
+        rule = self.rule
+        assert rule is not None and rule.timeout is not None
+        if self.wait_timer is not None:
+            self.wait_timer.cancel()
+            self.wait_timer = None
+        self._abandon_attempt()
+        self._end_attempt(504)
+        if self.response_started:
+            # The head is out; only closing the connection can tell the client.
+            self.flags = "UT"
+            self.keep_alive = False
+            self.down.transport_close()
+            self._finish()
+            return
+        self.pending = None
+        tries = f" after {self.retries + 1} attempts" if self.retries else ""
+        self.respond_local("UT", f"No complete answer from {self.cluster.spec.host if self.cluster else 'the upstream'} within the route timeout of {rule.timeout:g} s{tries}.")
+
+    def _abandon_attempt(self) -> None:
+        """Stop waiting for the current attempt's connection or answer."""
+        self.down.gate.release(CONNECTING)
+        self._release_wait()
+        if self.up is not None:
+            self._drop_upstream()
+        self.attempt += 1  # a connection still being opened for it is now stale
+
+    def _release_wait(self) -> None:
+        limit = self.waiting
+        if limit is not None:
+            self.waiting = None
+            limit.pending -= 1
+            if limit.waiting:
+                try:
+                    limit.waiting.remove((self, self.pool))  # type: ignore[arg-type]
+                except ValueError:
+                    pass
+
+    def _cancel_try_timer(self) -> None:
+        if self.try_timer is not None:
+            self.try_timer.cancel()
+            self.try_timer = None
+
+    def _add_flag(self, letters: str) -> None:
+        if letters not in self.extra_flags.split(","):
+            self.extra_flags = f"{self.extra_flags},{letters}" if self.extra_flags else letters
+
+    def _with_extra(self, letters: str) -> str:
+        return f"{letters},{self.extra_flags}" if self.extra_flags else letters
+
+    def _keep(self, data: bytes) -> None:
+        """Keep body bytes for a retry or a mirror, up to the replay limit."""
+        assert self.replay is not None
+        self.replay_size += len(data)
+        if self.replay_size > REPLAY_LIMIT:
+            self.replay = None
+            self.shadow = None
+        else:
+            self.replay.append(data)
 
     # --- internals ---
 
@@ -325,11 +716,34 @@ class Exchange:
         if up is not None:
             up.abort()
 
+    def _release_routing(self) -> None:
+        """Give back what a routed request holds: timers, breaker counts, its endpoint."""
+        for timer in (self.route_timer, self.try_timer, self.wait_timer):
+            if timer is not None:
+                timer.cancel()
+        self.route_timer = self.try_timer = self.wait_timer = None
+        self._release_wait()
+        host = self.host
+        if host is not None:
+            self.host = None
+            host.active -= 1
+        cluster = self.cluster
+        if cluster is not None:
+            if self.holds_request:
+                self.holds_request = False
+                cluster.active_requests -= 1
+            if self.holds_retry:
+                self.holds_retry = False
+                cluster.active_retries -= 1
+
     def _finish(self, notify: bool = True) -> None:
         if self.finished:
             return
         self.finished = True
         self.pending = None
+        self.shadow = None
+        if self.rule is not None:
+            self._release_routing()
         listener = self.down.listener
         telemetry = listener.telemetry
         head = self.head
@@ -349,6 +763,7 @@ class Exchange:
                     self.request_id,
                     self.trace_id,
                     self.route,
+                    self.retries,
                 )
             )
         if not self.request_done:
@@ -364,3 +779,20 @@ def _close_delimited(method: bytes, status: int, response: ResponseHead) -> bool
     if method == b"HEAD" or status < 200 or status in (204, 304):
         return False
     return response.content_length is None and not response.chunked
+
+
+def _header_value(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    """The first value of a request header (name lower-case), for consistent hashing."""
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _merge_flags(headers: list[tuple[bytes, bytes]], ours: str) -> tuple[list[tuple[bytes, bytes]], str]:
+    """Join the flags an upstream sidecar set with the ones this hop adds; one header remains."""
+    theirs = [value.decode("latin-1") for name, value in headers if name.lower() == FLAGS_HEADER]
+    if not theirs:
+        return headers, ours
+    kept = [h for h in headers if h[0].lower() != FLAGS_HEADER]
+    return kept, ",".join([*theirs, ours])

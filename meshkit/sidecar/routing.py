@@ -1,34 +1,38 @@
 """Where each request goes: the outbound and inbound handlers.
 
-The decisions themselves are pure functions in meshkit.core (which service a
-host names, which endpoint is next); this module holds the per-snapshot
-`RoutingTable` they run on and the two handlers that apply them to an
-`Exchange`. A table is built whole from a snapshot and swapped in with one
-assignment; an exchange reads `state.table` once at dispatch, so a request in
-flight keeps the snapshot it started with.
+The decisions themselves are pure functions in meshkit.core (which host an
+authority names, which rule matches, which destination the weights pick,
+whether a fault hits); this module holds the per-snapshot `RoutingTable`
+they run on and the two handlers that apply them to an `Exchange`. A table
+is built whole from a snapshot and swapped in with one assignment; an
+exchange reads `state.table` once at dispatch, so a request in flight keeps
+the rules it started with (the clusters they point to are live objects that
+survive the swap, with their counts).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+import time
 from typing import TYPE_CHECKING
 
-from meshkit.core.balancer import RoundRobin
+from meshkit.core.edits import rewrite_path
 from meshkit.core.framing import RequestHead, build_request_head
 from meshkit.core.peer import Peer, decode_peer, encode_peer
-from meshkit.core.services import build_index, normalize_host, resolve
-from meshkit.core.snapshot import Service, Snapshot, service_host
+from meshkit.core.ratelimit import RateLimiter
+from meshkit.core.routes import HostRoutes, RouteTable, compile_routes, injected_abort, injected_delay
+from meshkit.core.snapshot import Snapshot, service_host
 from meshkit.core.tracing import RandomBits, hop_ids
 from meshkit.sidecar.bootstrap import Workload
+from meshkit.sidecar.cluster import SOURCE, Cluster, ClusterSet
+from meshkit.sidecar.mirror import Shadow, shadow_authority
 from meshkit.sidecar.telemetry import UNKNOWN, Route, Telemetry
-from meshkit.sidecar.upstream import Pool, PoolSet
+from meshkit.sidecar.upstream import Pool
 
 if TYPE_CHECKING:
     from meshkit.sidecar.exchange import Exchange
     from meshkit.sidecar.state import MeshState
 
-SOURCE = "source"
 DESTINATION = "destination"
 # Inbound routes are cached by the raw peer header; past this many distinct
 # values they are decoded per request (and Telemetry caps the label sets).
@@ -39,73 +43,55 @@ NO_CONFIG_DETAIL = (
 )
 
 
-class Target:
-    """An endpoint as routing uses it: its connection pool and its metric labels."""
-
-    __slots__ = ("pool", "route")
-
-    def __init__(self, pool: Pool, route: Route) -> None:
-        self.pool = pool
-        self.route = route
-
-
-class ServiceEntry:
-    """A service in the table: its balancer over targets, and labels for UH."""
-
-    __slots__ = ("service", "balancer", "route")
-
-    def __init__(self, service: Service, balancer: RoundRobin[Target], route: Route) -> None:
-        self.service = service
-        self.balancer = balancer
-        self.route = route
-
-
 class RoutingTable:
-    """Everything outbound routing needs from one snapshot, precomputed."""
+    """Everything routing needs from one snapshot, precomputed."""
 
-    __slots__ = ("snapshot", "index", "hosts")
+    __slots__ = ("snapshot", "routes", "limiters")
 
-    def __init__(self, snapshot: Snapshot, index: dict[str, ServiceEntry]) -> None:
+    def __init__(self, snapshot: Snapshot, routes: RouteTable[Cluster], limiters: tuple[RateLimiter, ...]) -> None:
         self.snapshot = snapshot
-        self.index = index
-        self.hosts = sorted(snapshot.services)
+        self.routes = routes
+        self.limiters = limiters
 
 
 def build_table(
     snapshot: Snapshot,
     workload: Workload,
-    pools: PoolSet,
-    telemetry: Telemetry,
-    start: Callable[[int], int] = random.randrange,
+    clusters: ClusterSet,
+    previous: RoutingTable | None,
 ) -> RoutingTable:
-    """The routing table for `snapshot`, as seen from `workload`'s namespace."""
-    pairs = []
-    for service in snapshot.services.values():
-        targets = [
-            Target(
-                pools.get(ep.address, ep.port),
-                telemetry.route(SOURCE, workload.name, workload.version, service.host, ep.workload, ep.version),
-            )
-            for ep in service.endpoints
-        ]
-        balancer = RoundRobin(targets, start(len(targets)) if targets else 0)
-        route = telemetry.route(SOURCE, workload.name, workload.version, service.host, UNKNOWN, UNKNOWN)
-        pairs.append((service, ServiceEntry(service, balancer, route)))
-    return RoutingTable(snapshot, build_index(pairs, workload.namespace))
+    """The routing table for `snapshot`, as seen from `workload`.
 
-
-def endpoint_keys(snapshot: Snapshot) -> set[tuple[str, int]]:
-    """The (address, port) of every endpoint, to keep their pools."""
-    return {(ep.address, ep.port) for service in snapshot.services.values() for ep in service.endpoints}
+    Clusters are made or updated through `clusters`; rate limits whose
+    resource is unchanged keep their bucket, so a config change elsewhere
+    does not hand out a fresh burst of tokens.
+    """
+    routes = compile_routes(snapshot, workload.namespace, workload.labels, clusters.maker())
+    clusters.retain(routes.clusters)
+    kept = {limiter.spec: limiter for limiter in previous.limiters} if previous is not None else {}
+    now = time.monotonic()
+    limiters = tuple(kept.get(spec) or RateLimiter(spec, now) for spec in snapshot.rate_limits)
+    return RoutingTable(snapshot, routes, limiters)
 
 
 def no_route_detail(authority: bytes, table: RoutingTable) -> str:
     """Tell the learner what was asked for and what exists."""
-    host = normalize_host(authority.decode("latin-1"))
-    shown = ", ".join(table.hosts[:10]) + (", ..." if len(table.hosts) > 10 else "")
+    host = authority.decode("latin-1")
+    hosts = table.routes.hosts
+    shown = ", ".join(hosts[:10]) + (", ..." if len(hosts) > 10 else "")
     if not host:
         return "The request names no host (no Host header or URL authority), so no service can match."
     return f"No service matches host {host!r}. Services this sidecar knows: {shown or 'none'}."
+
+
+def no_rule_detail(head: RequestHead, routes: HostRoutes[Cluster]) -> str:
+    """Why a request to a known host matched none of its rules."""
+    names = ", ".join(rule.name for rule in routes.rules) or "none apply to this workload (sourceLabels)"
+    return (
+        f"{routes.source} routes {routes.host}, and none of its rules ({names}) matches "
+        f"{head.method.decode('latin-1')} {head.path.decode('latin-1')[:200]}. "
+        "On Istio too, a request that matches no rule gets 404 NR: add a last rule without match as the default."
+    )
 
 
 def stamp_ids(exchange: Exchange, head: RequestHead, bits: RandomBits) -> bytes:
@@ -117,11 +103,12 @@ def stamp_ids(exchange: Exchange, head: RequestHead, bits: RandomBits) -> bytes:
 
 
 class OutboundHandler:
-    """The app's HTTP proxy: resolve the host, balance, forward."""
+    """The app's HTTP proxy: route, apply the rule's policies, forward."""
 
-    def __init__(self, state: MeshState, workload: Workload, telemetry: Telemetry, bits: RandomBits) -> None:
+    def __init__(self, state: MeshState, workload: Workload, telemetry: Telemetry, bits: RandomBits, rng: random.Random) -> None:
         self.state = state
         self.bits = bits
+        self.rng = rng
         peer = Peer(workload.name, workload.namespace, workload.version, workload.service_account)
         self.peer_line = b"x-meshkit-peer: %s\r\n" % encode_peer(peer)
         self.unknown_route = telemetry.route(SOURCE, workload.name, workload.version, UNKNOWN, UNKNOWN, UNKNOWN)
@@ -135,22 +122,70 @@ class OutboundHandler:
             exchange.route = self.unknown_route
             exchange.respond_local("NC", NO_CONFIG_DETAIL)
             return
-        entry = resolve(table.index, head.authority.decode("latin-1"))
-        if entry is None:
+        routes = table.routes.resolve(head.authority.decode("latin-1"))
+        if routes is None:
             exchange.route = self.unknown_route
             exchange.respond_local("NR", no_route_detail(head.authority, table))
             return
-        target = entry.balancer.pick()
-        if target is None:
-            exchange.route = entry.route
-            exchange.respond_local("UH", f"Service {entry.service.host} has no endpoints right now.")
+        selected = routes.select(head.method, head.path, head.headers, head.authority)
+        if selected is None:
+            exchange.route = self.unknown_route
+            exchange.respond_local("NR", no_rule_detail(head, routes))
             return
-        exchange.route = target.route
-        exchange.forward(target.pool, build_request_head(head, head.authority, trace_lines + self.peer_line))
+        rule, match = selected
+        random_ = self.rng.random
+        destination = rule.pick(random_()) if len(rule.destinations) > 1 else rule.destinations[0]
+        cluster = destination.cluster
+        if cluster is None:
+            exchange.route = self.unknown_route
+            exchange.respond_local(
+                "NC",
+                f"Rule {rule.name!r} of {routes.source} sends this request to {destination.describe()}, "
+                f"but no DestinationRule for {destination.host} defines subset {destination.subset!r}.",
+            )
+            return
+        path = head.path
+        if rule.rewrite is not None:
+            path = rewrite_path(path, rule.rewrite, match.prefix_length if match is not None else None)
+        headers = head.headers
+        authority = head.authority
+        ops = destination.request_ops
+        if ops is not None:
+            headers = ops.apply(headers)
+            if ops.authority is not None:
+                authority = ops.authority
+        extra = trace_lines + self.peer_line
+        upstream_head = build_request_head(head, authority, extra, path, headers)
+        delay = injected_delay(rule, random_() * 100.0) if rule.delay is not None else None
+        abort = injected_abort(rule, random_() * 100.0) if rule.abort is not None else None
+        shadow = None
+        if rule.mirror is not None and abort is None and random_() * 100.0 < rule.mirror_percentage:
+            shadow = self._shadow(exchange, rule.mirror.cluster, head, authority, extra, path, headers)
+        exchange.route_to(rule, cluster, upstream_head, destination.response_ops, delay, abort, shadow)
+
+    def _shadow(
+        self,
+        exchange: Exchange,
+        cluster: Cluster | None,
+        head: RequestHead,
+        authority: bytes,
+        extra: bytes,
+        path: bytes,
+        headers: list[tuple[bytes, bytes]],
+    ) -> Shadow | None:
+        """A mirrored copy for an endpoint of the mirror's cluster, or None when it has none."""
+        if cluster is None:
+            return None
+        host = cluster.pick(None, None)
+        if host is None:
+            return None
+        clock = exchange.down.listener.clock
+        shadow_head = build_request_head(head, shadow_authority(authority), extra, path, headers)
+        return Shadow(host.pool, shadow_head, head.method, lambda: clock.tick)
 
 
 class InboundHandler:
-    """The workload's service port: label the caller, forward to the app."""
+    """The workload's service port: label the caller, rate-limit, forward to the app."""
 
     def __init__(self, state: MeshState, workload: Workload, app_pool: Pool, telemetry: Telemetry, bits: RandomBits) -> None:
         self.state = state
@@ -178,8 +213,21 @@ class InboundHandler:
         assert head is not None
         trace_lines = stamp_ids(exchange, head, self.bits)
         exchange.route = self.route_for(head.peer)
-        if self.state.table is None:
+        table = self.state.table
+        if table is None:
             exchange.respond_local("NC", NO_CONFIG_DETAIL)
             return
+        if table.limiters:
+            path = head.path.partition(b"?")[0].decode("latin-1")
+            now = time.monotonic()
+            for limiter in table.limiters:
+                if not limiter.admits(path, now):
+                    spec = limiter.spec
+                    exchange.respond_local(
+                        "RL",
+                        f"LocalRateLimit {spec.namespace}/{spec.name} allows bursts of {spec.max_tokens} and "
+                        f"{spec.tokens_per_fill} more every {spec.fill_interval:g} s; this request found no token left.",
+                    )
+                    return
         host = head.authority or self.app_authority
         exchange.forward(self.app_pool, build_request_head(head, host, trace_lines))

@@ -17,12 +17,13 @@ from meshkit.errors import ConfigError, PortInUse
 from meshkit.sidecar.admin import AdminHandler
 from meshkit.sidecar.bootstrap import Bootstrap
 from meshkit.sidecar.clock import Clock, ticks_for
+from meshkit.sidecar.cluster import ClusterSet
 from meshkit.sidecar.control_client import ConfigClient
 from meshkit.sidecar.downstream import Listener
 from meshkit.sidecar.routing import InboundHandler, OutboundHandler
 from meshkit.sidecar.state import MeshState
 from meshkit.sidecar.telemetry import Telemetry
-from meshkit.sidecar.upstream import Pool, PoolSet
+from meshkit.sidecar.upstream import Pool
 
 log = logging.getLogger("meshkit.sidecar")
 
@@ -39,11 +40,11 @@ class Sidecar:
         limits = bootstrap.limits
         self.clock = Clock()
         self.telemetry = Telemetry(limits.request_log_size)
-        self.pools = PoolSet(limits.max_idle_per_endpoint, limits.connect_timeout_s)
-        self.state = MeshState(bootstrap, self.pools, self.telemetry)
         self.rng = random.Random()
         bits = self.rng.getrandbits
         w = bootstrap.workload
+        self.clusters = ClusterSet(w, self.telemetry, limits.max_idle_per_endpoint, self.rng)
+        self.state = MeshState(bootstrap, self.clusters)
         timeouts = {"request_headers_timeout_s": limits.request_headers_timeout_s, "idle_timeout_s": limits.idle_timeout_s}
         self.listeners: dict[str, Listener] = {}
         self.app_pool: Pool | None = None
@@ -61,10 +62,10 @@ class Sidecar:
                 **timeouts,
             )
         self.listeners["outbound"] = Listener(
-            "outbound", OutboundHandler(self.state, w, self.telemetry, bits), self.clock, telemetry=self.telemetry, **timeouts
+            "outbound", OutboundHandler(self.state, w, self.telemetry, bits, self.rng), self.clock, telemetry=self.telemetry, **timeouts
         )
         self.listeners["admin"] = Listener(
-            "admin", AdminHandler(self.state, self.telemetry, self.addresses), self.clock, telemetry=None, **timeouts
+            "admin", AdminHandler(self.state, self.telemetry, self.clusters, self.addresses), self.clock, telemetry=None, **timeouts
         )
         self.servers: dict[str, asyncio.AbstractServer] = {}
         self.config_task: asyncio.Task[None] | None = None
@@ -93,7 +94,7 @@ class Sidecar:
         upstream_idle = ticks_for(self.bootstrap.limits.upstream_idle_timeout_s)
         for listener in self.listeners.values():
             self.clock.add_sweep(listener.sweep)
-        self.clock.add_sweep(lambda tick: self.pools.expire(tick, upstream_idle))
+        self.clock.add_sweep(lambda tick: self.clusters.expire(tick, upstream_idle))
         if self.app_pool is not None:
             app_pool = self.app_pool
             self.clock.add_sweep(lambda tick: app_pool.expire(tick, upstream_idle))
@@ -135,7 +136,7 @@ class Sidecar:
             for conn in list(listener.connections):
                 conn.transport.abort()
         self.clock.stop()
-        self.pools.close()
+        self.clusters.close()
         if self.app_pool is not None:
             self.app_pool.close(cancel_connects=True)
         await asyncio.sleep(0)  # let cancelled connects answer their requests

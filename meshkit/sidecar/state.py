@@ -1,8 +1,10 @@
 """The configuration the sidecar runs on, and how a new one replaces it.
 
 A snapshot is checked completely (`meshkit.core.snapshot.parse_snapshot`)
-and its routing table built before anything changes; then one assignment
-makes it current. A rejected snapshot changes nothing: the sidecar keeps the
+and its routing table built before the table changes; then one assignment
+makes it current. Checking is all in the parse: compiling a checked snapshot
+cannot fail, so the clusters it updates on the way (meshkit.sidecar.cluster)
+always end up matching the table that is swapped in. A rejected snapshot changes nothing: the sidecar keeps the
 last good one and remembers why it refused, for /config_dump and the NACK.
 """
 
@@ -16,9 +18,8 @@ from typing import Any, NamedTuple
 from meshkit.core.snapshot import parse_snapshot
 from meshkit.errors import ConfigError
 from meshkit.sidecar.bootstrap import Bootstrap
-from meshkit.sidecar.routing import RoutingTable, build_table, endpoint_keys
-from meshkit.sidecar.telemetry import Telemetry
-from meshkit.sidecar.upstream import PoolSet
+from meshkit.sidecar.cluster import ClusterSet
+from meshkit.sidecar.routing import RoutingTable, build_table
 
 log = logging.getLogger("meshkit.sidecar")
 
@@ -34,10 +35,9 @@ class Outcome(NamedTuple):
 class MeshState:
     """The current routing table and the history a learner may ask about."""
 
-    def __init__(self, bootstrap: Bootstrap, pools: PoolSet, telemetry: Telemetry) -> None:
+    def __init__(self, bootstrap: Bootstrap, clusters: ClusterSet) -> None:
         self.bootstrap = bootstrap
-        self.pools = pools
-        self.telemetry = telemetry
+        self.clusters = clusters
         self.table: RoutingTable | None = None
         self.version: int | None = None
         self.document: dict[str, Any] | None = None
@@ -52,14 +52,23 @@ class MeshState:
     def apply(self, doc: Any) -> None:
         """Make `doc` the current snapshot, or raise ConfigError and keep the old one."""
         snapshot = parse_snapshot(doc, self.bootstrap.node)
-        table = build_table(snapshot, self.bootstrap.workload, self.pools, self.telemetry)
+        table = build_table(snapshot, self.bootstrap.workload, self.clusters, self.table)
         self.table = table
         self.version = snapshot.version
         self.document = doc
         self.applied_at = time.time()
-        self.pools.retain(endpoint_keys(snapshot))
         endpoints = sum(len(s.endpoints) for s in snapshot.services.values())
-        log.info("config version %d applied: %d services, %d endpoints", snapshot.version, len(snapshot.services), endpoints)
+        log.info(
+            "config version %d applied: %d services, %d endpoints, %d virtual services, %d destination rules, %d rate limits",
+            snapshot.version,
+            len(snapshot.services),
+            endpoints,
+            len(snapshot.virtual_services),
+            len(snapshot.destination_rules),
+            len(snapshot.rate_limits),
+        )
+        for note in table.routes.ignored:
+            log.warning("ignored %s (Istio uses one VirtualService per host for sidecars)", note)
 
     def offer(self, body: bytes) -> Outcome:
         """Apply a snapshot as the control plane sent it, and say how it went."""

@@ -89,6 +89,7 @@ class RequestRecord(NamedTuple):
     request_id: bytes | None
     trace_id: bytes | None
     route: Route
+    retries: int = 0
 
 
 class Telemetry:
@@ -185,6 +186,7 @@ def _record_dict(record: RequestRecord) -> dict[str, Any]:
         "upstream_host": record.upstream_host,
         "request_id": _text(record.request_id),
         "trace_id": _text(record.trace_id),
+        "retries": record.retries,
         "source_workload": labels["source_workload"],
         "source_version": labels["source_version"],
         "destination_service": labels["destination_service"],

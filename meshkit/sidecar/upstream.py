@@ -11,12 +11,30 @@ requests without a body.
 
 `UpstreamProtocol` parses responses with httptools and hands them to the
 `Exchange` it currently serves; it knows nothing about routing or telemetry.
+
+The pools of one outbound cluster share a `ConnectionLimit`: the
+DestinationRule's connectionPool as Envoy enforces it
+(https://www.envoyproxy.io/docs/envoy/latest/intro/arch_overview/upstream/circuit_breaking):
+
+- `max_connections` (tcp.maxConnections): connections open or being opened
+  to all endpoints of the cluster. An HTTP/1.1 connection carries one
+  request at a time, so N connections means at most N requests at the apps.
+- `max_pending` (http.http1MaxPendingRequests): requests waiting for a
+  connection, whether one is being opened for them or they wait for a busy
+  one to come free. A request that would be one more gets 503 UO at once.
+- `max_per_connection` (http.maxRequestsPerConnection): a connection is
+  closed after this many requests (0: no limit).
+
+A connection that comes free goes to the oldest waiting request of the
+cluster: reused when it is to the same endpoint, else closed so that one to
+the waiting request's endpoint can be opened within the limit.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import cast, TYPE_CHECKING
+from collections import deque
+from typing import cast, Protocol, TYPE_CHECKING
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
@@ -24,6 +42,23 @@ from meshkit.sidecar.flow import PEER_FULL, ReadGate
 
 if TYPE_CHECKING:
     from meshkit.sidecar.exchange import Exchange
+
+
+class UpstreamUser(Protocol):
+    """What an upstream connection serves: a proxied request, or a mirrored copy."""
+
+    def cork(self) -> None: ...
+    def uncork(self) -> None: ...
+    def hold_reading(self) -> None: ...
+    def release_reading(self) -> None: ...
+    def answers_head(self) -> bool: ...
+    def on_connected(self, conn: UpstreamProtocol, attempt: int) -> None: ...
+    def on_connect_failed(self, pool: Pool, reason: str, attempt: int) -> None: ...
+    def on_response_head(self, status: int, reason: bytes, version: str, headers: list[tuple[bytes, bytes]]) -> bool: ...
+    def on_response_body(self, chunk: bytes) -> None: ...
+    def on_response_end(self) -> None: ...
+    def on_upstream_lost(self, conn: UpstreamProtocol) -> None: ...
+    def on_upstream_error(self, reason: str) -> None: ...
 
 
 class UpstreamProtocol(asyncio.Protocol):
@@ -41,6 +76,8 @@ class UpstreamProtocol(asyncio.Protocol):
         "in_body",
         "closed",
         "idle_tick",
+        "counted",
+        "served",
     )
 
     def __init__(self, pool: Pool) -> None:
@@ -48,13 +85,16 @@ class UpstreamProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.gate: ReadGate | None = None
         self.parser = HttpResponseParser(self)
-        self.exchange: Exchange | None = None
+        self.exchange: UpstreamUser | None = None
         self.headers: list[tuple[bytes, bytes]] = []
         self.reason = b""
         self.informational = False
         self.in_body = False
         self.closed = False
         self.idle_tick = 0
+        # Counted against the cluster's connection limit until it closes.
+        self.counted = False
+        self.served = 0
 
     # asyncio callbacks
 
@@ -67,6 +107,7 @@ class UpstreamProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.pool.forget(self)
+        self.pool.uncount(self)
         exchange = self.exchange
         if exchange is not None:
             self.exchange = None
@@ -81,8 +122,7 @@ class UpstreamProtocol(asyncio.Protocol):
             # Bytes nobody asked for: the connection's framing can no longer be trusted.
             self.close()
             return
-        down = exchange.down
-        down.cork()
+        exchange.cork()
         try:
             self.parser.feed_data(data)
         except HttpParserUpgrade:
@@ -90,17 +130,17 @@ class UpstreamProtocol(asyncio.Protocol):
         except HttpParserError as exc:
             self._broken(f"the upstream's response is not valid HTTP/1.1: {exc}")
         finally:
-            down.uncork()
+            exchange.uncork()
 
     def pause_writing(self) -> None:
         exchange = self.exchange
         if exchange is not None:
-            exchange.down.gate.hold(PEER_FULL)
+            exchange.hold_reading()
 
     def resume_writing(self) -> None:
         exchange = self.exchange
         if exchange is not None:
-            exchange.down.gate.release(PEER_FULL)
+            exchange.release_reading()
 
     # httptools callbacks
 
@@ -128,7 +168,7 @@ class UpstreamProtocol(asyncio.Protocol):
         if exchange is None:
             raise _Unsolicited()
         body_follows = exchange.on_response_head(status, self.reason, self.parser.get_http_version(), self.headers)
-        if not body_follows and exchange.head is not None and exchange.head.method == b"HEAD":
+        if not body_follows and exchange.answers_head():
             # llhttp cannot be told that a response to HEAD has no body
             # (httptools does not expose that), so a fresh parser reads the
             # next response and this one is finished here.
@@ -154,14 +194,16 @@ class UpstreamProtocol(asyncio.Protocol):
     def usable(self) -> bool:
         return not self.closed and self.transport is not None and not self.transport.is_closing()
 
-    def send(self, exchange: Exchange, data: bytes) -> None:
+    def send(self, exchange: UpstreamUser, data: bytes) -> None:
         self.exchange = exchange
+        self.served += 1
         assert self.transport is not None
         self.transport.write(data)
 
     def close(self) -> None:
         """Close after what is buffered is written."""
         self.closed = True
+        self.pool.uncount(self)
         if self.transport is not None:
             self.transport.close()
 
@@ -169,6 +211,7 @@ class UpstreamProtocol(asyncio.Protocol):
         """Close at once: whatever is in flight on it is abandoned."""
         self.closed = True
         self.exchange = None
+        self.pool.uncount(self)
         if self.transport is not None:
             self.transport.abort()
 
@@ -183,12 +226,53 @@ class _Unsolicited(Exception):
     """Response bytes arrived with no request waiting for them."""
 
 
+class ConnectionLimit:
+    """The connection pool limits of one cluster, shared by its endpoints' pools."""
+
+    __slots__ = ("max_connections", "max_pending", "max_per_connection", "open", "pending", "waiting", "pools")
+
+    def __init__(self, max_connections: int, max_pending: int, max_per_connection: int) -> None:
+        self.max_connections = max_connections
+        self.max_pending = max_pending
+        self.max_per_connection = max_per_connection
+        self.open = 0  # connections open or being opened
+        self.pending = 0  # requests waiting for a connection (being opened, or queued)
+        self.waiting: deque[tuple[Exchange, Pool]] = deque()
+        self.pools: list[Pool] = []  # the cluster's pools, to find an idle connection to give up
+
+    def close_an_idle_one(self) -> bool:
+        """At the connection limit: close an idle connection of the cluster, if there is one."""
+        for pool in self.pools:
+            conn = pool.acquire()
+            if conn is not None:
+                conn.close()
+                return True
+        return False
+
+    def next_waiting(self) -> tuple[Exchange, Pool] | None:
+        """The oldest request still waiting for a connection."""
+        waiting = self.waiting
+        while waiting:
+            exchange, pool = waiting.popleft()
+            if not exchange.finished:
+                return exchange, pool
+        return None
+
+    def open_for_waiting(self) -> None:
+        """A connection slot came free: open one for the oldest waiting request."""
+        if self.open < self.max_connections:
+            found = self.next_waiting()
+            if found is not None:
+                exchange, pool = found
+                pool.connect(exchange, exchange.attempt)
+
+
 class Pool:
     """Idle keep-alive connections to one endpoint, and the way to make new ones."""
 
-    __slots__ = ("address", "port", "label", "max_idle", "connect_timeout_s", "idle", "closed", "_connecting")
+    __slots__ = ("address", "port", "label", "max_idle", "connect_timeout_s", "idle", "closed", "limit", "_connecting")
 
-    def __init__(self, address: str, port: int, max_idle: int, connect_timeout_s: float) -> None:
+    def __init__(self, address: str, port: int, max_idle: int, connect_timeout_s: float, limit: ConnectionLimit | None = None) -> None:
         self.address = address
         self.port = port
         self.label = f"{address}:{port}"
@@ -196,6 +280,7 @@ class Pool:
         self.connect_timeout_s = connect_timeout_s
         self.idle: list[UpstreamProtocol] = []
         self.closed = False
+        self.limit = limit
         self._connecting: set[asyncio.Task[None]] = set()
 
     def acquire(self) -> UpstreamProtocol | None:
@@ -207,9 +292,49 @@ class Pool:
                 return conn
         return None
 
+    def request(self, exchange: Exchange) -> bool:
+        """Give `exchange` a connection now, soon, or never (False: the limits say 503 UO).
+
+        An idle connection is handed over at once; else, within the
+        cluster's limits, one is opened or the request waits for one.
+        """
+        conn = self.acquire()
+        if conn is not None:
+            exchange.on_pooled(conn)
+            return True
+        limit = self.limit
+        if limit is None:
+            self.connect(exchange, exchange.attempt)
+            return True
+        if limit.pending >= limit.max_pending:
+            return False
+        limit.pending += 1
+        exchange.waiting = limit
+        if limit.open < limit.max_connections or limit.close_an_idle_one():
+            self.connect(exchange, exchange.attempt)
+        else:
+            limit.waiting.append((exchange, self))
+        return True
+
     def release(self, conn: UpstreamProtocol, tick: int) -> None:
         """Take a connection back after a complete response, or close it."""
         conn.exchange = None
+        limit = self.limit
+        if limit is not None:
+            if limit.max_per_connection and conn.served >= limit.max_per_connection:
+                conn.close()
+                return
+            if limit.waiting and conn.usable() and not self.closed:
+                found = limit.next_waiting()
+                if found is not None:
+                    if found[1] is self:
+                        found[0].on_pooled(conn)
+                        return
+                    # The oldest waiting request is for another endpoint: closing
+                    # this connection frees the slot its own connection needs.
+                    limit.waiting.appendleft(found)
+                    conn.close()
+                    return
         if self.closed or len(self.idle) >= self.max_idle or not conn.usable():
             conn.close()
             return
@@ -223,27 +348,51 @@ class Pool:
         if conn in self.idle:
             self.idle.remove(conn)
 
-    def connect(self, exchange: Exchange) -> None:
-        """Open a new connection and hand it to `exchange` (or say why not)."""
-        task = asyncio.get_running_loop().create_task(self._connect(exchange))
+    def uncount(self, conn: UpstreamProtocol) -> None:
+        """A connection is closing: its slot in the cluster's limit is free again."""
+        if conn.counted:
+            conn.counted = False
+            limit = self.limit
+            if limit is not None:
+                limit.open -= 1
+                if limit.waiting:
+                    limit.open_for_waiting()
+
+    def connect(self, user: UpstreamUser, attempt: int = 0) -> None:
+        """Open a new connection and hand it to `user` (or say why not)."""
+        if self.limit is not None:
+            self.limit.open += 1
+        task = asyncio.get_running_loop().create_task(self._connect(user, attempt))
         self._connecting.add(task)
         task.add_done_callback(self._connecting.discard)
 
-    async def _connect(self, exchange: Exchange) -> None:
+    async def _connect(self, user: UpstreamUser, attempt: int) -> None:
         loop = asyncio.get_running_loop()
+        counted = self.limit is not None
         try:
             async with asyncio.timeout(self.connect_timeout_s):
                 _, conn = await loop.create_connection(lambda: UpstreamProtocol(self), self.address, self.port)
         except TimeoutError:
-            exchange.on_connect_failed(self, f"connect to {self.label} timed out after {self.connect_timeout_s:g} s")
+            self._connect_failed(counted)
+            user.on_connect_failed(self, f"connect to {self.label} timed out after {self.connect_timeout_s:g} s", attempt)
             return
         except asyncio.CancelledError:
-            exchange.on_connect_failed(self, "the sidecar is shutting down")
+            self._connect_failed(counted)
+            user.on_connect_failed(self, "the sidecar is shutting down", attempt)
             raise
         except OSError as exc:
-            exchange.on_connect_failed(self, f"connect to {self.label} failed: {exc.strerror or exc}")
+            self._connect_failed(counted)
+            user.on_connect_failed(self, f"connect to {self.label} failed: {exc.strerror or exc}", attempt)
             return
-        exchange.on_connected(conn)
+        conn.counted = counted
+        user.on_connected(conn, attempt)
+
+    def _connect_failed(self, counted: bool) -> None:
+        limit = self.limit
+        if counted and limit is not None:
+            limit.open -= 1
+            if limit.waiting:
+                limit.open_for_waiting()
 
     def expire(self, tick: int, max_idle_ticks: int) -> None:
         """Close connections unused for longer than the upstream idle timeout."""
@@ -265,39 +414,9 @@ class Pool:
         (and their requests answered UF) instead.
         """
         self.closed = True
-        for conn in self.idle:
+        idle, self.idle = self.idle, []
+        for conn in idle:
             conn.close()
-        self.idle = []
         if cancel_connects:
             for task in list(self._connecting):
                 task.cancel()
-
-
-class PoolSet:
-    """One pool per endpoint address, shared by every snapshot that names it."""
-
-    def __init__(self, max_idle: int, connect_timeout_s: float) -> None:
-        self._pools: dict[tuple[str, int], Pool] = {}
-        self._max_idle = max_idle
-        self._connect_timeout_s = connect_timeout_s
-
-    def get(self, address: str, port: int) -> Pool:
-        key = (address, port)
-        pool = self._pools.get(key)
-        if pool is None:
-            pool = self._pools[key] = Pool(address, port, self._max_idle, self._connect_timeout_s)
-        return pool
-
-    def retain(self, keep: set[tuple[str, int]]) -> None:
-        """Close the pools of endpoints the new snapshot no longer has."""
-        for key in [k for k in self._pools if k not in keep]:
-            self._pools.pop(key).close()
-
-    def expire(self, tick: int, max_idle_ticks: int) -> None:
-        for pool in self._pools.values():
-            pool.expire(tick, max_idle_ticks)
-
-    def close(self) -> None:
-        for pool in self._pools.values():
-            pool.close(cancel_connects=True)
-        self._pools.clear()

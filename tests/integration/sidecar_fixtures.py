@@ -355,6 +355,23 @@ def snapshot(node: str, services: list[tuple[str, dict[str, Any]]], version: int
     return {"version": version, "node": node, "services": dict(services), **extra}
 
 
+_SNAPSHOT_KEYS = {"VirtualService": "virtual_services", "DestinationRule": "destination_rules", "LocalRateLimit": "rate_limits"}
+
+
+def traffic(*docs: str | dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Snapshot keys for Istio-shaped resources (YAML text or dicts), in the
+    canonical form the control plane sends (meshkit.config.canonical), so a
+    static snapshot carries exactly what a lab's sidecar would get."""
+    from meshkit.config import canonical, load
+
+    found: dict[str, list[dict[str, Any]]] = {key: [] for key in _SNAPSHOT_KEYS.values()}
+    for doc in docs:
+        for resource in load(doc):
+            form = canonical(resource)
+            found[_SNAPSHOT_KEYS[form["kind"]]].append(form)
+    return found
+
+
 def bootstrap(
     *,
     node: str = "default/client-0",

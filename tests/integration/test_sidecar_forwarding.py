@@ -22,6 +22,7 @@ from tests.integration.sidecar_fixtures import (
     running_sidecar,
     service,
     snapshot,
+    traffic,
 )
 
 NODE = "default/client-0"
@@ -103,12 +104,32 @@ def test_service_without_endpoints_gets_503_uh(sidecar: SidecarProcess) -> None:
     assert b"no endpoints" in response.body
 
 
-def test_refused_connection_gets_503_uf(sidecar: SidecarProcess) -> None:
+def test_refused_connection_gets_503_uf_urx_after_istios_two_default_retries(sidecar: SidecarProcess) -> None:
     with Client(sidecar.outbound) as client:
         response = client.request("GET", "http://closed/x", {"host": "closed"})
     assert response.status == 503
-    assert response.header("x-meshkit-response-flags") == "UF"
+    assert response.header("x-meshkit-response-flags") == "UF,URX"
     assert b"127.0.0.1:1" in response.body
+    records = [r for r in get_json(sidecar.admin, "/requests?limit=50") if r["path"] == "/x" and r["flags"] == "UF,URX"]
+    assert records and records[-1]["retries"] == 2
+
+
+def test_refused_connection_without_retries_gets_503_uf(tmp_path: Path) -> None:
+    no_retries = """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: closed}
+spec:
+  hosts: [closed]
+  http:
+  - route: [{destination: {host: closed}}]
+    retries: {attempts: 0}
+"""
+    static = snapshot(NODE, [service("closed", [endpoint(1, "closed-v1", "v1")])], **traffic(no_retries))
+    with running_sidecar(bootstrap(node=NODE, static=static), tmp_path) as proc, Client(proc.outbound) as client:
+        response = client.request("GET", "http://closed/x", {"host": "closed"})
+    assert response.status == 503
+    assert response.header("x-meshkit-response-flags") == "UF"
 
 
 def test_upstream_reset_before_response_gets_503_uc_after_one_retry_for_a_bodiless_request(sidecar: SidecarProcess, echo: EchoServer) -> None:
@@ -279,9 +300,13 @@ def test_upgrade_request_is_served_as_plain_http_and_the_next_request_too(sideca
 
 
 def test_round_robin_spreads_requests_evenly_over_three_endpoints(tmp_path: Path) -> None:
+    round_robin = {
+        "apiVersion": "networking.istio.io/v1", "kind": "DestinationRule", "metadata": {"name": "echo"},
+        "spec": {"host": "echo", "trafficPolicy": {"loadBalancer": {"simple": "ROUND_ROBIN"}}},
+    }
     with echo_server("a") as a, echo_server("b") as b, echo_server("c") as c:
         services = [service("echo", [endpoint(s.port, f"echo-{s.name}", s.name) for s in (a, b, c)])]
-        boot = bootstrap(node=NODE, static=snapshot(NODE, services))
+        boot = bootstrap(node=NODE, static=snapshot(NODE, services, **traffic(round_robin)))
         with running_sidecar(boot, tmp_path) as proc, Client(proc.outbound) as client:
             served = Counter(client.request("GET", "http://echo/rr").header("x-echo-server") for _ in range(30))
     assert served == {"a": 10, "b": 10, "c": 10}
