@@ -135,9 +135,11 @@ RATE_LAYOUT: dict[str, Any] = {
     "title": {"text": "Request rate and success rate"},
     "xaxis": {"title": {"text": "time"}},
     "yaxis": {"title": {"text": "requests per second"}, "rangemode": "tozero"},
-    "yaxis2": {"title": {"text": "success %"}, "overlaying": "y", "side": "right", "range": [0, 105]},
+    "yaxis2": {"title": {"text": "success %"}, "overlaying": "y", "side": "right", "range": [0, 105], "dtick": 25,
+               "showgrid": False},
+    "legend": {"orientation": "h", "x": 0, "y": 1.12},
     "height": 300,
-    "margin": {"l": 50, "r": 50, "t": 40, "b": 40},
+    "margin": {"l": 50, "r": 50, "t": 60, "b": 40},
 }
 
 
@@ -189,7 +191,7 @@ def graph_links(edges: pd.DataFrame, workloads: pd.DataFrame | None = None) -> t
         links.append((str(source), short_host(str(destination))))
     if workloads is not None:
         for workload, service in zip(workloads["workload"], workloads["service"], strict=True):
-            if service in nodes:
+            if service in nodes and workload != service:
                 nodes.setdefault(str(workload), "workload")
                 links.append((str(service), str(workload)))
     return nodes, links
@@ -198,14 +200,17 @@ def graph_links(edges: pd.DataFrame, workloads: pd.DataFrame | None = None) -> t
 def layered_layout(nodes: Sequence[str], links: Sequence[tuple[str, str]]) -> dict[str, tuple[float, float]]:
     """x by depth (longest path from a node nobody calls), y spread within a layer.
 
-    Call graphs of demo apps are small and acyclic; a cycle is cut by
-    bounding the depth by the number of nodes.
+    A call graph may have a cycle (a calls b, b calls a): the links that
+    close one are found by a depth-first walk and left out of the depth, so
+    every node still gets a finite layer.
     """
+    back = _back_links(nodes, links)
+    forward = [link for link in links if link not in back]
     depth = {n: 0 for n in nodes}
     for _ in range(len(nodes)):
         changed = False
-        for a, b in links:
-            if a in depth and b in depth and depth[b] < depth[a] + 1 <= len(nodes):
+        for a, b in forward:
+            if a in depth and b in depth and depth[b] < depth[a] + 1:
                 depth[b] = depth[a] + 1
                 changed = True
         if not changed:
@@ -218,6 +223,35 @@ def layered_layout(nodes: Sequence[str], links: Sequence[tuple[str, str]]) -> di
         for i, node in enumerate(members):
             positions[node] = (float(x), (len(members) - 1) / 2.0 - i)
     return positions
+
+
+def _back_links(nodes: Sequence[str], links: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Links that point back to a node on the current depth-first path (self-links included)."""
+    callees: dict[str, list[str]] = {n: [] for n in nodes}
+    called = {b for _, b in links}
+    for a, b in links:
+        if a in callees and b in callees:
+            callees[a].append(b)
+    state: dict[str, int] = {}  # 1: on the path, 2: done
+    back: set[tuple[str, str]] = set()
+    roots = sorted(n for n in nodes if n not in called) + sorted(nodes)
+    for root in roots:
+        if root in state:
+            continue
+        state[root] = 1
+        stack = [(root, iter(sorted(callees[root])))]
+        while stack:
+            node, todo = stack[-1]
+            child = next(todo, None)
+            if child is None:
+                state[node] = 2
+                stack.pop()
+            elif state.get(child) == 1:
+                back.add((node, child))
+            elif child not in state:
+                state[child] = 1
+                stack.append((child, iter(sorted(callees[child]))))
+    return back
 
 
 def edge_label(row: Mapping[str, Any]) -> str:

@@ -64,7 +64,7 @@ class LiveCharts:
         window_s: float = 5.0,
         step_s: float = 1.0,
         horizon_s: float = 120.0,
-        split_window_s: float = 10.0,
+        split_window_s: float = 3.0,
         edges: Callable[[], pd.DataFrame] | None = None,
         workloads: Callable[[], pd.DataFrame] | None = None,
         certificates: Callable[[], pd.DataFrame] | None = None,
@@ -105,25 +105,21 @@ class LiveCharts:
             return True
 
     def refresh_topology(self, edges: pd.DataFrame | None = None, workloads: pd.DataFrame | None = None) -> None:
-        """Redraw the topology from `edges` (default: ask the lab)."""
-        if self.topology is None:
+        """Redraw the topology from `edges` (default: ask the lab); no-op without a topology chart."""
+        if self.topology is None or self._edges is None:
             return
-        if edges is None:
-            assert self._edges is not None
-            edges = self._edges()
-        if workloads is None and self._workloads is not None:
-            workloads = self._workloads()
-        traces, layout = figures.topology_traces(edges, workloads)
+        traces, layout = figures.topology_traces(
+            self._edges() if edges is None else edges,
+            workloads if workloads is not None or self._workloads is None else self._workloads(),
+        )
         figures.fill(self.topology, traces, layout)
 
     def refresh_certificates(self, certs: pd.DataFrame | None = None, now: pd.Timestamp | None = None) -> None:
-        """Redraw the certificate lifetimes at `now` (default: the current time)."""
-        if self.certificates is None:
+        """Redraw the certificate lifetimes at `now` (default: the current time), so they count down."""
+        if self.certificates is None or self._certificates is None:
             return
-        if certs is None:
-            assert self._certificates is not None
-            certs = self._certificates()
-        traces, layout = figures.certificates_traces(certs, pd.Timestamp.now(tz="UTC") if now is None else now)
+        when = pd.Timestamp.now(tz="UTC") if now is None else now
+        traces, layout = figures.certificates_traces(self._certificates() if certs is None else certs, when)
         figures.fill(self.certificates, traces, layout)
 
     def figures(self) -> dict[str, go.Figure]:

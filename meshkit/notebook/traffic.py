@@ -20,6 +20,19 @@ from meshkit.notebook.weights import normalized, rebalance
 
 WIDE = widgets.Layout(width="420px")
 LABEL = {"description_width": "150px"}
+MAX_MS = 3_600_000
+"""Longest duration a field offers (an hour): more is a typo in a lab."""
+
+
+def number(description: str, value: int, high: int = 100_000) -> widgets.BoundedIntText:
+    """A whole-number field from 0 to `high` with the shared label width."""
+    return widgets.BoundedIntText(value=value, min=0, max=high, description=description, style=LABEL)
+
+
+def percent(description: str, value: float) -> widgets.FloatSlider:
+    """A 0-100 slider for a share of requests."""
+    return widgets.FloatSlider(value=value, min=0.0, max=100.0, step=1.0, description=description, style=LABEL,
+                               layout=WIDE)
 
 
 class ServiceControl(ConfigControl):
@@ -203,12 +216,10 @@ class FaultWidget(RouteControl):
     """
 
     def __init__(self, lab: Lab, service: str, namespace: str | None = None) -> None:
-        self.delay_ms = widgets.BoundedIntText(value=0, min=0, max=600_000, description="delay (ms)", style=LABEL)
-        self.delay_percent = widgets.FloatSlider(value=100.0, min=0.0, max=100.0, step=1.0, description="delay %",
-                                                 style=LABEL, layout=WIDE)
+        self.delay_ms = number("delay (ms)", 0, MAX_MS)
+        self.delay_percent = percent("delay %", 100.0)
         self.abort_status = widgets.IntText(value=500, description="abort status", style=LABEL)
-        self.abort_percent = widgets.FloatSlider(value=0.0, min=0.0, max=100.0, step=1.0, description="abort %",
-                                                 style=LABEL, layout=WIDE)
+        self.abort_percent = percent("abort %", 0.0)
         controls = [self.delay_ms, self.delay_percent, self.abort_status, self.abort_percent]
         super().__init__(lab, service, namespace, f"Fault injection for {service}", controls, self.fields)
 
@@ -226,11 +237,10 @@ class RetryWidget(RouteControl):
     """
 
     def __init__(self, lab: Lab, service: str, namespace: str | None = None) -> None:
-        self.attempts = widgets.BoundedIntText(value=2, min=0, max=100, description="attempts", style=LABEL)
-        self.per_try_timeout_ms = widgets.BoundedIntText(value=0, min=0, max=600_000, description="per-try timeout (ms)",
-                                                         style=LABEL)
+        self.attempts = number("attempts", 2, 100)
+        self.per_try_timeout_ms = number("per-try timeout (ms)", 0, MAX_MS)
         self.retry_on = widgets.Text(value="5xx,connect-failure", description="retry on", style=LABEL, layout=WIDE)
-        self.timeout_ms = widgets.BoundedIntText(value=0, min=0, max=600_000, description="timeout (ms)", style=LABEL)
+        self.timeout_ms = number("timeout (ms)", 0, MAX_MS)
         controls = [self.attempts, self.per_try_timeout_ms, self.retry_on, self.timeout_ms]
         super().__init__(lab, service, namespace, f"Retries and timeout for {service}", controls, self.fields)
 
@@ -251,22 +261,15 @@ class BreakerWidget(ServiceControl):
 
     def __init__(self, lab: Lab, service: str, namespace: str | None = None) -> None:
         self.pool_on = widgets.Checkbox(value=True, description="circuit breaker (connectionPool)")
-        self.max_connections = widgets.BoundedIntText(value=1, min=0, max=100_000, description="maxConnections",
-                                                      style=LABEL)
-        self.max_pending = widgets.BoundedIntText(value=1, min=0, max=100_000, description="http1MaxPendingRequests",
-                                                  style=LABEL)
-        self.max_per_connection = widgets.BoundedIntText(value=0, min=0, max=100_000,
-                                                         description="maxRequestsPerConnection", style=LABEL)
-        self.max_retries = widgets.BoundedIntText(value=0, min=0, max=100_000, description="maxRetries", style=LABEL)
+        self.max_connections = number("maxConnections", 1)
+        self.max_pending = number("http1MaxPendingRequests", 1)
+        self.max_per_connection = number("maxRequestsPerConnection", 0)
+        self.max_retries = number("maxRetries", 0)
         self.outlier_on = widgets.Checkbox(value=False, description="outlier detection")
-        self.consecutive_5xx = widgets.BoundedIntText(value=5, min=0, max=1000, description="consecutive5xxErrors",
-                                                      style=LABEL)
-        self.interval_ms = widgets.BoundedIntText(value=1000, min=0, max=3_600_000, description="interval (ms)",
-                                                  style=LABEL)
-        self.base_ejection_ms = widgets.BoundedIntText(value=30_000, min=0, max=3_600_000,
-                                                       description="baseEjectionTime (ms)", style=LABEL)
-        self.max_ejection_percent = widgets.BoundedIntText(value=100, min=0, max=100, description="maxEjectionPercent",
-                                                           style=LABEL)
+        self.consecutive_5xx = number("consecutive5xxErrors", 5, 1000)
+        self.interval_ms = number("interval (ms)", 1000, MAX_MS)
+        self.base_ejection_ms = number("baseEjectionTime (ms)", 30_000, MAX_MS)
+        self.max_ejection_percent = number("maxEjectionPercent", 100, 100)
         self.apply_button = widgets.Button(description="Apply", button_style="primary")
         self.apply_button.on_click(lambda _: self.apply_policy())
         controls = [self.pool_on, self.max_connections, self.max_pending, self.max_per_connection, self.max_retries,

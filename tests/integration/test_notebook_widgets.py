@@ -34,14 +34,11 @@ ISTIO = Path(__file__).resolve().parents[1] / "unit" / "fixtures" / "istio"
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    lab = Lab(home=tmp_path_factory.mktemp("lab")).up()
-    try:
+    with Lab(home=tmp_path_factory.mktemp("lab")) as lab:
         lab.deploy("bookinfo", inject=True)
         lab.inject("curl")
         lab.apply(ISTIO / "destination-rule-all.yaml")
         yield lab
-    finally:
-        lab.down()
 
 
 @pytest.fixture(autouse=True)
