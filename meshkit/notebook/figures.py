@@ -39,7 +39,7 @@ OUTSIDE = "unknown"
 def version_color(version: str, versions: Sequence[str]) -> str:
     """A stable color per version: the same version keeps its color across charts."""
     ordered = sorted(set(versions))
-    return PALETTE[ordered.index(version) % len(PALETTE)] if version in ordered else PALETTE[0]
+    return str(PALETTE[ordered.index(version) % len(PALETTE)] if version in ordered else PALETTE[0])
 
 
 def fill(fig: go.Figure, traces: Sequence[BaseTraceType], layout: Mapping[str, Any] | None = None) -> go.Figure:

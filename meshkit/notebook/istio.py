@@ -187,7 +187,7 @@ def with_header_route(
     default = rules[index] if index is not None else {"route": [{"destination": {"host": service}}]}
     if default_subset:
         default["route"] = weighted_route(service, {default_subset: 100})
-    previous = next((r for r in rules if r.get("match")), {})
+    previous: dict[str, Any] = next((r for r in rules if r.get("match")), {})
     rule = {k: v for k, v in previous.items() if k not in ("match", "route", "name")}
     rule = {
         "name": HEADER_RULE_NAME,

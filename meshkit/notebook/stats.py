@@ -188,7 +188,7 @@ def _rotation_times(value: object) -> list[pd.Timestamp]:
 
 def utc(value: object) -> pd.Timestamp:
     """A UTC Timestamp from a Timestamp, datetime, ISO string or epoch seconds."""
-    stamp = pd.Timestamp(value, unit="s") if isinstance(value, (int, float)) else pd.Timestamp(value)  # type: ignore[arg-type]
+    stamp = pd.Timestamp(value, unit="s") if isinstance(value, (int, float)) else pd.Timestamp(value)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 

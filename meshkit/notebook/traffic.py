@@ -62,7 +62,7 @@ class SplitWidget(ServiceControl):
     """
 
     weights = Dict()
-    subsets = List()
+    subsets: List[str] = List()
 
     def __init__(self, lab: Lab, service: str, namespace: str | None = None) -> None:
         self.sliders: dict[str, widgets.IntSlider] = {}

@@ -94,8 +94,16 @@ def test_layout_puts_callers_left_of_callees() -> None:
     pos = figures.layered_layout(list(nodes), links)
     assert pos["unknown"][0] < pos["productpage"][0] < pos["productpage-v1"][0] < pos["reviews"][0]
     assert pos["reviews"][0] < pos["reviews-v2"][0] < pos["ratings"][0]
-    cyclic = figures.layered_layout(["a", "b"], [("a", "b"), ("b", "a")])
-    assert set(cyclic) == {"a", "b"}
+    cyclic = figures.layered_layout(["a", "b", "c"], [("a", "b"), ("b", "c"), ("c", "b")])
+    assert cyclic["a"][0] == 0.0 and cyclic["b"][0] == 1.0 and cyclic["c"][0] == 2.0
+
+
+def test_a_service_named_like_its_workload_is_one_node() -> None:
+    edges = pd.DataFrame([{"source": "curl", "destination": "curl.default.svc.cluster.local", "requests": 1,
+                           "success_rate": 1.0, "security": "none"}])
+    nodes, links = figures.graph_links(edges, pd.DataFrame({"workload": ["curl"], "service": ["curl"]}))
+    assert nodes == {"curl": "service"} and links == [("curl", "curl")]
+    assert figures.layered_layout(list(nodes), links) == {"curl": (0.0, 0.0)}
 
 
 def test_certificates_chart_from_a_hand_made_frame() -> None:
