@@ -13,6 +13,12 @@ nothing" is a precise assertion. Its behaviour is steered by request headers
     x-echo-delay-ms: N      wait before answering
     x-echo-stall-ms: N      stop reading for N ms once the head has arrived
     x-echo-reset: 1         close the connection without answering
+    x-echo-hang: 1          never answer (the connection stays open)
+
+Tests can also script it: `statuses` (a deque) gives the status of the next
+requests in turn, `delay_s` slows every answer of this server, and
+`max_in_flight` is the most requests it was ever answering at once (what a
+circuit breaker must bound).
 
 Sidecars are real `python -m meshkit.sidecar` processes on ports chosen by
 the system (port 0 in the bootstrap; the sidecar logs the ports it got).
@@ -21,6 +27,7 @@ the system (port 0 in the bootstrap; the sidecar logs the ports it got).
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import json
 import os
@@ -190,6 +197,10 @@ class EchoServer(ThreadedServer):
         self.name = name
         self.requests: list[Recorded] = []
         self.connections = 0
+        self.statuses: collections.deque[int] = collections.deque()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.delay_s = 0.0
         self._lock = threading.Lock()
         self._writers: set[asyncio.StreamWriter] = set()
 
@@ -198,9 +209,12 @@ class EchoServer(ThreadedServer):
             writer.transport.abort()
 
     def clear(self) -> None:
-        """Forget recorded requests (connection ids keep counting, so they stay unique)."""
+        """Forget recorded requests and the script (connection ids keep counting, so they stay unique)."""
         with self._lock:
             self.requests.clear()
+            self.statuses.clear()
+            self.max_in_flight = self.in_flight
+            self.delay_s = 0.0
 
     def snapshot(self) -> list[Recorded]:
         with self._lock:
@@ -248,13 +262,27 @@ class EchoServer(ThreadedServer):
         )
         with self._lock:
             self.requests.append(recorded)
+            scripted = self.statuses.popleft() if self.statuses else None
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._respond(request, writer, recorded, scripted)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    async def _respond(self, request: _EchoRequest, writer: asyncio.StreamWriter, recorded: Recorded, scripted: int | None) -> bool:
         if request.option("x-echo-reset"):
             writer.transport.abort()
             return False
+        if request.option("x-echo-hang"):
+            await asyncio.Event().wait()
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         delay = request.option("x-echo-delay-ms")
         if delay:
             await asyncio.sleep(int(delay) / 1000)
-        status = int(request.option("x-echo-status") or 200)
+        status = scripted or int(request.option("x-echo-status") or 200)
         size = request.option("x-echo-size")
         chunked = bool(request.option("x-echo-chunked"))
         no_length = bool(request.option("x-echo-no-length"))
@@ -744,3 +772,28 @@ def stand_in_control_plane(token: str = "node-token") -> Iterator[StandInControl
         yield server
     finally:
         server.stop()
+
+
+# --- statistics for split and percentage checks ---
+
+
+def binomial_bounds(n: int, p: float, confidence: float = 0.999) -> tuple[int, int]:
+    """The central `confidence` interval of Binomial(n, p), exactly (summed pmf).
+
+    A count outside it happens by chance with probability below
+    1 - confidence, so a test asserting it fails for a real reason.
+    """
+    import math
+
+    tail = (1.0 - confidence) / 2.0
+    # In logs: comb(2000, 1000) does not fit a float.
+    pmf = [math.exp(math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * math.log(p) + (n - k) * math.log1p(-p)) for k in range(n + 1)]
+    low, total = 0, 0.0
+    while total + pmf[low] <= tail:
+        total += pmf[low]
+        low += 1
+    high, total = n, 0.0
+    while total + pmf[high] <= tail:
+        total += pmf[high]
+        high -= 1
+    return low, high
