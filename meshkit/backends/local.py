@@ -232,7 +232,7 @@ class LocalBackend:
             for name in ("lab.json", "control.json", "control-token", "store.json", "nodes.json", "dns.json"):
                 with contextlib.suppress(FileNotFoundError):
                     (self.home.root / name).unlink()
-            for folder in (self.home.run_dir, self.home.log_dir):
+            for folder in (self.home.run_dir, self.home.log_dir, self.home.root / "ca"):
                 shutil.rmtree(folder, ignore_errors=True)
             self._client = None
 
@@ -401,20 +401,15 @@ class LocalBackend:
         processes' start-up overlaps, which is most of the time saved."""
         if not recs:
             return
-        # The sidecar needs its node token; the registry record says
-        # "no sidecar" until the sidecar is ready to take traffic.
+        # Registered first: a sidecar needs its node token (and, with it, its
+        # certificate) to start. The endpoint is down while the instance
+        # restarts whatever the record says, as a pod is during a restart.
         for rec in recs:
-            wanted = rec["sidecar"]
-            rec["sidecar"] = False
             self._register(rec)
-            rec["sidecar"] = wanted
         for rec in recs:
             self._spawn_instance(state, rec)
         self._save(state)
         self._wait_ready(recs, say)
-        for rec in recs:
-            if rec["sidecar"]:
-                self._register(rec)
         self._wait_synced(state, say)
 
     def _wait_synced(self, state: dict[str, Any], say: Progress) -> None:

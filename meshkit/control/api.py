@@ -17,6 +17,7 @@ import logging
 import math
 import secrets
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from meshkit.control import store as ops
@@ -37,10 +38,12 @@ from meshkit.control.push import DEFAULT_DEBOUNCE_S, Publisher
 from meshkit.control.registry import check_instance, check_service_port, node_id, registry_view
 from meshkit.control.resources import ResourceKey, check_resource
 from meshkit.control.routing import Route, Router
+from meshkit.control.ca_api import parse_certificate_request, sign_certificate
 from meshkit.control.snapshot import build_snapshot
 from meshkit.control.validation import validate_batch, validate_resource
 from meshkit.control.store import Store
 from meshkit.errors import ConfigError, ControlPlaneError
+from meshkit.security.ca import CertificateAuthority
 
 log = logging.getLogger("meshkit.control")
 
@@ -53,9 +56,15 @@ class ControlPlane:
     """The ASGI app: one store, one publisher, one ack book, one admin token."""
 
     def __init__(
-        self, store: Store, admin_token: str, debounce: float = DEFAULT_DEBOUNCE_S, reports: Path | None = None
+        self,
+        store: Store,
+        admin_token: str,
+        debounce: float = DEFAULT_DEBOUNCE_S,
+        reports: Path | None = None,
+        ca: CertificateAuthority | None = None,
     ) -> None:
         self.store = store
+        self.ca = ca
         self.admin_token = admin_token
         self.publisher = Publisher(store.state, debounce)
         self.acks = AckBook()
@@ -71,6 +80,7 @@ class ControlPlane:
         add("DELETE", "/v1/registry/instances/{namespace}/{instance}", self.delete_instance, "admin")
         add("GET", "/v1/resources", self.resources, "admin")
         add("POST", "/v1/apply", self.apply, "admin")
+        add("POST", "/v1/certificates", self.certificates, "node")
         add("PUT", "/v1/resources/{kind}/{namespace}/{name}", self.put_resource, "admin")
         add("DELETE", "/v1/resources/{kind}/{namespace}/{name}", self.delete_resource, "admin")
         add("GET", "/v1/snapshot/{namespace}/{instance}", self.node_snapshot, "admin")
@@ -218,6 +228,15 @@ class ControlPlane:
         self._commit(ops.put_resources(self.store.state, items))
         applied = [{"resource": key.text, "changed": before.get(key.text) != obj} for key, obj in items]
         return Response(200, {"version": self.store.state.version, "applied": applied, "warnings": warnings})
+
+    async def certificates(self, request: Request) -> Response:
+        """Sign a sidecar's CSR for the one identity its registry record
+        gives it (the node token proves which node asks)."""
+        if self.ca is None:
+            raise HttpError(503, "this control plane runs without a CA")
+        node, csr = parse_certificate_request(request.json())
+        now = datetime.now(timezone.utc)
+        return Response(200, sign_certificate(self.store.state, node, request.bearer_token(), csr, self.ca, now))
 
     async def delete_resource(self, request: Request) -> Response:
         key = ResourceKey(request.params["kind"], request.params["namespace"], request.params["name"])

@@ -20,6 +20,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
 
@@ -31,6 +32,7 @@ from meshkit.files import write_json_atomic
 from meshkit.control.push import DEFAULT_DEBOUNCE_S
 from meshkit.control.store import Store
 from meshkit.errors import ControlPlaneError, PortInUse
+from meshkit.security.ca_store import load_or_create
 
 log = logging.getLogger("meshkit.control")
 
@@ -39,6 +41,7 @@ CONTROL_JSON = "control.json"
 TOKEN_FILE = "control-token"
 STORE_FILE = "store.json"
 REPORTS_FILE = "nodes.json"
+CA_DIR = "ca"
 SHUTDOWN_GRACE_S = 3.0
 
 
@@ -133,7 +136,8 @@ def serve(home: Path, port: int = 0, host: str = DEFAULT_HOST, debounce: float =
     except (OSError, UnicodeDecodeError) as exc:
         raise ControlPlaneError(f"cannot read or create the admin token in {home / TOKEN_FILE}: {exc}") from exc
     store = Store.open(home / STORE_FILE)
-    app = ControlPlane(store, token, debounce, reports=home / REPORTS_FILE)
+    ca = load_or_create(home / CA_DIR, datetime.now(timezone.utc))
+    app = ControlPlane(store, token, debounce, reports=home / REPORTS_FILE, ca=ca)
     sock = bind_socket(host, port)
     url = base_url(host, sock.getsockname()[1])
 
