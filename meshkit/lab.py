@@ -361,6 +361,38 @@ class Lab:
         elapsed = (time.perf_counter() - started) * 1000
         return CallResult(response.status_code, dict(response.headers), response.text, elapsed, entry.proxy is not None)
 
+    def load_spec(
+        self,
+        service: str,
+        path: str = "/",
+        *,
+        rate: float = 20.0,
+        duration: float | None = 5.0,
+        requests: int | None = None,
+        concurrency: int = 64,
+        method: str = "GET",
+        headers: Mapping[str, str] | None = None,
+        source: str = CLIENT.name,
+        timeout: float = 10.0,
+    ) -> LoadSpec:
+        """The load `load()` would send with these arguments: from `source`,
+        through its sidecar when it has one. For callers that run it
+        themselves (the notebook's live load generator)."""
+        url, host = self._url(service, path)
+        entry = self._backend.entry(self._source(source), host)
+        return LoadSpec(
+            url=url,
+            rate=rate,
+            duration_s=None if requests else duration,
+            requests=requests,
+            concurrency=concurrency,
+            proxy=entry.proxy,
+            connect_to=entry.connect_to,
+            method=method,
+            headers=dict(headers or {}),
+            timeout_s=timeout,
+        )
+
     def load(
         self,
         service: str,
@@ -379,23 +411,12 @@ class Lab:
         """Open-loop load: `rate` requests per second for `duration` seconds
         (or exactly `requests`), latency counted from each request's intended
         send time. One row per request."""
-        url, host = self._url(service, path)
-        entry = self._backend.entry(self._source(source), host)
-        spec = LoadSpec(
-            url=url,
-            rate=rate,
-            duration_s=None if requests else duration,
-            requests=requests,
-            concurrency=concurrency,
-            proxy=entry.proxy,
-            connect_to=entry.connect_to,
-            method=method,
-            headers=dict(headers or {}),
-            timeout_s=timeout,
+        spec = self.load_spec(
+            service, path, rate=rate, duration=duration, requests=requests, concurrency=concurrency,
+            method=method, headers=headers, source=source, timeout=timeout,
         )
-        results = aio.run(run_load(spec, progress=progress))
-        frame = results_frame(results)
-        frame["sidecar"] = entry.proxy is not None
+        frame = results_frame(aio.run(run_load(spec, progress=progress)))
+        frame["sidecar"] = spec.proxy is not None
         return frame
 
     def edges(self) -> pd.DataFrame:

@@ -419,9 +419,12 @@ class _Connection(asyncio.Protocol):
 class _Run:
     """The state of one run: the pool, the rows, the slots in flight."""
 
-    def __init__(self, plan_: Plan, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, plan_: Plan, loop: asyncio.AbstractEventLoop, on_result: Callable[[Result], None] | None = None
+    ) -> None:
         self.plan = plan_
         self.loop = loop
+        self.on_result = on_result
         self.results: list[Result] = []
         self.in_flight = 0
         self.idle: dict[_Connection, None] = {}
@@ -465,7 +468,7 @@ class _Run:
         self, conn: _Connection, pending: _Pending, code: int, flags: str, version: str, nbytes: int, keep: bool
     ) -> None:
         done = time.perf_counter()
-        self.results.append(Result(pending.intended, pending.sent, done, code, flags, version, nbytes, ""))
+        self._record(Result(pending.intended, pending.sent, done, code, flags, version, nbytes, ""))
         self._release(pending)
         if keep and conn.transport is not None and not conn.transport.is_closing():
             self.idle[conn] = None
@@ -476,8 +479,13 @@ class _Run:
         if pending not in self.pending:
             return
         done = time.perf_counter()
-        self.results.append(Result(pending.intended, pending.sent, done, 0, "", "", 0, reason))
+        self._record(Result(pending.intended, pending.sent, done, 0, "", "", 0, reason))
         self._release(pending)
+
+    def _record(self, result: Result) -> None:
+        self.results.append(result)
+        if self.on_result is not None:
+            self.on_result(result)
 
     def _timed_out(self, pending: _Pending) -> None:
         pending.timer = None
@@ -543,15 +551,18 @@ async def run_load(
     *,
     progress: Callable[[int, int], None] | None = None,
     stop: asyncio.Event | None = None,
+    on_result: Callable[[Result], None] | None = None,
 ) -> list[Result]:
     """Send ``spec``'s requests at its fixed rate; one Result per request, by intended time.
 
     Requests still in flight when ``stop`` is set are dropped rather than
     recorded as errors: the learner stopped them, the server did not fail them.
+    ``on_result`` sees each Result as it completes (on the loop's thread), so
+    a live chart can draw a long run while it goes; keep it cheap.
     """
     plan_ = plan(spec)
     loop = asyncio.get_running_loop()
-    run = _Run(plan_, loop)
+    run = _Run(plan_, loop, on_result)
     interval = 1.0 / plan_.rate
     last_progress = time.perf_counter()
     try:

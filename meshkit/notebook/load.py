@@ -4,22 +4,16 @@ A run executes on the Lab's loop thread (meshkit.aio.submit), never in the
 kernel's thread, so the notebook stays usable while it sends. Its rows go
 into a shared Recorder as they come in, which the live charts read.
 
-meshkit.loadgen.run_load hands back its rows when it finishes, and a chart
-cannot wait a whole minute for them. So a run is cut into slices of half a
-second, each slice its own run_load started on the same open-loop schedule
-(request i of the whole run is still due at t0 + i/rate): the rows of each
-slice reach the recorder within about a second. A slice that starts late
-has its lateness added to its requests' latency, so slicing hides no
-queueing. Each slice has its own connection pool and concurrency cap, so
-overlapping slices (when responses are slower than a slice) can have more
-requests in flight than one cap.
+A chart cannot wait for a whole run to finish, so each run is one run_load
+(one open-loop schedule, one connection pool, one concurrency cap) whose
+results stream out as they complete (its `on_result` hook) and are handed to
+the recorder in batches about twice a second.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import dataclasses
 import html
 import threading
 import time
@@ -36,7 +30,7 @@ from meshkit.loadgen import LoadSpec, Result, plan, run_load
 from meshkit.notebook.controls import ERROR_STYLE
 from meshkit.notebook.recorder import Recorder, rows_from_results, wall_offset
 
-SLICE_S = 0.5
+FLUSH_S = 0.5
 """Rows reach the charts about this often (and once more at the end)."""
 
 
@@ -53,15 +47,6 @@ def parse_headers(text: str) -> dict[str, str]:
     return headers
 
 
-def slice_sizes(total: int, rate: float, slice_s: float = SLICE_S) -> list[int]:
-    """How many requests each slice of a run sends: about rate * slice_s each, adding up to total."""
-    per = max(1, round(rate * slice_s))
-    sizes = [per] * (total // per)
-    if total % per:
-        sizes.append(total % per)
-    return sizes
-
-
 def load_spec(
     lab: Lab,
     service: str,
@@ -73,53 +58,30 @@ def load_spec(
     source: str = CLIENT.name,
     timeout_s: float = 10.0,
 ) -> LoadSpec:
-    """The LoadSpec lab.load would send for these arguments (same source, same way out of it).
-
-    Lab.load builds this and runs it to the end in one call; a live run needs
-    the spec itself to run it in slices. Until the Lab offers it publicly,
-    this asks the Lab's backend the same two questions Lab.load asks.
-    """
-    url, host = lab._url(service, path)  # noqa: SLF001 - see docstring
-    entry = lab._backend.entry(lab._source(source), host)  # noqa: SLF001
-    return LoadSpec(url=url, rate=rate, duration_s=duration_s, proxy=entry.proxy, connect_to=entry.connect_to,
-                    headers=dict(headers or {}), timeout_s=timeout_s)
+    """The LoadSpec lab.load would send for these arguments (same source, same way out of it)."""
+    return lab.load_spec(service, path, rate=rate, duration=duration_s, headers=headers, source=source, timeout=timeout_s)
 
 
-async def run_sliced(
+async def run_streaming(
     spec: LoadSpec,
     stop: asyncio.Event,
-    on_rows: Callable[[list[Result], float], None],
-    slice_s: float = SLICE_S,
+    on_rows: Callable[[list[Result]], None],
+    flush_s: float = FLUSH_S,
 ) -> None:
-    """Send `spec` in slices on the open-loop schedule; `on_rows(results, late_s)` after each slice.
+    """Run `spec` to the end (or until `stop`), handing finished rows to
+    `on_rows` about every `flush_s` seconds and once at the end.
 
-    Runs on the loop it is awaited on (the Lab's loop thread). Stops early
-    when `stop` is set: requests in flight are dropped, as run_load does.
+    Runs on the loop it is awaited on (the Lab's loop thread).
     """
-    total = plan(spec).total
-    start = time.perf_counter()
-    sent = 0
-    tasks = []
-    for size in slice_sizes(total, spec.rate, slice_s):
-        due = start + sent / spec.rate
-        wait = due - time.perf_counter()
-        if wait > 0:
-            try:
-                await asyncio.wait_for(stop.wait(), wait)
-            except TimeoutError:
-                pass
-        if stop.is_set():
-            break
-        piece = dataclasses.replace(spec, requests=size, duration_s=None)
-        tasks.append(asyncio.create_task(_one_slice(piece, due, stop, on_rows)))
-        sent += size
-    await asyncio.gather(*tasks)
-
-
-async def _one_slice(spec: LoadSpec, due: float, stop: asyncio.Event,
-                     on_rows: Callable[[list[Result], float], None]) -> None:
-    late = max(0.0, time.perf_counter() - due)
-    on_rows(await run_load(spec, stop=stop), late)
+    buffer: list[Result] = []
+    task = asyncio.ensure_future(run_load(spec, stop=stop, on_result=buffer.append))
+    while not task.done():
+        await asyncio.wait([task], timeout=flush_s)
+        if buffer:
+            batch = buffer[:]
+            buffer.clear()
+            on_rows(batch)
+    task.result()
 
 
 class LoadRun(widgets.HBox):
@@ -150,11 +112,11 @@ class LoadRun(widgets.HBox):
         self.stop_button.on_click(lambda _: self.stop())
         self.label = widgets.Label(f"#{self.run_id} {target} {spec.rate:g}/s, {self.total} requests")
         super().__init__(children=[self.label, self.bar, self.stop_button])
-        self.future: concurrent.futures.Future[None] = aio.submit(run_sliced(spec, self._stop, self._rows))
+        self.future: concurrent.futures.Future[None] = aio.submit(run_streaming(spec, self._stop, self._rows))
         self.future.add_done_callback(self._ended)
 
-    def _rows(self, results: list[Result], late_s: float) -> None:
-        rows = rows_from_results(results, target=self.target, run=self.run_id, offset=self._offset, late_s=late_s)
+    def _rows(self, results: list[Result]) -> None:
+        rows = rows_from_results(results, target=self.target, run=self.run_id, offset=self._offset)
         self.recorder.add(rows)
         self.completed += len(rows)
         self.bar.value = min(self.completed, self.total)

@@ -46,20 +46,13 @@ def wall_offset() -> float:
     return time.time() - time.perf_counter()
 
 
-def rows_from_results(
-    results: Sequence[Result], *, target: str, run: int, offset: float, late_s: float = 0.0
-) -> list[Row]:
-    """Rows for load generator results, with epoch times.
-
-    `late_s` is how late the batch of requests started against its schedule:
-    each request was meant to go out that much earlier, so its intended time
-    moves back and its latency grows by as much (latency counts from the
-    intended send, meshkit.loadgen's open-loop rule).
-    """
+def rows_from_results(results: Sequence[Result], *, target: str, run: int, offset: float) -> list[Row]:
+    """Rows for load generator results, with epoch times; latency counts from
+    the intended send (meshkit.loadgen's open-loop rule)."""
     return [
         Row(
-            at=r.intended_at - late_s + offset,
-            latency_ms=(r.done_at - r.intended_at + late_s) * 1000.0,
+            at=r.intended_at + offset,
+            latency_ms=(r.done_at - r.intended_at) * 1000.0,
             code=r.code,
             flags=r.flags,
             version=r.version,

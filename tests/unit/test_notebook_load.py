@@ -1,12 +1,13 @@
-"""The load generator form's pure parts: header lines and slicing a run."""
+"""The load generator form: header lines, and rows streaming out of a run while it goes."""
 
 from __future__ import annotations
 
-import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+import asyncio
 
-from meshkit.notebook.load import parse_headers, slice_sizes
+import pytest
+
+from meshkit.loadgen import LoadSpec
+from meshkit.notebook.load import parse_headers, run_streaming
 
 
 def test_header_lines_become_a_dict() -> None:
@@ -22,13 +23,34 @@ def test_a_bad_header_line_is_named_by_its_number() -> None:
         parse_headers(": value")
 
 
-def test_a_run_is_cut_into_half_second_slices() -> None:
-    assert slice_sizes(100, 20.0) == [10] * 10
-    assert slice_sizes(25, 20.0) == [10, 10, 5]
-    assert slice_sizes(3, 0.5) == [1, 1, 1]
+async def _serve_ok() -> tuple[asyncio.AbstractServer, int]:
+    """A minimal keep-alive HTTP/1.1 server answering 200 to every request."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await reader.readuntil(b"\r\n\r\n"):
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            await writer.drain()
+
+    server = await asyncio.start_server(lambda r, w: _quietly(handle(r, w)), "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
 
 
-@given(st.integers(1, 100_000), st.floats(0.1, 5000))
-def test_slices_add_up_to_the_run(total: int, rate: float) -> None:
-    sizes = slice_sizes(total, rate)
-    assert sum(sizes) == total and all(s >= 1 for s in sizes)
+async def _quietly(coro: object) -> None:
+    try:
+        await coro  # type: ignore[misc]
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+
+
+def test_rows_stream_out_in_batches_while_the_run_goes_and_add_up_to_the_run() -> None:
+    async def scenario() -> list[int]:
+        server, port = await _serve_ok()
+        batches: list[int] = []
+        spec = LoadSpec(url=f"http://127.0.0.1:{port}/", rate=40.0, requests=60)
+        async with server:
+            await run_streaming(spec, asyncio.Event(), lambda rows: batches.append(len(rows)), flush_s=0.25)
+        return batches
+
+    batches = asyncio.run(scenario())
+    assert sum(batches) == 60
+    assert len(batches) >= 3, batches
