@@ -47,6 +47,8 @@ CLIENT = WorkloadSpec(
 and lab.load send from inside it, through its sidecar once it has one."""
 
 CLIENT_APP = "lab"
+CUSTOM_APP = "custom"
+"""The app name of workloads deployed from WorkloadSpecs rather than by app name."""
 
 
 @dataclass(frozen=True)
@@ -153,11 +155,21 @@ class Lab:
 
     # -- workloads ---------------------------------------------------------
 
-    def deploy(self, app: str = "bookinfo", namespace: str | None = None, inject: bool = False) -> pd.DataFrame:
-        """Deploy a demo app ("bookinfo" or "shop"); returns its workloads."""
-        specs = get_app(app)
-        self._backend.deploy(app, specs, namespace or self.namespace, inject, self.progress)
-        return self.workloads(app=app)
+    def deploy(
+        self,
+        app: str | WorkloadSpec | Sequence[WorkloadSpec] = "bookinfo",
+        namespace: str | None = None,
+        inject: bool = False,
+    ) -> pd.DataFrame:
+        """Deploy a demo app ("bookinfo" or "shop"), or your own workloads
+        (WorkloadSpec: a service, a version, its latency, error rate and
+        downstream calls), which make up the app "custom". Returns the app's workloads."""
+        if isinstance(app, str):
+            name, specs = app, get_app(app)
+        else:
+            name, specs = CUSTOM_APP, (app,) if isinstance(app, WorkloadSpec) else tuple(app)
+        self._backend.deploy(name, specs, namespace or self.namespace, inject, self.progress)
+        return self.workloads(app=name)
 
     def undeploy(self, app: str) -> None:
         """Remove every workload of a demo app."""
