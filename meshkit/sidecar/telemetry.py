@@ -90,6 +90,19 @@ class RequestRecord(NamedTuple):
     trace_id: bytes | None
     route: Route
     retries: int = 0
+    # W3C ids of this hop's span: span_id is the id this sidecar put in the
+    # traceparent it sent on, parent_span_id the one it received (None: a root).
+    span_id: bytes | None = None
+    parent_span_id: bytes | None = None
+    # mutual_tls | none, and the SPIFFE ids of the two ends ("" when unknown);
+    # the sidecar's security code fills these where the request is finished.
+    connection_security_policy: str = "none"
+    source_principal: str = ""
+    destination_principal: str = ""
+    # Body bytes received from the client and sent back to it (framing excluded).
+    request_bytes: int = 0
+    response_bytes: int = 0
+    protocol: str = "HTTP/1.1"
 
 
 class Telemetry:
