@@ -72,11 +72,6 @@ def render_response(status: int, headers: list[tuple[bytes, bytes]], body: bytes
     return b"".join(lines)
 
 
-def explain(flags: str) -> str:
-    """What a flags value (letters joined with ',') means, one flag per line, for a learner."""
-    return "\n".join(f"{letters}: {FLAGS[letters].meaning}" for letters in flags.split(",") if letters in FLAGS)
-
-
 def render_local_reply(
     letters: str,
     detail: str,

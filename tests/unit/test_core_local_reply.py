@@ -31,3 +31,16 @@ def test_head_only_keeps_the_length_without_the_body() -> None:
 
 def test_unregistered_status_still_has_a_reason_phrase() -> None:
     assert render_response(599, [], b"", close=False).startswith(b"HTTP/1.1 599 Status\r\n")
+
+
+def test_several_flags_take_the_first_ones_status_and_explain_each() -> None:
+    wire = render_local_reply("UF,URX", "connect to 127.0.0.1:1 failed", close=False)
+    head, _, body = wire.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503 ") and b"x-meshkit-response-flags: UF,URX" in head
+    assert b"upstream connection failure" in body and b"also URX: upstream retry limit exceeded" in body
+
+
+def test_the_flags_the_traffic_features_add_have_envoys_statuses() -> None:
+    assert {letters: FLAGS[letters].status for letters in ("UO", "URX", "UT", "FI", "RL", "NC", "UH", "NR")} == {
+        "UO": 503, "URX": 503, "UT": 504, "FI": 503, "RL": 429, "NC": 503, "UH": 503, "NR": 404,
+    }
