@@ -238,6 +238,10 @@ class ControlPlane:
         now = datetime.now(timezone.utc)
         return Response(200, sign_certificate(self.store.state, node, request.bearer_token(), csr, self.ca, now))
 
+    def _trust_bundle(self) -> str | None:
+        """The roots sidecars verify peers against; it travels in every snapshot."""
+        return None if self.ca is None else self.ca.trust_bundle_pem().decode("ascii")
+
     async def delete_resource(self, request: Request) -> Response:
         key = ResourceKey(request.params["kind"], request.params["namespace"], request.params["name"])
         changed = self._commit(ops.delete_resource(self.store.state, key))
@@ -250,7 +254,7 @@ class ControlPlane:
         state = self.store.state
         if nid not in state.instances:
             raise HttpError(404, f"node {nid!r} is not registered")
-        return Response(200, build_snapshot(state, nid))
+        return Response(200, build_snapshot(state, nid, self._trust_bundle()))
 
     async def pushes(self, request: Request) -> Response:
         limit = int_param(request, "limit", 50, 1, HISTORY_VERSIONS)
@@ -275,7 +279,7 @@ class ControlPlane:
                     return Response(304)
         finally:
             self.acks.poll_closed(node, time.time())
-        return Response(200, build_snapshot(self.publisher.published, node))
+        return Response(200, build_snapshot(self.publisher.published, node, self._trust_bundle()))
 
     async def ack(self, request: Request) -> Response:
         body = request.json()

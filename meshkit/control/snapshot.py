@@ -13,6 +13,8 @@ from typing import Any
 
 from meshkit.config import canonical, parse
 from meshkit.control.store import State
+from meshkit.core.authz import applicable_policies
+from meshkit.core.peer_auth import ROOT_NAMESPACE
 
 MESH_WIDE_KINDS = {"VirtualService": "virtual_services", "DestinationRule": "destination_rules"}
 """Kinds every sidecar receives: any workload may call any host (Istio's
@@ -20,6 +22,12 @@ default exportTo is "*"), so routes and destination policies go everywhere."""
 
 WORKLOAD_KINDS = {"LocalRateLimit": "rate_limits"}
 """Kinds a sidecar receives only when their selector picks its workload."""
+
+SECURITY_KEYS = ("trust_bundle", "peer_authentications", "authorization_policies")
+"""PeerAuthentications go to a sidecar when they are mesh-wide (istio-system),
+in its namespace, or in a namespace it may call (auto mTLS must know a
+destination's mode to honour DISABLE); AuthorizationPolicies when they select
+its workload (its namespace's, or the root namespace's for every namespace)."""
 
 
 def service_host(service: str, namespace: str) -> str:
@@ -49,9 +57,10 @@ def selects(selector: Mapping[str, str] | None, labels: Mapping[str, str]) -> bo
     return selector is None or all(labels.get(k) == v for k, v in selector.items())
 
 
-def build_snapshot(state: State, node_id: str) -> dict[str, Any]:
+def build_snapshot(state: State, node_id: str, trust_bundle: str | None = None) -> dict[str, Any]:
     """The document in docs/internals.md: every registered service with its endpoints,
-    and the config (canonical form) that applies to this node."""
+    the config (canonical form) that applies to this node, and the CA's
+    `trust_bundle` (PEM) when the control plane has a CA."""
     services: dict[str, dict[str, Any]] = {}
     for key in sorted(state.instances):
         record = state.instances[key]
@@ -71,6 +80,7 @@ def build_snapshot(state: State, node_id: str) -> dict[str, Any]:
                 "version": record["version"],
                 "labels": dict(record["labels"]),
                 "sidecar": record["sidecar"],
+                "service_account": record["service_account"],
             }
         )
     snapshot: dict[str, Any] = {
@@ -80,11 +90,25 @@ def build_snapshot(state: State, node_id: str) -> dict[str, Any]:
     }
     for key in (*MESH_WIDE_KINDS.values(), *WORKLOAD_KINDS.values()):
         snapshot[key] = []
+    snapshot["trust_bundle"] = trust_bundle
     record = state.instances.get(node_id)
+    peer_namespaces = {ROOT_NAMESPACE, *(entry["namespace"] for entry in services.values())}
+    if record is not None:
+        peer_namespaces.add(record["namespace"])
+    peer_authentications: list[dict[str, Any]] = []
+    authorization_policies: list[dict[str, Any]] = []
     for form in canonical_resources(state):
         if form["kind"] in MESH_WIDE_KINDS:
             snapshot[MESH_WIDE_KINDS[form["kind"]]].append(form)
         elif form["kind"] in WORKLOAD_KINDS and record is not None:
             if form["namespace"] == record["namespace"] and selects(form["spec"].get("selector"), record["labels"]):
                 snapshot[WORKLOAD_KINDS[form["kind"]]].append(form)
+        elif form["kind"] == "PeerAuthentication" and form["namespace"] in peer_namespaces:
+            peer_authentications.append(form)
+        elif form["kind"] == "AuthorizationPolicy":
+            authorization_policies.append(form)
+    snapshot["peer_authentications"] = peer_authentications
+    snapshot["authorization_policies"] = (
+        [dict(p) for p in applicable_policies(authorization_policies, record["namespace"], record["labels"])] if record is not None else []
+    )
     return snapshot

@@ -9,8 +9,10 @@ unknown keys inside a service or endpoint are ignored, so the control plane
 can add descriptive fields without breaking older sidecars.
 
 The traffic resources (`virtual_services`, `destination_rules`,
-`rate_limits`) are parsed by `meshkit.core.rules`; a snapshot without them
-(a static snapshot written before they existed) has none.
+`rate_limits`) are parsed by `meshkit.core.rules`, the security ones
+(`trust_bundle`, `peer_authentications`, `authorization_policies`) by
+`meshkit.core.security_rules`; a snapshot without them (a static snapshot
+written before they existed) has none.
 """
 
 from __future__ import annotations
@@ -29,13 +31,26 @@ from meshkit.core.rules import (
     parse_rate_limit,
     parse_virtual_service,
 )
+from meshkit.core.security_rules import parse_authorization_policy, parse_peer_authentication, parse_trust_bundle
 
-KNOWN_TOP_LEVEL_KEYS = ("version", "node", "services", "virtual_services", "destination_rules", "rate_limits")
+KNOWN_TOP_LEVEL_KEYS = (
+    "version",
+    "node",
+    "services",
+    "virtual_services",
+    "destination_rules",
+    "rate_limits",
+    "trust_bundle",
+    "peer_authentications",
+    "authorization_policies",
+)
 CLUSTER_DOMAIN = "svc.cluster.local"
 
 # RFC 1123 label, as Kubernetes requires for service and namespace names.
 _DNS_LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
 _ADDRESS = re.compile(r"[A-Za-z0-9.:\-]{1,253}")
+# A service account as a SPIFFE ID path segment may hold it (meshkit.security.identity).
+_SERVICE_ACCOUNT = re.compile(r"[A-Za-z0-9._\-]{1,253}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +64,9 @@ class Endpoint:
     version: str
     labels: Mapping[str, str] = field(default_factory=dict)
     sidecar: bool = False
+    # The workload's service account: with the service's namespace, the
+    # identity its sidecar must prove over mTLS. None from an older control plane.
+    service_account: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +90,13 @@ class Snapshot:
     virtual_services: tuple[VirtualServiceSpec, ...] = ()
     destination_rules: tuple[DestinationRuleSpec, ...] = ()
     rate_limits: tuple[RateLimitSpec, ...] = ()
+    # PEM roots the mesh trusts; None: keep the bundle that came with the certificate.
+    trust_bundle: str | None = None
+    # Canonical forms (meshkit.core.security_rules): the PeerAuthentications
+    # that decide this workload's mode and its destinations', and the
+    # AuthorizationPolicies that select this workload.
+    peer_authentications: tuple[Mapping[str, Any], ...] = ()
+    authorization_policies: tuple[Mapping[str, Any], ...] = ()
 
 
 def service_host(name: str, namespace: str) -> str:
@@ -102,6 +127,14 @@ def parse_snapshot(doc: Any, node: str) -> Snapshot:
         virtual_services=tuple(parse_virtual_service(check, raw, f"virtual_services[{i}]") for i, raw in enumerate(_listed(check, top, "virtual_services"))),
         destination_rules=tuple(parse_destination_rule(check, raw, f"destination_rules[{i}]") for i, raw in enumerate(_listed(check, top, "destination_rules"))),
         rate_limits=tuple(parse_rate_limit(check, raw, f"rate_limits[{i}]") for i, raw in enumerate(_listed(check, top, "rate_limits"))),
+        trust_bundle=parse_trust_bundle(check, top.get("trust_bundle"), "trust_bundle"),
+        peer_authentications=tuple(
+            parse_peer_authentication(check, raw, f"peer_authentications[{i}]") for i, raw in enumerate(_listed(check, top, "peer_authentications"))
+        ),
+        authorization_policies=tuple(
+            parse_authorization_policy(check, raw, f"authorization_policies[{i}]")
+            for i, raw in enumerate(_listed(check, top, "authorization_policies"))
+        ),
     )
 
 
@@ -140,4 +173,5 @@ def _parse_endpoint(check: Checker, path: str, raw: Any) -> Endpoint:
         version=check.text(check.get(obj, "version", path), f"{path}.version"),
         labels=labels,
         sidecar=sidecar,
+        service_account=check.optional_text(obj.get("service_account"), f"{path}.service_account", _SERVICE_ACCOUNT),
     )

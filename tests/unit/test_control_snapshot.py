@@ -36,7 +36,8 @@ def state_of(*records: dict[str, Any]) -> State:
 def ep(instance: str, port: int, sidecar: bool = False) -> dict[str, Any]:
     workload = instance.rsplit("-", 1)[0]
     return {"address": "127.0.0.1", "port": port, "instance": instance, "workload": workload,
-            "version": workload.rsplit("-", 1)[-1], "labels": {"app": workload.split("-")[0]}, "sidecar": sidecar}
+            "version": workload.rsplit("-", 1)[-1], "labels": {"app": workload.split("-")[0]}, "sidecar": sidecar,
+            "service_account": "sa"}
 
 
 CASES = [
@@ -81,6 +82,9 @@ def test_services_in_the_snapshot(state: State, services: dict[str, Any]) -> Non
         "virtual_services": [],
         "destination_rules": [],
         "rate_limits": [],
+        "trust_bundle": None,
+        "peer_authentications": [],
+        "authorization_policies": [],
     }
 
 
