@@ -89,14 +89,19 @@ class HopIds(NamedTuple):
     request_id: bytes
     trace_id: bytes
     header_lines: bytes
+    span_id: bytes = b""
+    parent_span_id: bytes | None = None
 
 
 def hop_ids(request_id: bytes | None, traceparent: bytes | None, tracestate: bytes | None, bits: RandomBits) -> HopIds:
-    """Keep or make the request id, start this hop's span, pass tracestate on."""
+    """Keep or make the request id, start this hop's span, pass tracestate on.
+
+    The span this hop starts is `span_id`; its parent is the span id of the
+    incoming traceparent (None when this hop starts the trace)."""
     rid = request_id if request_id is not None else new_request_id(bits)
     incoming = parse_traceparent(traceparent)
     context = next_hop(incoming, bits)
     lines = b"x-request-id: %s\r\ntraceparent: %s\r\n" % (rid, format_traceparent(context))
     if incoming is not None and tracestate:
         lines += b"tracestate: %s\r\n" % tracestate
-    return HopIds(rid, context.trace_id, lines)
+    return HopIds(rid, context.trace_id, lines, context.span_id, incoming.span_id if incoming is not None else None)

@@ -5,6 +5,8 @@
     GET /stats/prometheus   Istio-named metrics in the text exposition format
     GET /requests?limit=N   the last N requests, oldest first, as JSON
     GET /clusters           outbound clusters: endpoints, breaker counts, outlier state
+    GET /telemetry          the exporter: records recorded, logged, pushed, waiting, dropped
+    POST /telemetry/flush   log and push every finished request now; answers the status after it
 
 It runs on the same HTTP/1.1 machinery as the proxy listeners (so the same
 hardening applies), with a handler that answers every request itself.
@@ -12,6 +14,7 @@ hardening applies), with a handler that answers every request itself.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -23,6 +26,7 @@ from meshkit.sidecar.telemetry import Telemetry
 
 if TYPE_CHECKING:
     from meshkit.sidecar.exchange import Exchange
+    from meshkit.sidecar.telemetry_push import Exporter
 
 JSON = b"application/json"
 TEXT = b"text/plain; charset=utf-8"
@@ -37,26 +41,42 @@ def _json(value: Any) -> bytes:
 class AdminHandler:
     """Answers the admin pages from the sidecar's state and telemetry."""
 
-    def __init__(self, state: MeshState, telemetry: Telemetry, clusters: ClusterSet, addresses: Callable[[], dict[str, str]]) -> None:
+    def __init__(
+        self,
+        state: MeshState,
+        telemetry: Telemetry,
+        clusters: ClusterSet,
+        addresses: Callable[[], dict[str, str]],
+        exporter: Exporter | None = None,
+    ) -> None:
         self.state = state
         self.telemetry = telemetry
         self.clusters = clusters
         self.addresses = addresses
+        self.exporter = exporter
+        self.tasks: set[asyncio.Task[None]] = set()
         self.pages: dict[bytes, Callable[[Exchange, bytes], None]] = {
             b"/ready": self.ready,
             b"/config_dump": self.config_dump,
             b"/stats/prometheus": self.prometheus,
             b"/requests": self.requests,
             b"/clusters": self.cluster_page,
+            b"/telemetry": self.telemetry_page,
+        }
+        self.posts: dict[bytes, Callable[[Exchange, bytes], None]] = {
+            b"/telemetry/flush": self.flush,
         }
 
     def dispatch(self, exchange: Exchange) -> None:
         head = exchange.head
         assert head is not None
         path, _, query = head.path.partition(b"?")
+        if head.method == b"POST" and path in self.posts:
+            self.posts[path](exchange, query)
+            return
         page = self.pages.get(path)
         if page is None:
-            known = ", ".join(p.decode() for p in self.pages)
+            known = ", ".join([p.decode() for p in self.pages] + [f"POST {p.decode()}" for p in self.posts])
             exchange.respond(404, TEXT, f"No admin page {path.decode('latin-1')!r}. Pages: {known}\n".encode())
         elif head.method not in (b"GET", b"HEAD"):
             exchange.respond(405, TEXT, b"Admin pages answer GET only.\n")
@@ -96,3 +116,30 @@ class AdminHandler:
 
     def cluster_page(self, exchange: Exchange, query: bytes) -> None:
         exchange.respond(200, JSON, _json(self.clusters.describe()))
+
+    def telemetry_page(self, exchange: Exchange, query: bytes) -> None:
+        if self.exporter is None:
+            exchange.respond(200, JSON, _json({"recorded": self.telemetry.recorded, "dropped": self.telemetry.dropped}))
+        else:
+            exchange.respond(200, JSON, _json(self.exporter.status()))
+
+    def flush(self, exchange: Exchange, query: bytes) -> None:
+        """Flush in a task; the answer goes out when the push is done (or has failed)."""
+        exporter = self.exporter
+        if exporter is None or not exporter.active:
+            self.telemetry_page(exchange, query)
+            return
+
+        async def run() -> None:
+            try:
+                status = await exporter.flush()
+            except Exception as exc:  # answer the learner, whatever happened
+                if not exchange.finished:
+                    exchange.respond(500, TEXT, f"flush failed: {exc}\n".encode())
+                return
+            if not exchange.finished and not exchange.down.closed:
+                exchange.respond(200, JSON, _json(status))
+
+        task = asyncio.get_running_loop().create_task(run())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)

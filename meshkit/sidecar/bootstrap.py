@@ -6,6 +6,11 @@ ConfigError naming the field, before a port is opened.
 meshkit extends the documented shape with one optional key, `limits`, whose
 fields all have defaults (see `Limits`). A port of 0 asks the system for a
 free port; the sidecar then logs the port it got (tests use this).
+
+`static_identity` (optional, only beside a static snapshot) gives a sidecar
+a certificate without a CA (see `StaticIdentity`). The workload's namespace
+and service account must make a valid SPIFFE ID (meshkit.security.identity):
+it is the identity the sidecar asks the CA for.
 """
 
 from __future__ import annotations
@@ -17,8 +22,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from meshkit.errors import ConfigError
+from meshkit.security.ca import DEFAULT_TRUST_DOMAIN
+from meshkit.security.errors import InvalidIdentity
+from meshkit.security.identity import Identity
 
-_KEYS = ("node", "workload", "host", "inbound", "outbound", "admin", "control_plane", "static_snapshot", "limits")
+_KEYS = ("node", "workload", "host", "inbound", "outbound", "admin", "control_plane", "static_snapshot", "limits", "telemetry", "static_identity")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +61,41 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class TelemetrySettings:
+    """What the sidecar records and where it goes (docs/observability.md).
+
+    With `enabled` false no request is recorded at all (no metrics, logs or
+    spans): the benchmark's baseline. Records are buffered (up to
+    `buffer_size`, oldest dropped and counted beyond it) and flushed every
+    `flush_interval_s`: to the access log file, when one is set (rotated at
+    `access_log_max_bytes`, keeping `access_log_backups` old files), and to the
+    control plane, when there is one and `push` is true.
+    """
+
+    enabled: bool = True
+    access_log: str | None = None
+    access_log_max_bytes: int = 10 * 1024 * 1024
+    access_log_backups: int = 2
+    flush_interval_s: float = 1.0
+    buffer_size: int = 20000
+    push: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class StaticIdentity:
+    """A workload certificate given in the bootstrap, for a sidecar with a static snapshot.
+
+    Benchmarks and tests use it to run an mTLS pair without a control plane;
+    it is used as given and never renewed. PEM text, the key unencrypted
+    (the bootstrap file is written mode 0600).
+    """
+
+    certificate_chain: str
+    private_key: str
+    trust_bundle: str
+
+
+@dataclass(frozen=True, slots=True)
 class ControlPlane:
     """Where to fetch snapshots, and the node token to prove who we are."""
 
@@ -79,6 +122,13 @@ class Bootstrap:
     control_plane: ControlPlane | None
     static_snapshot: dict[str, Any] | None
     limits: Limits = field(default_factory=Limits)
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    static_identity: StaticIdentity | None = None
+
+    @property
+    def identity(self) -> Identity:
+        """The SPIFFE identity this sidecar holds (checked valid at parse time)."""
+        return Identity(DEFAULT_TRUST_DOMAIN, self.workload.namespace, self.workload.service_account)
 
     def public_dict(self) -> dict[str, Any]:
         """The bootstrap as /config_dump shows it: everything but the token."""
@@ -92,6 +142,8 @@ class Bootstrap:
             "control_plane": None if self.control_plane is None else {"url": self.control_plane.url},
             "static_snapshot": self.static_snapshot,
             "limits": {f.name: getattr(self.limits, f.name) for f in fields(Limits)},
+            "static_identity": None if self.static_identity is None else {"certificate_chain": self.static_identity.certificate_chain},
+            "telemetry": {f.name: getattr(self.telemetry, f.name) for f in fields(TelemetrySettings)},
         }
 
 
@@ -136,6 +188,32 @@ def _limits(raw: Any) -> Limits:
     return Limits(**values)
 
 
+def _telemetry(raw: Any) -> TelemetrySettings:
+    if raw is None:
+        return TelemetrySettings()
+    obj = _obj(raw, "telemetry")
+    known = {f.name for f in fields(TelemetrySettings)}
+    values: dict[str, Any] = {}
+    for key, value in obj.items():
+        path = f"telemetry.{key}"
+        if key not in known:
+            raise _fail(path, f"unknown setting; known: {', '.join(sorted(known))}")
+        if key in ("enabled", "push"):
+            if not isinstance(value, bool):
+                raise _fail(path, f"expected true or false, got {value!r}")
+        elif key == "access_log":
+            if value is not None and (not isinstance(value, str) or not value or not value.isprintable()):
+                raise _fail(path, f"expected a file path or null, got {value!r}")
+        elif key == "flush_interval_s":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 60:
+                raise _fail(path, f"expected seconds above 0, at most 60, got {value!r}")
+            value = float(value)
+        elif isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "access_log_backups" else 1):
+            raise _fail(path, f"expected a {'non-negative' if key == 'access_log_backups' else 'positive'} integer, got {value!r}")
+        values[key] = value
+    return TelemetrySettings(**values)
+
+
 def _control_plane(raw: Any) -> ControlPlane | None:
     if raw is None:
         return None
@@ -149,6 +227,22 @@ def _control_plane(raw: Any) -> ControlPlane | None:
     except ValueError as exc:
         raise _fail("control_plane.url", f"bad port in {url!r}") from exc
     return ControlPlane(host=parts.hostname, port=port, token=_text(obj, "token", "control_plane"))
+
+
+def _static_identity(raw: Any) -> StaticIdentity | None:
+    if raw is None:
+        return None
+    obj = _obj(raw, "static_identity")
+    for key in obj:
+        if key not in ("certificate_chain", "private_key", "trust_bundle"):
+            raise _fail(f"static_identity.{key}", "unknown key; known: certificate_chain, private_key, trust_bundle")
+    values = {}
+    for key, marker in (("certificate_chain", "CERTIFICATE"), ("private_key", "PRIVATE KEY"), ("trust_bundle", "CERTIFICATE")):
+        value = obj.get(key)
+        if not isinstance(value, str) or f"-----BEGIN {marker}-----" not in value or not value.isascii():
+            raise _fail(f"static_identity.{key}", f"expected PEM text with a {marker} block")
+        values[key] = value
+    return StaticIdentity(**values)
 
 
 def parse_bootstrap(doc: Any) -> Bootstrap:
@@ -176,6 +270,13 @@ def parse_bootstrap(doc: Any) -> Bootstrap:
         static = _obj(static, "static_snapshot")
     if (control_plane is None) == (static is None):
         raise _fail("control_plane", "set exactly one of control_plane and static_snapshot")
+    static_identity = _static_identity(top.get("static_identity"))
+    if static_identity is not None and static is None:
+        raise _fail("static_identity", "a static identity goes with a static snapshot; with a control plane the CA issues it")
+    try:
+        Identity(DEFAULT_TRUST_DOMAIN, workload.namespace, workload.service_account)
+    except InvalidIdentity as exc:
+        raise _fail("workload.service_account", f"namespace and service account must form a SPIFFE ID: {exc}") from None
     return Bootstrap(
         node=_text(top, "node", ""),
         workload=workload,
@@ -187,6 +288,8 @@ def parse_bootstrap(doc: Any) -> Bootstrap:
         control_plane=control_plane,
         static_snapshot=static,
         limits=_limits(top.get("limits")),
+        static_identity=static_identity,
+        telemetry=_telemetry(top.get("telemetry")),
     )
 
 

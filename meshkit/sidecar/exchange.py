@@ -92,6 +92,10 @@ class Exchange:
         "request_id",
         "trace_id",
         "t0",
+        "span_id",
+        "parent_span_id",
+        "request_bytes",
+        "response_bytes",
         # routed (outbound) requests only
         "rule",
         "cluster",
@@ -138,6 +142,10 @@ class Exchange:
         self.request_id: bytes | None = None
         self.trace_id: bytes | None = None
         self.t0 = time.perf_counter()
+        self.span_id: bytes | None = None
+        self.parent_span_id: bytes | None = None
+        self.request_bytes = 0
+        self.response_bytes = 0
         self.rule: Rule[Cluster] | None = None
         self.cluster: Cluster | None = None
         self.host: Host | None = None
@@ -170,6 +178,7 @@ class Exchange:
 
     def on_request_body(self, chunk: bytes) -> None:
         assert self.head is not None
+        self.request_bytes += len(chunk)
         data = b"%x\r\n%s\r\n" % (len(chunk), chunk) if self.head.chunked else chunk
         if self.replay is not None:
             self._keep(data)
@@ -381,6 +390,7 @@ class Exchange:
         return mode != BODY_NONE or self.close_delimited
 
     def on_response_body(self, chunk: bytes) -> None:
+        self.response_bytes += len(chunk)
         if self.body_mode == BODY_CHUNKED:
             self.down.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
         elif self.body_mode != BODY_NONE:
@@ -706,6 +716,8 @@ class Exchange:
     def _send_own(self, status: int, data: bytes) -> None:
         self.status = status
         self.response_started = True
+        end = data.find(b"\r\n\r\n")
+        self.response_bytes = len(data) - end - 4 if end >= 0 else 0
         self.down.write(data)
         self._finish()
 
@@ -764,6 +776,11 @@ class Exchange:
                     self.trace_id,
                     self.route,
                     self.retries,
+                    self.span_id,
+                    self.parent_span_id,
+                    request_bytes=self.request_bytes,
+                    response_bytes=self.response_bytes,
+                    protocol="HTTP/1.0" if head.version == "1.0" else "HTTP/1.1",
                 )
             )
         if not self.request_done:

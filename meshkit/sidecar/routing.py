@@ -99,6 +99,8 @@ def stamp_ids(exchange: Exchange, head: RequestHead, bits: RandomBits) -> bytes:
     ids = hop_ids(head.request_id, head.traceparent, head.tracestate, bits)
     exchange.request_id = ids.request_id
     exchange.trace_id = ids.trace_id
+    exchange.span_id = ids.span_id
+    exchange.parent_span_id = ids.parent_span_id
     return ids.header_lines
 
 
@@ -203,7 +205,7 @@ class InboundHandler:
         if route is None:
             peer = decode_peer(peer_header) or Peer()
             w = self.workload
-            route = self.telemetry.route(DESTINATION, peer.workload, peer.version, self.service, w.name, w.version)
+            route = self.telemetry.route(DESTINATION, peer.workload, peer.version, self.service, w.name, w.version, source_namespace=peer.namespace)
             if len(self._routes) < MAX_PEER_CACHE:
                 self._routes[peer_header] = route
         return route

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import random
 import signal
+from collections.abc import Callable
 
 from meshkit.errors import ConfigError, PortInUse
 from meshkit.sidecar.admin import AdminHandler
@@ -22,7 +23,8 @@ from meshkit.sidecar.control_client import ConfigClient
 from meshkit.sidecar.downstream import Listener
 from meshkit.sidecar.routing import InboundHandler, OutboundHandler
 from meshkit.sidecar.state import MeshState
-from meshkit.sidecar.telemetry import Telemetry
+from meshkit.sidecar.telemetry import UNKNOWN, Telemetry
+from meshkit.sidecar.telemetry_push import Exporter
 from meshkit.sidecar.upstream import Pool
 
 log = logging.getLogger("meshkit.sidecar")
@@ -39,10 +41,15 @@ class Sidecar:
         self.bootstrap = bootstrap
         limits = bootstrap.limits
         self.clock = Clock()
-        self.telemetry = Telemetry(limits.request_log_size)
+        w = bootstrap.workload
+        tel = bootstrap.telemetry
+        exported = tel.enabled and (tel.access_log is not None or (tel.push and bootstrap.control_plane is not None))
+        self.telemetry = Telemetry(limits.request_log_size, tel.buffer_size if exported else None, namespace=w.namespace)
+        self.exporter = Exporter(self.telemetry, tel, bootstrap.node, bootstrap.control_plane)
+        # With telemetry disabled the listeners record nothing (the benchmark's baseline).
+        recorder = self.telemetry if tel.enabled else None
         self.rng = random.Random()
         bits = self.rng.getrandbits
-        w = bootstrap.workload
         self.clusters = ClusterSet(w, self.telemetry, limits.max_idle_per_endpoint, self.rng)
         self.state = MeshState(bootstrap, self.clusters)
         timeouts = {"request_headers_timeout_s": limits.request_headers_timeout_s, "idle_timeout_s": limits.idle_timeout_s}
@@ -55,17 +62,17 @@ class Sidecar:
                 "inbound",
                 InboundHandler(self.state, w, self.app_pool, self.telemetry, bits),
                 self.clock,
-                telemetry=self.telemetry,
+                telemetry=recorder,
                 local_reply_headers=[(b"x-meshkit-version", version)],
                 response_extra=b"x-meshkit-version: %s\r\n" % version,
                 drops_mesh_response_headers=True,
                 **timeouts,
             )
         self.listeners["outbound"] = Listener(
-            "outbound", OutboundHandler(self.state, w, self.telemetry, bits, self.rng), self.clock, telemetry=self.telemetry, **timeouts
+            "outbound", OutboundHandler(self.state, w, self.telemetry, bits, self.rng), self.clock, telemetry=recorder, **timeouts
         )
         self.listeners["admin"] = Listener(
-            "admin", AdminHandler(self.state, self.telemetry, self.clusters, self.addresses), self.clock, telemetry=None, **timeouts
+            "admin", AdminHandler(self.state, self.telemetry, self.clusters, self.addresses, self.exporter), self.clock, telemetry=None, **timeouts
         )
         self.servers: dict[str, asyncio.AbstractServer] = {}
         self.config_task: asyncio.Task[None] | None = None
@@ -86,7 +93,7 @@ class Sidecar:
         for name, listener in self.listeners.items():
             try:
                 self.servers[name] = await loop.create_server(
-                    listener.protocol, self.bootstrap.host, ports[name], reuse_address=True, backlog=LISTEN_BACKLOG
+                    self._counted(name, listener), self.bootstrap.host, ports[name], reuse_address=True, backlog=LISTEN_BACKLOG
                 )
             except OSError as exc:
                 await self.close_servers()
@@ -99,6 +106,8 @@ class Sidecar:
             app_pool = self.app_pool
             self.clock.add_sweep(lambda tick: app_pool.expire(tick, upstream_idle))
         self.clock.start()
+        if self.exporter.active:
+            self.exporter.start()
         log.info("listening %s", " ".join(f"{n}={a}" for n, a in self.addresses().items()))
         if self.bootstrap.static_snapshot is not None:
             try:
@@ -141,7 +150,28 @@ class Sidecar:
             self.app_pool.close(cancel_connects=True)
         await asyncio.sleep(0)  # let cancelled connects answer their requests
         await self.close_servers()
+        if self.exporter.active:
+            await self.exporter.close()
         log.info("stopped")
+
+    def _counted(self, name: str, listener: Listener) -> Callable[[], asyncio.Protocol]:
+        """The listener's protocol factory, counting accepted connections for the TCP metrics."""
+        w = self.bootstrap.workload
+        service = f"{w.service}.{w.namespace}.svc.cluster.local"
+        if name == "inbound":
+            values = ("destination", UNKNOWN, UNKNOWN, service, w.name, w.namespace)
+        elif name == "outbound":
+            values = ("source", w.name, w.namespace, UNKNOWN, UNKNOWN, UNKNOWN)
+        else:
+            return listener.protocol
+        counter = self.telemetry.connection_counter(values, lambda: len(listener.connections))
+        make = listener.protocol
+
+        def factory() -> asyncio.Protocol:
+            counter.opened += 1
+            return make()
+
+        return factory
 
     async def close_servers(self) -> None:
         for server in self.servers.values():

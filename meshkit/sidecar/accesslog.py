@@ -1,0 +1,135 @@
+"""Access-log lines and the bounded, rotated file they go to.
+
+One JSON object per request per reporter, with Envoy's field names where
+Envoy has one (Istio's default JSON access log: start_time, method, path,
+protocol, response_code, response_flags, bytes_received, bytes_sent,
+duration, upstream_host, request_id, authority) and the mesh's view beside
+them: reporter, source and destination workloads, principals and the
+connection's security, and the trace (traceparent as this hop sent it on,
+trace, span and parent span ids). The same line is the record the sidecar
+sends to the control plane, so what a learner greps in the log and what
+`lab.requests()` shows are one thing.
+
+The line is made by the exporter from the buffered record, never on the
+request's path; the file is written in batches (one write per flush) and
+rotated by size like logrotate's `size` + `rotate N`: `access.log` becomes
+`access.log.1`, the oldest beyond `backups` is deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from meshkit.sidecar.telemetry import RequestRecord
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _text(raw: bytes | None) -> str | None:
+    return None if raw is None else raw.decode("latin-1")
+
+
+def start_time(unix_s: float) -> str:
+    """RFC 3339 UTC with milliseconds, as Envoy's %START_TIME% prints it."""
+    return datetime.fromtimestamp(unix_s, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def entry(record: RequestRecord, seq: int, node: str) -> dict[str, Any]:
+    """The access-log object for one request record."""
+    values = record.route.values
+    reporter = values[0]
+    trace_id = _text(record.trace_id)
+    span_id = _text(record.span_id)
+    return {
+        "start_time": start_time(record.start),
+        "method": record.method.decode("latin-1"),
+        "path": _text(record.path),
+        "protocol": record.protocol,
+        "response_code": record.code,
+        "response_flags": record.flags,
+        "bytes_received": record.request_bytes,
+        "bytes_sent": record.response_bytes,
+        "duration": round(record.duration_ms, 3),
+        "upstream_host": record.upstream_host,
+        "request_id": _text(record.request_id),
+        "authority": _text(record.authority),
+        "traceparent": f"00-{trace_id}-{span_id}-01" if trace_id and span_id else None,
+        "trace_id": trace_id,
+        "span_id": span_id,
+        "parent_span_id": _text(record.parent_span_id),
+        "reporter": reporter,
+        "source_workload": values[1],
+        "source_namespace": values[2],
+        "source_version": values[3],
+        "source_principal": record.source_principal,
+        "destination_service": values[4],
+        "destination_workload": values[7],
+        "destination_namespace": values[8],
+        "destination_version": values[9],
+        "destination_principal": record.destination_principal,
+        "peer_principal": record.source_principal if reporter == "destination" else record.destination_principal,
+        "connection_security_policy": record.connection_security_policy,
+        "retries": record.retries,
+        "start": round(record.start, 6),
+        "node": node,
+        "seq": seq,
+    }
+
+
+def line(record: RequestRecord, seq: int, node: str) -> str:
+    """The entry as one line of JSON (no newline)."""
+    return _dumps(entry(record, seq, node))
+
+
+class RotatingLog:
+    """Appends batches of lines to a file, rotating it by size."""
+
+    def __init__(self, path: str | Path, max_bytes: int, backups: int) -> None:
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - held open for the sidecar's life
+        self.size = self._file.tell()
+        self.errors = 0
+
+    def write(self, lines: list[str]) -> None:
+        """Append `lines`, one write call; rotate first when the file is full.
+
+        A disk error is counted and the batch skipped: a full disk must not
+        stop the proxy.
+        """
+        if not lines:
+            return
+        data = "\n".join(lines) + "\n"
+        try:
+            if self.size and self.size + len(data) > self.max_bytes:
+                self._rotate()
+            self._file.write(data)
+            self._file.flush()
+            self.size += len(data.encode("utf-8")) if not data.isascii() else len(data)
+        except OSError:
+            self.errors += 1
+
+    def _rotate(self) -> None:
+        self._file.close()
+        if self.backups > 0:
+            for index in range(self.backups - 1, 0, -1):
+                older = self.path.with_name(f"{self.path.name}.{index}")
+                if older.exists():
+                    os.replace(older, self.path.with_name(f"{self.path.name}.{index + 1}"))
+            os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
+        else:
+            self.path.unlink(missing_ok=True)
+        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+        self.size = 0
+
+    def close(self) -> None:
+        try:
+            self._file.close()
+        except OSError:
+            pass
