@@ -46,6 +46,13 @@ HOST = "127.0.0.1"
 START_TIMEOUT_S = 20.0
 """How long a process may take to come up on a busy 2-core machine."""
 
+PORT_RETRIES = 3
+"""How often an instance is started again on new ports when one was taken."""
+APP_EXIT_PORT_TAKEN = 3
+"""`python -m meshkit.demo` exits with this when its port is taken."""
+SIDECAR_EXIT_PORT_TAKEN = 1
+"""`python -m meshkit.sidecar` exits with this when one of its ports is taken."""
+
 
 def spec_to_dict(spec: WorkloadSpec) -> dict[str, Any]:
     return dataclasses.asdict(spec)
@@ -232,7 +239,7 @@ class LocalBackend:
             for name in ("lab.json", "control.json", "control-token", "store.json", "nodes.json", "dns.json"):
                 with contextlib.suppress(FileNotFoundError):
                     (self.home.root / name).unlink()
-            for folder in (self.home.run_dir, self.home.log_dir, self.home.root / "ca"):
+            for folder in (self.home.run_dir, self.home.log_dir, self.home.root / "ca", self.home.root / "telemetry"):
                 shutil.rmtree(folder, ignore_errors=True)
             self._client = None
 
@@ -353,6 +360,12 @@ class LocalBackend:
             return None
         return f"http://{HOST}:{rec['admin']}"
 
+    def log_path(self, instance: InstanceView, kind: str) -> Path:
+        """Where an instance's log goes: kind "app" (the app's output), "sidecar"
+        (the proxy's own log) or "access" (its access log, JSON lines)."""
+        suffix = {"app": "app.log", "sidecar": "sidecar.log", "access": "access.log"}[kind]
+        return self.home.log_dir / f"{instance.namespace}.{instance.instance}.{suffix}"
+
     # -- helpers -----------------------------------------------------------
 
     @staticmethod
@@ -409,7 +422,7 @@ class LocalBackend:
         for rec in recs:
             self._spawn_instance(state, rec)
         self._save(state)
-        self._wait_ready(recs, say)
+        self._wait_ready(state, recs, say)
         self._wait_synced(state, say)
 
     def _wait_synced(self, state: dict[str, Any], say: Progress) -> None:
@@ -441,7 +454,9 @@ class LocalBackend:
         rec["app_proc"] = processes.spawn("meshkit.demo", ["--spec", str(app_file)], self.home.log_dir / f"{stem}.app.log", env).to_dict()
         if rec["sidecar"]:
             boot_file = self.home.run_dir / f"{stem}.sidecar.json"
-            write_json_atomic(boot_file, self._bootstrap(rec, spec, state["control"]["url"]), mode=0o600)
+            bootstrap = self._bootstrap(rec, spec, state["control"]["url"])
+            bootstrap["telemetry"] = {"access_log": str(self.log_path(self._view(rec), "access"))}
+            write_json_atomic(boot_file, bootstrap, mode=0o600)
             rec["sidecar_proc"] = processes.spawn(
                 "meshkit.sidecar", ["--bootstrap", str(boot_file)], self.home.log_dir / f"{stem}.sidecar.log"
             ).to_dict()
@@ -466,13 +481,18 @@ class LocalBackend:
             "static_snapshot": None,
         }
 
-    def _wait_ready(self, recs: Sequence[dict[str, Any]], say: Progress) -> None:
+    def _wait_ready(self, state: dict[str, Any], recs: Sequence[dict[str, Any]], say: Progress) -> None:
         pending = list(recs)
         total = len(pending)
         deadline = time.monotonic() + START_TIMEOUT_S
+        retries: dict[int, int] = {}
         with httpx.Client(timeout=0.5, trust_env=False) as http:
             while pending:
                 for rec in list(pending):
+                    if self._lost_a_port(rec) and retries.get(id(rec), 0) < PORT_RETRIES:
+                        retries[id(rec)] = retries.get(id(rec), 0) + 1
+                        self._respawn_on_new_ports(state, rec)
+                        continue
                     self._check_started(rec)
                     if self._ready(rec, http):
                         pending.remove(rec)
@@ -482,6 +502,27 @@ class LocalBackend:
                     raise LabError(f"these instances did not become ready in {START_TIMEOUT_S:.0f} s: {names}")
                 if pending:
                     time.sleep(0.05)
+
+    def _lost_a_port(self, rec: dict[str, Any]) -> bool:
+        """True when one of the instance's processes exited because a port it
+        was given was taken between allocation and bind (another program won
+        the race for a free port: rare, but certain on a busy machine)."""
+        for key, code in (("app_proc", APP_EXIT_PORT_TAKEN), ("sidecar_proc", SIDECAR_EXIT_PORT_TAKEN)):
+            proc = self._proc(rec.get(key))
+            if proc is not None and not processes.alive(proc) and processes.exit_code(proc) == code:
+                return True
+        return False
+
+    def _respawn_on_new_ports(self, state: dict[str, Any], rec: dict[str, Any]) -> None:
+        """Start the instance again on fresh ports; its endpoint moves only if
+        the endpoint port itself was taken (then DNS and the registry follow)."""
+        self._stop_instances([rec])
+        if not port_is_free(rec["port"]):
+            rec["port"] = self._fresh_port(state)
+            self._write_dns(state)
+            self._register(rec)
+        self._spawn_instance(state, rec)
+        self._save(state)
 
     def _check_started(self, rec: dict[str, Any]) -> None:
         for key, what in (("app_proc", "app"), ("sidecar_proc", "sidecar")):

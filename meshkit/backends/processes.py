@@ -70,10 +70,24 @@ def spawn(module: str, args: list[str], log: Path, env: dict[str, str] | None = 
 _children: list[subprocess.Popen[bytes]] = []
 
 
+def exit_code(record: ProcessRecord) -> int | None:
+    """The exit status of a process this Python started, once it has exited."""
+    for child in _children:
+        if child.pid == record.pid:
+            return child.poll()
+    return None
+
+
 def _reap() -> None:
-    for child in list(_children):
-        if child.poll() is not None:
-            _children.remove(child)
+    """Collect exited children (no zombies), keeping their exit status for
+    `exit_code` for a while: a launcher asks why a process ended."""
+    for child in _children:
+        child.poll()
+    while len(_children) > MAX_REMEMBERED and _children[0].returncode is not None:
+        _children.pop(0)
+
+
+MAX_REMEMBERED = 512
 
 
 def _process(record: ProcessRecord) -> psutil.Process | None:

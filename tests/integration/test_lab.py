@@ -210,3 +210,37 @@ def test_a_lab_used_as_a_context_manager_leaves_nothing_running(tmp_path: Path) 
         assert lab_processes(home)
     assert processes.wait_until(lambda: not lab_processes(home), 5.0)
     assert not (home / "lab.json").exists()
+
+
+def test_an_instance_whose_port_was_taken_before_it_bound_starts_again_on_new_ports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another program can take a free port between allocation and bind; the
+    sidecar then exits with its port-in-use status and the lab starts the
+    instance again on fresh ports instead of failing the deploy."""
+    import socket
+
+    from meshkit.backends import local
+    from meshkit.demo.apps import Latency, WorkloadSpec
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    real_free_port = local.free_port
+    calls = {"n": 0}
+
+    def allocate(host: str = "127.0.0.1") -> int:
+        calls["n"] += 1
+        return taken.getsockname()[1] if calls["n"] == 3 else real_free_port(host)
+
+    lab = Lab(home=tmp_path / "lab").up()
+    try:
+        monkeypatch.setattr(local, "free_port", allocate)
+        spec = WorkloadSpec(name="solo-v1", service="solo", version="v1", service_account="solo", latency=Latency(1.0, 2.0))
+        lab.deploy(spec, inject=True)
+        assert calls["n"] > 4, "the instance was given new ports"
+        assert lab.workloads().set_index("workload").loc["solo-v1", "ready"] == "1/1"
+        assert lab.call("solo", "/").status == 200
+    finally:
+        taken.close()
+        lab.down()
