@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -90,6 +91,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
     status = StatusLine()
+    load_before = os.getloadavg()[0]
 
     startup: dict[str, list[float]] = {"deploy, then inject (apps restart)": [], "deploy with inject=True": []}
     for round_ in range(args.rounds):
@@ -107,13 +109,22 @@ def main() -> None:
         "max_ms": max(worst),
         "mean_ms": statistics.fmean(worst),
     }
-    results = {"machine": machine_facts(None, None), "startup_s": startup, "propagation": propagation}
+    load = {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}
+    results = {"machine": machine_facts(None, None), "load_average_1m": load, "startup_s": startup, "propagation": propagation}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "lab.json").write_text(json.dumps(results, indent=1) + "\n")
 
     facts = results["machine"]
     machine = f"{facts['cpu']}, {facts['cores']} cores, {facts['memory_gb']} GiB, {facts['kernel']}, Python {facts['python']}"
-    lines = ["# Lab timings", "", f"Machine: {machine}", f"Date: {facts['date']}", ""]
+    lines = [
+        "# Lab timings",
+        "",
+        f"Machine: {machine}",
+        f"Date: {facts['date']}",
+        f"Load average (1 min) before and after the run: {load['before']} and {load['after']}"
+        " (on 2 cores; above 2 means other work competed for the CPU)",
+        "",
+    ]
     lines += ["## Up + deploy bookinfo + inject all (target <= 5 s)", "", "| how | runs (s) | median (s) | vs target |", "| --- | --- | --- | --- |"]
     for label, runs in startup.items():
         median = statistics.median(runs)
