@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -184,7 +185,86 @@ def cmd_tour(args: argparse.Namespace) -> None:
     else:
         edges = edges.assign(security=edges["security"].map(lambda s: "mTLS" if s == "mutual_tls" else "plaintext" if s == "none" else s))
         print(edges[["source", "destination", "requests", "success_rate", "security"]].to_string(index=False))
-    print("\nnext: `meshkit status`, `meshkit call productpage /productpage`, `meshkit down` when done.")
+    print("\nnext: `meshkit stat` (golden signals per workload), `meshkit trace` (recent traces), "
+          "`meshkit status`, `meshkit down` when done.")
+
+
+def _fmt_stat(frame: pd.DataFrame) -> pd.DataFrame:
+    """Linkerd's stat columns and number formats: SUCCESS as a percentage, latency in ms, "-" when unknown."""
+    def pct(v: float) -> str:
+        return "-" if pd.isna(v) else f"{v * 100:.2f}%"
+
+    def num(v: float, unit: str = "") -> str:
+        return "-" if pd.isna(v) else f"{v:.1f}{unit}"
+
+    return pd.DataFrame({
+        "NAME": frame["workload"], "MESHED": frame["meshed"], "SUCCESS": frame["success_rate"].map(pct),
+        "RPS": frame["rps"].map(lambda v: num(v, "rps")), "LATENCY_P50": frame["p50_ms"].map(lambda v: num(v, "ms")),
+        "LATENCY_P95": frame["p95_ms"].map(lambda v: num(v, "ms")), "LATENCY_P99": frame["p99_ms"].map(lambda v: num(v, "ms")),
+    })  # fmt: skip
+
+
+def cmd_stat(args: argparse.Namespace) -> None:
+    frame = _lab(args).stat(args.workload, window=args.window)
+    print(f"what each workload served in the last {args.window:g} s, as its sidecar saw it:\n")
+    _print_table(_fmt_stat(frame))
+
+
+def _top_table(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return "(no requests in the window)"
+    shown = pd.DataFrame({
+        "SOURCE": frame["source"], "DESTINATION": frame["destination"], "METHOD": frame["method"], "PATH": frame["path"],
+        "COUNT": frame["count"], "BEST": frame["best_ms"].map(lambda v: f"{v:.1f}ms"),
+        "WORST": frame["worst_ms"].map(lambda v: f"{v:.1f}ms"), "LAST": frame["last_ms"].map(lambda v: f"{v:.1f}ms"),
+        "SUCCESS": frame["success_rate"].map(lambda v: f"{v * 100:.1f}%"),
+    })  # fmt: skip
+    return str(shown.to_string(index=False))
+
+
+def cmd_top(args: argparse.Namespace) -> None:
+    """Refresh the busiest routes every --interval seconds until Ctrl-C or --seconds have passed."""
+    lab = _lab(args)
+    tty = sys.stdout.isatty()
+    deadline = None if args.seconds is None else time.monotonic() + args.seconds
+    try:
+        while True:
+            table = _top_table(lab.top(window=args.window, limit=args.limit))
+            stamp = time.strftime("%H:%M:%S")
+            header = f"meshkit top  {stamp}  (last {args.window:g} s; Ctrl-C to quit)"
+            if tty:
+                sys.stdout.write("\x1b[H\x1b[2J" + header + "\n\n" + table + "\n")
+            else:
+                sys.stdout.write(header + "\n" + table + "\n\n")
+            sys.stdout.flush()
+            if deadline is not None and time.monotonic() + args.interval > deadline:
+                break
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        print()
+
+
+def cmd_logs(args: argparse.Namespace) -> None:
+    text = _lab(args).logs(args.workload, sidecar=args.sidecar, tail=args.tail, proxy=args.proxy)
+    print(text if text else "(no log lines yet)")
+
+
+def cmd_trace(args: argparse.Namespace) -> None:
+    from meshkit.observe import trace_text
+
+    lab = _lab(args)
+    if not args.trace_id:
+        frame = lab.traces(window=args.window, limit=args.limit)
+        if frame.empty:
+            print("(no traces recorded yet: send some traffic through sidecars)")
+            return
+        frame = frame.assign(time=frame["time"].dt.strftime("%H:%M:%S.%f").str[:-3], duration_ms=frame["duration_ms"].round(2))
+        print(frame.to_string(index=False))
+        print("\nshow one: meshkit trace <trace_id>")
+        return
+    tree = lab.trace(args.trace_id)
+    print(f"trace {args.trace_id}: {len(tree)} spans, {tree.attrs['duration_ms']:.2f} ms in all\n")
+    print(trace_text(tree))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -242,6 +322,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--istio", action="store_true", required=True, help="Istio's apiVersions (the only format)")
     p.add_argument("-o", "--output", default=None, help="file to write (default: standard output)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("stat", help="golden signals per workload (linkerd stat): success, rps, latency")
+    p.add_argument("workload", nargs="?", default=None)
+    p.add_argument("--window", type=float, default=60.0, help="seconds to look back (default 60)")
+    p.set_defaults(func=cmd_stat)
+
+    p = sub.add_parser("top", help="the busiest routes, refreshed live (linkerd top)")
+    p.add_argument("--window", type=float, default=10.0, help="seconds to look back (default 10)")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes (default 2)")
+    p.add_argument("--seconds", type=float, default=None, help="stop after this many seconds (default: until Ctrl-C)")
+    p.add_argument("--limit", type=int, default=20, help="rows to show")
+    p.set_defaults(func=cmd_top)
+
+    p = sub.add_parser("logs", help="a workload's log, or its sidecar's access log")
+    p.add_argument("workload")
+    p.add_argument("--sidecar", action="store_true", help="the sidecar's access log (JSON, one line per request)")
+    p.add_argument("--proxy", action="store_true", help="the sidecar process's own log")
+    p.add_argument("--tail", type=int, default=100, help="last N lines (0: all)")
+    p.set_defaults(func=cmd_logs)
+
+    p = sub.add_parser("trace", help="one request's spans as a tree, or recent traces without an id")
+    p.add_argument("trace_id", nargs="?", default=None)
+    p.add_argument("--window", type=float, default=None, help="traces of the last N seconds only")
+    p.add_argument("--limit", type=int, default=20, help="traces to list")
+    p.set_defaults(func=cmd_trace)
 
     p = sub.add_parser("tour", help="the whole loop: bookinfo latency without and with sidecars")
     p.add_argument("--rate", type=float, default=TOUR_RATE)

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pandas as pd
 
-from meshkit import aio, config, telemetry
+from meshkit import aio, config, observe, telemetry
 from meshkit.backends.base import Backend, InstanceView
 from meshkit.backends.local import LocalBackend
 from meshkit.demo.apps import Latency, WorkloadSpec, get_app
@@ -433,9 +433,158 @@ class Lab:
 
     def edges(self) -> pd.DataFrame:
         """Observed service-to-service edges from the sidecars' telemetry:
-        requests, and how each edge is secured (connection_security_policy)."""
-        urls = [u for u in (self._backend.sidecar_admin(v) for v in self._backend.instances() if v.sidecar) if u]
-        return telemetry.edges(aio.run(telemetry.scrape(urls)))
+        requests, and how each edge is secured (connection_security_policy).
+
+        Every request since the lab started (the control plane's store); when
+        the control plane is away, what the running sidecars' counters say."""
+        try:
+            return observe.edges(self.requests())
+        except ControlPlaneError:
+            return telemetry.edges(aio.run(telemetry.scrape(self._admin_urls())))
+
+    # -- observability -----------------------------------------------------
+
+    def requests(
+        self,
+        window: float | str | None = None,
+        *,
+        workload: str | None = None,
+        reporter: str | None = None,
+        trace_id: str | None = None,
+        limit: int | None = None,
+    ) -> pd.DataFrame:
+        """Request records, one per request per reporting sidecar, oldest first.
+
+        `window` keeps the last seconds (or "30s", "5m"); `workload` keeps
+        requests it sent or served; `reporter` is "source" (the caller's
+        sidecar) or "destination" (the callee's). Every sidecar is asked to
+        deliver what it recorded first, so the table is complete up to now.
+        """
+        frame = self._records(window, trace_id=trace_id, limit=limit)
+        if workload is not None:
+            frame = frame[(frame["source_workload"] == workload) | (frame["destination_workload"] == workload)]
+        if reporter is not None:
+            frame = frame[frame["reporter"] == reporter]
+        return frame.reset_index(drop=True)
+
+    def metrics(
+        self,
+        window: float | str | None = 60.0,
+        by: str | Sequence[str] = ("destination_workload",),
+        *,
+        reporter: str | None = "destination",
+        exact: bool = False,
+    ) -> pd.DataFrame:
+        """rps, success rate and p50/p90/p99 latency per group over the last `window` seconds.
+
+        `by` is one or more record columns (destination_workload,
+        destination_service, source_workload, destination_version, code, ...).
+        Percentiles come from Istio's histogram buckets as Prometheus's
+        histogram_quantile computes them; exact=True uses the records' own."""
+        seconds = _seconds(window)
+        now = time.time()
+        frame = self._records(seconds, now=now)
+        return observe.metrics(frame, seconds, [by] if isinstance(by, str) else list(by), reporter, now, exact)
+
+    def topology(self, window: float | str | None = None, *, reporter: str = "auto") -> pd.DataFrame:
+        """Edges (source workload -> destination service) with rps, success rate, p50/p99 and
+        the share of mTLS requests: Kiali's graph as a table (window None: since the lab began).
+        meshkit.notebook.figures.topology_figure draws it."""
+        seconds = _seconds(window)
+        now = time.time()
+        return observe.topology(self._records(seconds, now=now), seconds, reporter, now if seconds else None)
+
+    def stat(self, workload: str | None = None, window: float | str = 60.0) -> pd.DataFrame:
+        """`linkerd stat`: per workload meshed, success rate, rps, p50/p95/p99 of what it served."""
+        seconds = _seconds(window) or 60.0
+        now = time.time()
+        workloads = self.workloads()
+        if workload is not None:
+            workloads = workloads[workloads["workload"] == workload]
+            if workloads.empty:
+                raise UnknownWorkload(f"no workload {workload!r} (workloads: {', '.join(self.workloads()['workload'])})")
+        return observe.stat(self._records(seconds, now=now), workloads, seconds, now)
+
+    def top(self, window: float | str = 10.0, limit: int = 20) -> pd.DataFrame:
+        """`linkerd top`: the busiest (source, destination, method, path) of the last `window` seconds."""
+        seconds = _seconds(window) or 10.0
+        now = time.time()
+        return observe.top(self._records(seconds, now=now), seconds, now, limit)
+
+    def traces(self, window: float | str | None = None, limit: int | None = 50) -> pd.DataFrame:
+        """Recent traces, newest first: root call, total time, spans, services, errors."""
+        return observe.traces(self._records(_seconds(window)), limit)
+
+    def trace(self, trace_id: str) -> pd.DataFrame:
+        """One request's whole tree of spans (a span per sidecar hop), each with its start and duration."""
+        tree = observe.trace(self._records(None, trace_id=trace_id), trace_id)
+        if tree.empty:
+            raise UnknownWorkload(f"no spans recorded for trace {trace_id!r} (see lab.traces() for recent ones)")
+        return tree
+
+    def telemetry_drops(self) -> pd.DataFrame:
+        """Per sidecar process: records received by the control plane and records lost on the
+        way (gaps it saw, drops the sidecar reported); attrs hold the store's evictions."""
+        self._flush_telemetry()
+        return observe.drops(self._control().telemetry_status())
+
+    def logs(self, workload: str, sidecar: bool = False, tail: int | None = 100, proxy: bool = False) -> str:
+        """The last `tail` lines of a workload's log: the app's, or with sidecar=True its
+        sidecar's access log (one JSON line per request), or with proxy=True the sidecar's own log."""
+        views = self._select(workload)
+        where = getattr(self._backend, "log_path", None)
+        if where is None:
+            raise LabError(f"the {self._backend.name} backend does not keep log files")
+        if (sidecar or proxy) and not any(v.sidecar for v in views):
+            raise UnknownWorkload(f"{workload!r} has no sidecar: inject it first with lab.inject({workload!r})")
+        if sidecar:
+            self._flush_telemetry()
+        kind = "sidecar" if proxy else "access" if sidecar else "app"
+        lines: list[str] = []
+        for view in views:
+            path = where(view, kind)
+            try:
+                text = path.read_text(encoding="utf-8", errors="replace")
+            except FileNotFoundError:
+                continue
+            lines += text.splitlines()
+        return "\n".join(lines[-tail:] if tail else lines)
+
+    def prometheus_targets(self, path: str | Path | None = None) -> list[dict[str, Any]]:
+        """Every sidecar's /stats/prometheus as a Prometheus file_sd target list (written to
+        `path` when given): point a real Prometheus at it, see docs/observability.md."""
+        groups = []
+        for view in self._backend.instances():
+            url = self._backend.sidecar_admin(view) if view.sidecar else None
+            if url:
+                groups.append({"targets": [url.split("://", 1)[1]],
+                               "labels": {"namespace": view.namespace, "pod": view.instance, "workload": view.workload}})
+        if path is not None:
+            target = Path(path)
+            tmp = target.with_name(target.name + ".tmp")
+            tmp.write_text(json.dumps(groups, indent=2))
+            tmp.replace(target)
+        return groups
+
+    def _admin_urls(self) -> list[str]:
+        return [u for u in (self._backend.sidecar_admin(v) for v in self._backend.instances() if v.sidecar and v.running) if u]
+
+    def _flush_telemetry(self) -> None:
+        urls = self._admin_urls()
+        if urls:
+            aio.run(telemetry.flush(urls))
+
+    def _records(
+        self,
+        window_s: float | None,
+        *,
+        now: float | None = None,
+        trace_id: str | None = None,
+        limit: int | None = None,
+    ) -> pd.DataFrame:
+        self._flush_telemetry()
+        since = None if window_s is None else (now if now is not None else time.time()) - window_s
+        return observe.requests_frame(self._control().telemetry_records(since=since, trace_id=trace_id, limit=limit))
 
     # -- helpers -----------------------------------------------------------
 
@@ -485,6 +634,22 @@ class Lab:
         except LabError:
             return {}
         return {node: _sync_word(info, status.get("version")) for node, info in status.get("nodes", {}).items()}
+
+
+def _seconds(window: float | str | None) -> float | None:
+    """A window as seconds: a number, or text pandas reads as a duration ("30s", "5m")."""
+    if window is None:
+        return None
+    if isinstance(window, str):
+        try:
+            seconds = pd.Timedelta(window).total_seconds()
+        except ValueError as exc:
+            raise LabError(f"window {window!r} is not a duration (say 30, '30s' or '5m')") from exc
+    else:
+        seconds = float(window)
+    if not seconds > 0:
+        raise LabError(f"window must be positive, got {window!r}")
+    return seconds
 
 
 KIND_NAMES = {

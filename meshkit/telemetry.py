@@ -2,7 +2,10 @@
 
 Each sidecar exposes Istio-named metrics at /stats/prometheus. Scraping them
 (as Prometheus would) and folding the samples into edges is kept as two steps:
-the scrape is I/O, the folding is a pure function over samples.
+the scrape is I/O, the folding is a pure function over samples. The Lab's
+tables come from the request records the control plane gathers
+(meshkit.observe); this scrape is the fallback when the control plane is
+away, and `flush` asks the sidecars to deliver their records now.
 """
 
 from __future__ import annotations
@@ -38,6 +41,25 @@ async def scrape(admin_urls: Sequence[str], timeout_s: float = 2.0) -> list[Samp
         if isinstance(answer, httpx.Response) and answer.status_code == 200:
             samples += parse_requests_total(answer.text)
     return samples
+
+
+async def flush(admin_urls: Sequence[str], timeout_s: float = 8.0) -> dict[str, dict[str, object]]:
+    """Ask every sidecar to log and push what it recorded, now (POST /telemetry/flush).
+
+    Returns each answering sidecar's exporter status by admin URL; a sidecar
+    that does not answer is left out (its records arrive with its next
+    periodic flush, or are counted as lost).
+    """
+    async with httpx.AsyncClient(timeout=timeout_s, trust_env=False) as http:
+        answers = await asyncio.gather(*(http.post(f"{u}/telemetry/flush") for u in admin_urls), return_exceptions=True)
+    found: dict[str, dict[str, object]] = {}
+    for url, answer in zip(admin_urls, answers, strict=True):
+        if isinstance(answer, httpx.Response) and answer.status_code == 200:
+            try:
+                found[url] = answer.json()
+            except ValueError:
+                continue
+    return found
 
 
 def parse_requests_total(text: str) -> list[Sample]:

@@ -42,6 +42,7 @@ from meshkit.control.ca_api import parse_certificate_request, sign_certificate
 from meshkit.control.snapshot import build_snapshot
 from meshkit.control.validation import validate_batch, validate_resource
 from meshkit.control.store import Store
+from meshkit.control.telemetry import BadBatch, TelemetrySink
 from meshkit.errors import ConfigError, ControlPlaneError
 from meshkit.security.ca import CertificateAuthority
 
@@ -62,8 +63,10 @@ class ControlPlane:
         debounce: float = DEFAULT_DEBOUNCE_S,
         reports: Path | None = None,
         ca: CertificateAuthority | None = None,
+        telemetry: TelemetrySink | None = None,
     ) -> None:
         self.store = store
+        self.telemetry = telemetry if telemetry is not None else TelemetrySink()
         self.ca = ca
         self.admin_token = admin_token
         self.publisher = Publisher(store.state, debounce)
@@ -87,6 +90,9 @@ class ControlPlane:
         add("GET", "/v1/pushes", self.pushes, "admin")
         add("GET", "/v1/snapshot", self.long_poll, "node")
         add("POST", "/v1/ack", self.ack, "node")
+        add("POST", "/v1/telemetry", self.push_telemetry, "node")
+        add("GET", "/v1/telemetry/records", self.telemetry_records, "admin")
+        add("GET", "/v1/telemetry/status", self.telemetry_status, "admin")
 
     # -- ASGI ----------------------------------------------------------------
 
@@ -115,6 +121,7 @@ class ControlPlane:
     def shutdown(self) -> None:
         """Answer every open long poll now, so shutdown does not wait for them."""
         self.publisher.close()
+        self.telemetry.close()
 
     # -- auth ----------------------------------------------------------------
 
@@ -307,6 +314,44 @@ class ControlPlane:
             raise HttpError(400, "ack field 'status' must be \"ACK\" or \"NACK\"")
         self._save_reports()
         return Response(200, {"ok": True})
+
+
+    async def push_telemetry(self, request: Request) -> Response:
+        """A sidecar's batch of request records (meshkit.control.telemetry)."""
+        doc = request.json()
+        node = doc.get("node") if isinstance(doc, dict) else None
+        if not isinstance(node, str) or not node:
+            raise HttpError(400, "telemetry field 'node' must be a node id string (namespace/instance)")
+        self._require_node(request, node)
+        try:
+            return Response(200, self.telemetry.ingest(request.body, doc))
+        except BadBatch as exc:
+            raise HttpError(400, f"telemetry batch refused: {exc}") from None
+
+    async def telemetry_records(self, request: Request) -> Response:
+        """Stored records as {"columns", "rows"}; since/until are unix seconds (start of the request)."""
+        since = float_param(request, "since")
+        until = float_param(request, "until")
+        limit = int_param(request, "limit", 0, 0, None) or None
+        return Response(200, self.telemetry.query(since, until, request.query.get("trace_id") or None,
+                                                  request.query.get("node") or None, limit))
+
+    async def telemetry_status(self, request: Request) -> Response:
+        return Response(200, self.telemetry.status())
+
+
+def float_param(request: Request, name: str) -> float | None:
+    """An optional finite number query parameter; 400 naming it otherwise."""
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise HttpError(400, f"query parameter {name!r} must be a number, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise HttpError(400, f"query parameter {name!r} must be finite, got {raw!r}")
+    return value
 
 
 def unauthorized(message: str) -> HttpError:

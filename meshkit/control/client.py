@@ -118,6 +118,22 @@ class ControlClient:
         """The last `limit` versions (oldest first) with commit time and per-node ACK ms."""
         return self._call("GET", "/v1/pushes", params={"limit": limit, "since": since})
 
+    def telemetry_records(
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        trace_id: str | None = None,
+        node: str | None = None,
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        """Request records the sidecars pushed: {"columns": [...], "rows": [[...], ...]}, oldest first."""
+        params = {k: v for k, v in (("since", since), ("until", until), ("trace_id", trace_id), ("node", node), ("limit", limit)) if v is not None}
+        return self._call("GET", "/v1/telemetry/records", params=params)
+
+    def telemetry_status(self) -> dict[str, Any]:
+        """The telemetry store: records held, capacity, evicted, and per sidecar process what arrived and what was lost."""
+        return self._call("GET", "/v1/telemetry/status")
+
     def wait_acked(self, version: int, nodes: list[str] | None = None, timeout: float = 5.0) -> dict[str, float]:
         """Wait until every node runs `version` or newer; node -> ms from the commit to its ACK.
 

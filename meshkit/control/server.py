@@ -31,6 +31,7 @@ from meshkit.control.token import load_or_create_token
 from meshkit.files import write_json_atomic
 from meshkit.control.push import DEFAULT_DEBOUNCE_S
 from meshkit.control.store import Store
+from meshkit.control.telemetry import TelemetrySink
 from meshkit.errors import ControlPlaneError, PortInUse
 from meshkit.security.ca_store import load_or_create
 
@@ -42,6 +43,7 @@ TOKEN_FILE = "control-token"
 STORE_FILE = "store.json"
 REPORTS_FILE = "nodes.json"
 CA_DIR = "ca"
+TELEMETRY_DIR = "telemetry"
 SHUTDOWN_GRACE_S = 3.0
 
 
@@ -137,7 +139,7 @@ def serve(home: Path, port: int = 0, host: str = DEFAULT_HOST, debounce: float =
         raise ControlPlaneError(f"cannot read or create the admin token in {home / TOKEN_FILE}: {exc}") from exc
     store = Store.open(home / STORE_FILE)
     ca = load_or_create(home / CA_DIR, datetime.now(timezone.utc))
-    app = ControlPlane(store, token, debounce, reports=home / REPORTS_FILE, ca=ca)
+    app = ControlPlane(store, token, debounce, reports=home / REPORTS_FILE, ca=ca, telemetry=TelemetrySink(home / TELEMETRY_DIR))
     sock = bind_socket(host, port)
     url = base_url(host, sock.getsockname()[1])
 
