@@ -41,6 +41,9 @@ FLAGS: dict[str, Flag] = {
         Flag("DI", 0, "delay injected: a fault rule held the request for a while before sending it"),
         Flag("FI", 503, "fault injected: a fault rule answered instead of the destination"),
         Flag("RL", 429, "rate limited: the destination's local rate limit had no token left for this request"),
+        # Envoy sets no flag for an RBAC denial (its body is "RBAC: access denied" and the
+        # response code details name the policy); meshkit marks it so the learner sees why.
+        Flag("RBAC", 403, "access denied: an AuthorizationPolicy of the destination refused this request"),
         Flag("DPE", 400, "downstream protocol error: the request is not valid HTTP/1.1"),
         Flag("DC", 0, "downstream connection termination: the client went away before the response was complete"),
     )

@@ -1,10 +1,11 @@
 """The admin listener: what a learner (or the lab) may ask a sidecar.
 
-    GET /ready              200 once a snapshot is applied, else 503
+    GET /ready              200 once a snapshot is applied and a certificate held, else 503
     GET /config_dump        node, bootstrap (no token), snapshot, version, last NACK
     GET /stats/prometheus   Istio-named metrics in the text exposition format
     GET /requests?limit=N   the last N requests, oldest first, as JSON
     GET /clusters           outbound clusters: endpoints, breaker counts, outlier state
+    GET /certs              identity, certificate, renewal, TLS counters (admin_certs.py)
     GET /telemetry          the exporter: records recorded, logged, pushed, waiting, dropped
     POST /telemetry/flush   log and push every finished request now; answers the status after it
 
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+from meshkit.sidecar.admin_certs import certs_body
 from meshkit.sidecar.cluster import ClusterSet
 from meshkit.sidecar.state import MeshState
 from meshkit.sidecar.telemetry import Telemetry
@@ -62,6 +64,7 @@ class AdminHandler:
             b"/requests": self.requests,
             b"/clusters": self.cluster_page,
             b"/telemetry": self.telemetry_page,
+            b"/certs": lambda exchange, query: exchange.respond(200, JSON, certs_body(self.state)),
         }
         self.posts: dict[bytes, Callable[[Exchange, bytes], None]] = {
             b"/telemetry/flush": self.flush,
@@ -87,7 +90,7 @@ class AdminHandler:
         if self.state.ready:
             exchange.respond(200, TEXT, f"ready: config version {self.state.version}\n".encode())
         else:
-            exchange.respond(503, TEXT, b"not ready: no config received yet\n")
+            exchange.respond(503, TEXT, f"not ready: {self.state.waiting_for}\n".encode())
 
     def config_dump(self, exchange: Exchange, query: bytes) -> None:
         state = self.state

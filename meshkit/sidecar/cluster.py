@@ -12,6 +12,11 @@ was routed by and the cluster object it started with.
 
 Decisions are in meshkit.core (balancer, outlier, retry budget); this module
 holds their state and the timer for the outlier sweep.
+
+Whether an endpoint is dialled with mTLS (DestinationRule tls.mode, or auto
+mTLS) is decided per endpoint by the ClusterSet's `tls` (meshkit.sidecar.mtls.MeshTls);
+an endpoint whose decision changes gets a new pool, so plaintext and mTLS
+connections are never mixed in one.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshkit.core.balancer import Balancer, LeastRequest, RandomPick, RingHash, RoundRobin
 from meshkit.core.outlier import OutlierDetector
@@ -31,6 +36,9 @@ from meshkit.core.snapshot import Endpoint
 from meshkit.sidecar.bootstrap import Workload
 from meshkit.sidecar.telemetry import UNKNOWN, Route, Telemetry
 from meshkit.sidecar.upstream import ConnectionLimit, Pool
+
+if TYPE_CHECKING:
+    from meshkit.sidecar.mtls import MeshTls
 
 log = logging.getLogger("meshkit.sidecar")
 
@@ -66,8 +74,11 @@ class Host:
 class Cluster:
     """A cluster's endpoints, balancer and breaker state."""
 
-    def __init__(self, spec: ClusterSpec, workload: Workload, telemetry: Telemetry, max_idle: int, rng: random.Random) -> None:
+    def __init__(
+        self, spec: ClusterSpec, workload: Workload, telemetry: Telemetry, max_idle: int, rng: random.Random, tls: MeshTls | None = None
+    ) -> None:
         self.name = spec.name
+        self.tls = tls
         self.workload = workload
         self.telemetry = telemetry
         self.max_idle = max_idle
@@ -109,8 +120,12 @@ class Cluster:
         for endpoint in spec.endpoints:
             key = (endpoint.address, endpoint.port)
             host = self.hosts.pop(key, None)
-            if host is None or host.endpoint != endpoint:
-                pool = host.pool if host is not None else Pool(endpoint.address, endpoint.port, self.max_idle, policy.connect_timeout, limit)
+            tls = self.tls.target(policy.tls_mode, endpoint, spec.host) if self.tls is not None else None
+            same_tls = host is not None and host.pool.tls == tls
+            if host is None or host.endpoint != endpoint or not same_tls:
+                if host is not None and not same_tls:
+                    host.pool.close()
+                pool = host.pool if host is not None and same_tls else Pool(endpoint.address, endpoint.port, self.max_idle, policy.connect_timeout, limit, tls)
                 route = self.telemetry.route(SOURCE, w.name, w.version, spec.host, endpoint.workload, endpoint.version)
                 host = Host(endpoint, pool, route)
             host.pool.connect_timeout_s = policy.connect_timeout
@@ -210,6 +225,8 @@ class Cluster:
             hosts.append(
                 {
                     "address": host.label,
+                    "mtls": host.pool.tls is not None,
+                    "identity": host.pool.tls.expected_uri if host.pool.tls is not None else None,
                     "instance": host.endpoint.instance,
                     "version": host.endpoint.version,
                     "active_requests": host.active,
@@ -248,6 +265,7 @@ class ClusterSet:
         self.telemetry = telemetry
         self.max_idle = max_idle
         self.rng = rng
+        self.tls: MeshTls | None = None  # set by the sidecar when it has an identity: mTLS per endpoint
         self.clusters: dict[str, Cluster] = {}
         self._fresh: dict[str, Cluster] = {}
 
@@ -258,7 +276,7 @@ class ClusterSet:
         def make(spec: ClusterSpec) -> Cluster:
             cluster = self.clusters.get(spec.name) or self._fresh.get(spec.name)
             if cluster is None:
-                cluster = Cluster(spec, self.workload, self.telemetry, self.max_idle, self.rng)
+                cluster = Cluster(spec, self.workload, self.telemetry, self.max_idle, self.rng, self.tls)
             else:
                 cluster.update(spec)
             self._fresh[spec.name] = cluster

@@ -13,6 +13,12 @@ same read is rejected before any upstream connection is made.
 
 Timeouts (request head, idle keep-alive, lingering close) are phases checked
 by the sidecar's coarse clock (`meshkit.sidecar.clock`), not timers per request.
+
+On the inbound listener a connection may be mTLS: the listener's
+`peer_check` (meshkit.sidecar.mtls.PeerCheck) reads the verified caller once,
+when the connection is made, into `peer` (None for plaintext), and closes a
+connection whose certificate names no workload of the mesh before any HTTP
+byte is read.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import cast, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast, Protocol
 
 from httptools import HttpParserCallbackError, HttpParserError, HttpParserUpgrade, HttpRequestParser
 
@@ -30,6 +37,9 @@ from meshkit.sidecar.clock import Clock, ticks_for
 from meshkit.sidecar.exchange import Exchange
 from meshkit.sidecar.flow import PEER_FULL, PIPELINE, STOPPED, ReadGate
 from meshkit.sidecar.telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from meshkit.sidecar.mtls import PeerInfo
 
 log = logging.getLogger("meshkit.sidecar")
 
@@ -70,8 +80,14 @@ class Listener:
         local_reply_headers: list[tuple[bytes, bytes]] | None = None,
         response_extra: bytes = b"",
         drops_mesh_response_headers: bool = False,
+        peer_check: Callable[[Any], tuple[bool, PeerInfo | None]] | None = None,
+        principal: str = "",
     ) -> None:
         self.name = name
+        # Inbound only: reads (and may refuse) the caller of an mTLS connection.
+        self.peer_check = peer_check
+        # This sidecar's SPIFFE ID, for the principals in its telemetry ("" when it has none).
+        self.principal = principal
         self.handler = handler
         self.clock = clock
         self.telemetry = telemetry
@@ -128,6 +144,7 @@ class DownstreamProtocol(asyncio.Protocol):
         "phase_tick",
         "pumping",
         "corked",
+        "peer",
     )
 
     def __init__(self, listener: Listener) -> None:
@@ -153,6 +170,7 @@ class DownstreamProtocol(asyncio.Protocol):
         self.phase_tick = 0
         self.pumping = False
         self.corked: list[bytes] | None = None
+        self.peer: PeerInfo | None = None
 
     # --- asyncio callbacks ---
 
@@ -162,6 +180,14 @@ class DownstreamProtocol(asyncio.Protocol):
         self.transport = transport
         self.gate = ReadGate(transport)
         self.phase_tick = self.listener.clock.tick
+        peer_check = self.listener.peer_check
+        if peer_check is not None:
+            accepted, self.peer = peer_check(transport)
+            if not accepted:
+                self.closing = True
+                self.parser = None
+                transport.abort()
+                return
         self.listener.connections.add(self)
         if self.listener.draining:
             self.drain()
@@ -280,6 +306,14 @@ class DownstreamProtocol(asyncio.Protocol):
         self.corked = None
         if corked and not self.closed:
             self.transport.write(corked[0] if len(corked) == 1 else b"".join(corked))
+
+    def refuse(self) -> None:
+        """Close at once, answering nothing: the connection is not allowed (plaintext under STRICT)."""
+        self.closing = True
+        self.parser = None
+        self.corked = None
+        self.backlog = b""
+        self.transport.abort()
 
     def transport_close(self) -> None:
         """Close at once: a response was cut short and the client must see it."""

@@ -96,6 +96,7 @@ class Exchange:
         "parent_span_id",
         "request_bytes",
         "response_bytes",
+        "details",
         # routed (outbound) requests only
         "rule",
         "cluster",
@@ -146,6 +147,7 @@ class Exchange:
         self.parent_span_id: bytes | None = None
         self.request_bytes = 0
         self.response_bytes = 0
+        self.details = ""  # Envoy's response code details, for the sidecar's own decisions (RBAC)
         self.rule: Rule[Cluster] | None = None
         self.cluster: Cluster | None = None
         self.host: Host | None = None
@@ -293,6 +295,17 @@ class Exchange:
         self.flags = letters
         code = status if status is not None else FLAGS[letters.split(",")[0]].status
         self._send_own(code, render_local_reply(letters, detail, close=close, status=code, extra_headers=extra, head_only=head_only))
+
+    def respond_denied(self, details: str) -> None:
+        """403 `RBAC: access denied`, Envoy's answer when an AuthorizationPolicy refuses a request;
+        `details` (which policy decided) goes to telemetry, not to the caller."""
+        close, head_only = self._own_response_framing()
+        headers = [(b"content-type", b"text/plain"), (FLAGS_HEADER, b"RBAC"), *self.down.listener.local_reply_headers]
+        if self.request_id is not None:
+            headers.append((b"x-request-id", self.request_id))
+        self.flags = "RBAC"
+        self.details = details
+        self._send_own(403, render_response(403, headers, b"RBAC: access denied", close, head_only))
 
     def respond(self, status: int, content_type: bytes, body: bytes) -> None:
         """Answer with a response the sidecar made (the admin listener's pages)."""
@@ -762,6 +775,16 @@ class Exchange:
         if telemetry is not None and self.route is not None and head is not None:
             pool = self.pool
             elapsed = time.perf_counter() - self.t0
+            # How the hop was secured, and the SPIFFE ids of its ends ("" unknown).
+            if listener.peer_check is not None:  # inbound: the connection the caller made
+                peer = self.down.peer
+                secured = peer is not None
+                source_principal = peer.uri if peer is not None else ""
+            else:  # outbound: the connection this sidecar made to the endpoint
+                tls = pool.tls if pool is not None else None
+                secured = tls is not None
+                source_principal = listener.principal if tls is not None else ""
+            destination_principal = (listener.principal if listener.peer_check is not None else pool.tls.expected_uri) if secured else ""  # type: ignore[union-attr]
             telemetry.record(
                 RequestRecord(
                     time.time() - elapsed,
@@ -781,6 +804,10 @@ class Exchange:
                     request_bytes=self.request_bytes,
                     response_bytes=self.response_bytes,
                     protocol="HTTP/1.0" if head.version == "1.0" else "HTTP/1.1",
+                    connection_security_policy="mutual_tls" if secured else "none",
+                    source_principal=source_principal,
+                    destination_principal=destination_principal,
+                    response_code_details=self.details,
                 )
             )
         if not self.request_done:

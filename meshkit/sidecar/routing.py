@@ -26,11 +26,13 @@ from meshkit.core.tracing import RandomBits, hop_ids
 from meshkit.sidecar.bootstrap import Workload
 from meshkit.sidecar.cluster import SOURCE, Cluster, ClusterSet
 from meshkit.sidecar.mirror import Shadow, shadow_authority
+from meshkit.sidecar.mtls import admit
 from meshkit.sidecar.telemetry import UNKNOWN, Route, Telemetry
 from meshkit.sidecar.upstream import Pool
 
 if TYPE_CHECKING:
     from meshkit.sidecar.exchange import Exchange
+    from meshkit.sidecar.mtls import PeerInfo
     from meshkit.sidecar.state import MeshState
 
 DESTINATION = "destination"
@@ -197,27 +199,39 @@ class InboundHandler:
         self.telemetry = telemetry
         self.workload = workload
         self.service = service_host(workload.service, workload.namespace)
-        self._routes: dict[bytes | None, Route] = {}
+        self._routes: dict[object, Route] = {}
 
-    def route_for(self, peer_header: bytes | None) -> Route:
-        """Metric labels for a caller, decoded once per distinct header value."""
-        route = self._routes.get(peer_header)
+    def route_for(self, peer_header: bytes | None, verified: PeerInfo | None = None) -> Route:
+        """Metric labels for a caller, decoded once per distinct header value (and mTLS identity).
+
+        Over mTLS the certificate has the last word: metadata claiming another
+        namespace or service account than the certificate proves is ignored.
+        """
+        key: object = peer_header if verified is None else (peer_header, verified.uri)
+        route = self._routes.get(key)
         if route is None:
             peer = decode_peer(peer_header) or Peer()
+            if verified is not None and (peer.namespace, peer.service_account) != (verified.namespace, verified.service_account):
+                peer = Peer(namespace=verified.namespace, service_account=verified.service_account)
             w = self.workload
             route = self.telemetry.route(DESTINATION, peer.workload, peer.version, self.service, w.name, w.version, source_namespace=peer.namespace)
             if len(self._routes) < MAX_PEER_CACHE:
-                self._routes[peer_header] = route
+                self._routes[key] = route
         return route
 
     def dispatch(self, exchange: Exchange) -> None:
         head = exchange.head
         assert head is not None
         trace_lines = stamp_ids(exchange, head, self.bits)
-        exchange.route = self.route_for(head.peer)
+        exchange.route = self.route_for(head.peer, exchange.down.peer)
         table = self.state.table
-        if table is None:
+        security = self.state.security
+        if table is None or security is None:
             exchange.respond_local("NC", NO_CONFIG_DETAIL)
+            return
+        # mTLS mode, path normalisation, authorization (meshkit.sidecar.mtls).
+        mesh_lines = admit(exchange, head, security)
+        if mesh_lines is None:
             return
         if table.limiters:
             path = head.path.partition(b"?")[0].decode("latin-1")
@@ -232,4 +246,4 @@ class InboundHandler:
                     )
                     return
         host = head.authority or self.app_authority
-        exchange.forward(self.app_pool, build_request_head(head, host, trace_lines))
+        exchange.forward(self.app_pool, build_request_head(head, host, trace_lines + mesh_lines))

@@ -1,8 +1,13 @@
 """A running sidecar: its listeners, its config source and its shutdown.
 
 Start-up order: parse nothing new (the bootstrap is already checked), open
-the three listeners, then either apply the static snapshot or start the
-control-plane client. Shutdown follows uvicorn: stop accepting, let requests
+the three listeners, then either apply the static snapshot (and install the
+static certificate, if any) or start the control-plane client and the
+certificate client (meshkit.sidecar.identity), side by side: the sidecar is
+ready when it has both a config and a certificate.
+
+The inbound port is a `SniffingServer` (meshkit.sidecar.mtls): plaintext and
+mTLS on one port, as the workload's PeerAuthentication mode allows. Shutdown follows uvicorn: stop accepting, let requests
 in flight finish (up to the drain timeout), close what is left, exit 0.
 """
 
@@ -12,15 +17,19 @@ import asyncio
 import logging
 import random
 import signal
+import ssl
 from collections.abc import Callable
 
 from meshkit.errors import ConfigError, PortInUse
+from meshkit.security.errors import SecurityError
 from meshkit.sidecar.admin import AdminHandler
 from meshkit.sidecar.bootstrap import Bootstrap
 from meshkit.sidecar.clock import Clock, ticks_for
 from meshkit.sidecar.cluster import ClusterSet
 from meshkit.sidecar.control_client import ConfigClient
 from meshkit.sidecar.downstream import Listener
+from meshkit.sidecar.identity import CertificateClient, WorkloadIdentity
+from meshkit.sidecar.mtls import MeshTls, PeerCheck, SniffingServer
 from meshkit.sidecar.routing import InboundHandler, OutboundHandler
 from meshkit.sidecar.state import MeshState
 from meshkit.sidecar.telemetry import UNKNOWN, Telemetry
@@ -32,6 +41,10 @@ log = logging.getLogger("meshkit.sidecar")
 # The app behind the inbound listener is always on this host's loopback.
 APP_ADDRESS = "127.0.0.1"
 LISTEN_BACKLOG = 1024
+# Pooled mTLS connections to other sidecars stay open this long unused:
+# below the peer's inbound idle timeout (60 s), far above the plaintext
+# upstream one, because a handshake costs far more than a request.
+MESH_IDLE_TIMEOUT_S = 50.0
 
 
 class Sidecar:
@@ -51,7 +64,11 @@ class Sidecar:
         self.rng = random.Random()
         bits = self.rng.getrandbits
         self.clusters = ClusterSet(w, self.telemetry, limits.max_idle_per_endpoint, self.rng)
-        self.state = MeshState(bootstrap, self.clusters)
+        self.identity = WorkloadIdentity(
+            bootstrap.identity, required=bootstrap.control_plane is not None or bootstrap.static_identity is not None
+        )
+        self.clusters.tls = MeshTls(self.identity, ticks_for(MESH_IDLE_TIMEOUT_S))
+        self.state = MeshState(bootstrap, self.clusters, self.identity)
         timeouts = {"request_headers_timeout_s": limits.request_headers_timeout_s, "idle_timeout_s": limits.idle_timeout_s}
         self.listeners: dict[str, Listener] = {}
         self.app_pool: Pool | None = None
@@ -66,16 +83,24 @@ class Sidecar:
                 local_reply_headers=[(b"x-meshkit-version", version)],
                 response_extra=b"x-meshkit-version: %s\r\n" % version,
                 drops_mesh_response_headers=True,
+                peer_check=PeerCheck(self.identity),
+                principal=self.identity.uri,
                 **timeouts,
             )
         self.listeners["outbound"] = Listener(
-            "outbound", OutboundHandler(self.state, w, self.telemetry, bits, self.rng), self.clock, telemetry=recorder, **timeouts
+            "outbound",
+            OutboundHandler(self.state, w, self.telemetry, bits, self.rng),
+            self.clock,
+            telemetry=recorder,
+            principal=self.identity.uri,
+            **timeouts,
         )
         self.listeners["admin"] = Listener(
             "admin", AdminHandler(self.state, self.telemetry, self.clusters, self.addresses, self.exporter), self.clock, telemetry=None, **timeouts
         )
-        self.servers: dict[str, asyncio.AbstractServer] = {}
+        self.servers: dict[str, asyncio.AbstractServer | SniffingServer] = {}
         self.config_task: asyncio.Task[None] | None = None
+        self.certificate_task: asyncio.Task[None] | None = None
         self.stopping = asyncio.Event()
 
     def addresses(self) -> dict[str, str]:
@@ -92,6 +117,14 @@ class Sidecar:
         ports = {"inbound": self.bootstrap.inbound_port, "outbound": self.bootstrap.outbound_port, "admin": self.bootstrap.admin_port}
         for name, listener in self.listeners.items():
             try:
+                if name == "inbound":
+                    limits = self.bootstrap.limits
+                    sniffing = SniffingServer(
+                        listener, self.identity, self.state.inbound_mode, limits.idle_timeout_s, limits.request_headers_timeout_s
+                    )
+                    sniffing.listen(self.bootstrap.host, ports[name] or 0, LISTEN_BACKLOG, self._counted(name, listener))
+                    self.servers[name] = sniffing
+                    continue
                 self.servers[name] = await loop.create_server(
                     self._counted(name, listener), self.bootstrap.host, ports[name], reuse_address=True, backlog=LISTEN_BACKLOG
                 )
@@ -111,13 +144,26 @@ class Sidecar:
         log.info("listening %s", " ".join(f"{n}={a}" for n, a in self.addresses().items()))
         if self.bootstrap.static_snapshot is not None:
             try:
+                if self.bootstrap.static_identity is not None:
+                    self.install_static_identity()
                 self.state.apply(self.bootstrap.static_snapshot)
             except ConfigError:
                 await self.close_servers()
                 raise
         elif self.bootstrap.control_plane is not None:
+            certificates = CertificateClient(self.bootstrap.control_plane, self.bootstrap.node, self.identity, self.rng)
+            self.certificate_task = loop.create_task(certificates.run())
             client = ConfigClient(self.bootstrap.control_plane, self.bootstrap.node, self.state, self.rng)
             self.config_task = loop.create_task(client.run())
+
+    def install_static_identity(self) -> None:
+        """The bootstrap's certificate; a ConfigError (exit 2) when it is not this workload's."""
+        static = self.bootstrap.static_identity
+        assert static is not None
+        try:
+            self.identity.install_static(static)
+        except (SecurityError, ValueError, ssl.SSLError) as exc:
+            raise ConfigError("bootstrap", self.bootstrap.node, "static_identity", str(exc)) from None
 
     async def run(self) -> None:
         """Serve until SIGTERM or SIGINT, then shut down gracefully."""
@@ -135,6 +181,8 @@ class Sidecar:
             server.close()
         if self.config_task is not None:
             self.config_task.cancel()
+        if self.certificate_task is not None:
+            self.certificate_task.cancel()
         for listener in self.listeners.values():
             listener.drain()
         loop = asyncio.get_running_loop()

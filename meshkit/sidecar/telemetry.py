@@ -165,6 +165,9 @@ class RequestRecord(NamedTuple):
     request_bytes: int = 0
     response_bytes: int = 0
     protocol: str = "HTTP/1.1"
+    # Envoy's %RESPONSE_CODE_DETAILS% where the sidecar decided itself: which
+    # AuthorizationPolicy denied (rbac_access_denied_matched_policy[ns/name]).
+    response_code_details: str = ""
 
 
 class ConnectionCounter:
@@ -357,4 +360,5 @@ def _record_dict(record: RequestRecord) -> dict[str, Any]:
         "destination_principal": record.destination_principal,
         "request_bytes": record.request_bytes,
         "response_bytes": record.response_bytes,
+        "response_code_details": record.response_code_details,
     }

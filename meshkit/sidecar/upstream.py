@@ -28,20 +28,55 @@ DestinationRule's connectionPool as Envoy enforces it
 A connection that comes free goes to the oldest waiting request of the
 cluster: reused when it is to the same endpoint, else closed so that one to
 the waiting request's endpoint can be opened within the limit.
+
+A pool to a sidecar endpoint may be mTLS (`TlsTarget`, decided per endpoint
+by meshkit.sidecar.mtls): its connections are opened with the sidecar's
+current client context (a rotated certificate is used from the next
+connection on; open ones keep theirs), and the server must prove the
+endpoint's identity, spiffe://<td>/ns/<namespace>/sa/<service account>, or
+the connection is closed before the request is written. Without a
+certificate the pool refuses to connect rather than fall back to plaintext.
+A handshake costs far more than a request, so mTLS connections stay pooled
+for longer (`TlsTarget.idle_ticks`) than plaintext ones, and every handshake
+is counted (TlsStats.outbound_handshakes) so that "steady traffic opens no
+new handshakes" can be checked.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections import deque
 from typing import cast, Protocol, TYPE_CHECKING
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
+from meshkit.security.errors import PeerRefused
+from meshkit.security.identity import Identity
+from meshkit.security.tls import verified_peer
 from meshkit.sidecar.flow import PEER_FULL, ReadGate
 
 if TYPE_CHECKING:
     from meshkit.sidecar.exchange import Exchange
+    from meshkit.sidecar.identity import WorkloadIdentity
+
+
+class TlsTarget:
+    """mTLS to one endpoint: the certificate this sidecar presents, the identity the endpoint must prove."""
+
+    __slots__ = ("identity", "expected", "expected_uri", "idle_ticks")
+
+    def __init__(self, identity: WorkloadIdentity, expected: Identity | None, idle_ticks: int) -> None:
+        self.identity = identity
+        self.expected = expected  # None: the control plane named no service account, so no connection
+        self.expected_uri = expected.uri if expected is not None else ""
+        self.idle_ticks = idle_ticks
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TlsTarget) and other.identity is self.identity and other.expected == self.expected
+
+    def __hash__(self) -> int:
+        return hash(self.expected)
 
 
 class UpstreamUser(Protocol):
@@ -270,9 +305,17 @@ class ConnectionLimit:
 class Pool:
     """Idle keep-alive connections to one endpoint, and the way to make new ones."""
 
-    __slots__ = ("address", "port", "label", "max_idle", "connect_timeout_s", "idle", "closed", "limit", "_connecting")
+    __slots__ = ("address", "port", "label", "max_idle", "connect_timeout_s", "idle", "closed", "limit", "tls", "_connecting")
 
-    def __init__(self, address: str, port: int, max_idle: int, connect_timeout_s: float, limit: ConnectionLimit | None = None) -> None:
+    def __init__(
+        self,
+        address: str,
+        port: int,
+        max_idle: int,
+        connect_timeout_s: float,
+        limit: ConnectionLimit | None = None,
+        tls: TlsTarget | None = None,
+    ) -> None:
         self.address = address
         self.port = port
         self.label = f"{address}:{port}"
@@ -281,6 +324,7 @@ class Pool:
         self.idle: list[UpstreamProtocol] = []
         self.closed = False
         self.limit = limit
+        self.tls = tls
         self._connecting: set[asyncio.Task[None]] = set()
 
     def acquire(self) -> UpstreamProtocol | None:
@@ -369,9 +413,35 @@ class Pool:
     async def _connect(self, user: UpstreamUser, attempt: int) -> None:
         loop = asyncio.get_running_loop()
         counted = self.limit is not None
+        tls = self.tls
+        context: ssl.SSLContext | None = None
+        if tls is not None:
+            refusal = None
+            context = tls.identity.client_context
+            if context is None:
+                tls.identity.stats.outbound_no_certificate += 1
+                refusal = f"mTLS to {self.label} is required but this sidecar has no workload certificate yet; nothing is sent in plaintext"
+            elif tls.expected is None:
+                refusal = f"mTLS to {self.label} is required but the control plane named no service account for it, so its identity cannot be checked"
+            if refusal is not None:
+                self._connect_failed(counted)
+                user.on_connect_failed(self, refusal, attempt)
+                return
+            tls.identity.stats.outbound_handshakes += 1
         try:
             async with asyncio.timeout(self.connect_timeout_s):
-                _, conn = await loop.create_connection(lambda: UpstreamProtocol(self), self.address, self.port)
+                if context is None:
+                    _, conn = await loop.create_connection(lambda: UpstreamProtocol(self), self.address, self.port)
+                else:
+                    _, conn = await loop.create_connection(
+                        lambda: UpstreamProtocol(self), self.address, self.port, ssl=context, server_hostname=""
+                    )
+        except ssl.SSLError as exc:
+            assert tls is not None
+            tls.identity.stats.outbound_handshake_failures += 1
+            self._connect_failed(counted)
+            user.on_connect_failed(self, f"mTLS handshake with {self.label} failed: {exc.reason or exc}", attempt)
+            return
         except TimeoutError:
             self._connect_failed(counted)
             user.on_connect_failed(self, f"connect to {self.label} timed out after {self.connect_timeout_s:g} s", attempt)
@@ -384,8 +454,31 @@ class Pool:
             self._connect_failed(counted)
             user.on_connect_failed(self, f"connect to {self.label} failed: {exc.strerror or exc}", attempt)
             return
+        if tls is not None:
+            refusal = self._check_server(conn, tls)
+            if refusal is not None:
+                conn.abort()
+                self._connect_failed(counted)
+                user.on_connect_failed(self, refusal, attempt)
+                return
         conn.counted = counted
         user.on_connected(conn, attempt)
+
+    def _check_server(self, conn: UpstreamProtocol, tls: TlsTarget) -> str | None:
+        """None when the server proved the endpoint's identity; else why the connection is dropped."""
+        assert conn.transport is not None and tls.expected is not None
+        sslobj = conn.transport.get_extra_info("ssl_object")
+        try:
+            if sslobj is None:
+                raise PeerRefused("no TLS session")
+            peer = verified_peer(sslobj, tls.expected.trust_domain)
+        except PeerRefused as exc:
+            tls.identity.stats.outbound_identity_refused += 1
+            return f"mTLS peer at {self.label} refused: {exc}"
+        if peer != tls.expected:
+            tls.identity.stats.outbound_identity_refused += 1
+            return f"mTLS peer at {self.label} is {peer.uri}, but the endpoint's identity is {tls.expected.uri}"
+        return None
 
     def _connect_failed(self, counted: bool) -> None:
         limit = self.limit
@@ -395,9 +488,11 @@ class Pool:
                 limit.open_for_waiting()
 
     def expire(self, tick: int, max_idle_ticks: int) -> None:
-        """Close connections unused for longer than the upstream idle timeout."""
+        """Close connections unused for longer than the upstream idle timeout (mTLS: the mesh's, longer)."""
         if not self.idle:
             return
+        if self.tls is not None:
+            max_idle_ticks = self.tls.idle_ticks
         keep = []
         for conn in self.idle:
             if tick - conn.idle_tick > max_idle_ticks:

@@ -686,11 +686,14 @@ def get_json(port: int, path: str) -> Any:
 
 
 class StandInControlPlane(ThreadedServer):
-    """Speaks the documented long-poll/ACK protocol (docs/internals.md) and nothing else.
+    """Speaks the documented long-poll/ACK protocol (docs/internals.md) and the certificate call.
 
     A stand-in so the sidecar's config client can be tested alone: it serves
     `current` to every node, records every poll and ACK, and in `down` mode
-    accepts connections and closes them at once (counting the attempts).
+    accepts connections and closes them at once (counting the attempts). Its
+    own CA signs whatever identity a CSR asks for (`certificates` counts them;
+    `refuse_certificates` answers 503 instead), since a sidecar with a control
+    plane is ready only with a certificate.
     """
 
     what = "stand-in control plane"
@@ -704,7 +707,14 @@ class StandInControlPlane(ThreadedServer):
         self.polls: list[tuple[float, str | None]] = []
         self.attempts: list[float] = []
         self.down = False
+        self.refuse_certificates = False
+        self.certificates = 0
         self._changed: asyncio.Event | None = None
+        from datetime import datetime, timezone
+
+        from meshkit.security.ca import create_authority
+
+        self.ca = create_authority(datetime.now(timezone.utc))
 
     @property
     def url(self) -> str:
@@ -748,6 +758,23 @@ class StandInControlPlane(ThreadedServer):
             return 401, {"error": "bad token"}
         path, _, query = target.partition("?")
         params = dict(part.split("=", 1) for part in query.split("&") if "=" in part)
+        if method == "POST" and path == "/v1/certificates":
+            if self.refuse_certificates:
+                return 503, {"error": "the stand-in refuses certificates"}
+            from datetime import datetime, timezone
+
+            from meshkit.security.ca import certificates_pem, issue
+            from meshkit.security.csr import load_csr, requested_identity
+
+            csr = load_csr(json.loads(body)["csr"])
+            certificate = issue(self.ca, csr, requested_identity(csr), datetime.now(timezone.utc))
+            self.certificates += 1
+            return 200, {
+                "certificate_chain": certificates_pem([certificate]).decode(),
+                "trust_bundle": self.ca.trust_bundle_pem().decode(),
+                "not_after": int(certificate.not_valid_after_utc.timestamp()),
+                "serial": format(certificate.serial_number, "x"),
+            }
         if method == "POST" and path == "/v1/ack":
             self.acks.append(json.loads(body))
             return 200, {"ok": True}
