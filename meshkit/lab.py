@@ -20,13 +20,14 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pandas as pd
 
-from meshkit import aio, config, observe, telemetry
+from meshkit import aio, config, observe, security_report, telemetry
 from meshkit.backends.base import Backend, InstanceView
 from meshkit.backends.local import LocalBackend
 from meshkit.demo.apps import Latency, WorkloadSpec, get_app
@@ -98,19 +99,29 @@ class Lab:
     `backend` is "local" (processes on this machine; the default) or a Backend
     object. `home` is the lab's state directory (default MESHKIT_HOME or
     ~/.meshkit): a Lab created later with the same home finds the same lab.
+    `cert_lifetime` (a timedelta or seconds, from one minute) is the lifetime
+    of the workload certificates the lab's CA signs, 24 h by default: set
+    minutes to watch certificates rotate (`lab.certificates()`). It applies
+    to certificates issued from `up()` on; sidecars already running renew
+    theirs at half their old lifetime (`reset()` starts afresh).
     """
 
     backend: str | Backend = "local"
     home: str | Path | None = None
     namespace: str = "default"
     progress: Progress = field(default=quiet, repr=False)
+    cert_lifetime: timedelta | float | None = None
 
     def __post_init__(self) -> None:
         self._home = LabHome(Path(self.home).expanduser() if self.home else default_home())
         if isinstance(self.backend, str):
             if self.backend != "local":
                 raise LabError(f"unknown backend {self.backend!r}: this version has 'local'")
-            self._backend: Backend = LocalBackend(self._home)
+            lifetime = self.cert_lifetime
+            seconds = lifetime.total_seconds() if isinstance(lifetime, timedelta) else lifetime
+            if seconds is not None and not 60 <= seconds <= 90 * 86400:
+                raise LabError(f"cert_lifetime must be between one minute and 90 days, got {seconds:g} s")
+            self._backend: Backend = LocalBackend(self._home, seconds)
         else:
             self._backend = self.backend
 
@@ -441,6 +452,48 @@ class Lab:
             return observe.edges(self.requests())
         except ControlPlaneError:
             return telemetry.edges(aio.run(telemetry.scrape(self._admin_urls())))
+
+    # -- security ----------------------------------------------------------
+
+    def security(self) -> pd.DataFrame:
+        """Every observed edge and how it is secured: one row per (source,
+        destination, mTLS or plaintext, peer identity), with the destination's
+        effective PeerAuthentication mode, the requests seen and how many an
+        AuthorizationPolicy denied (403 RBAC).
+
+        Built from the sidecars' request records (the destination's where it
+        has a sidecar: it verified the caller) and each sidecar's /certs."""
+        try:
+            records = self.requests()
+        except ControlPlaneError:
+            records = self._ring_records()
+        sidecars = [v for v in self._backend.instances() if v.sidecar and v.running]
+        docs = self._admin_json(sidecars, "/certs")
+        modes = {(v.namespace, v.workload): security_report.mode_word(doc) for v, doc in zip(sidecars, docs, strict=True)}
+        return security_report.security_edges(records, modes)
+
+    def certificates(self) -> pd.DataFrame:
+        """One row per workload certificate (one per sidecar): identity, serial,
+        validity, time to renewal, rotations so far; read from each sidecar's /certs."""
+        sidecars = [v for v in self._backend.instances() if v.sidecar and v.running]
+        docs = self._admin_json(sidecars, "/certs")
+        return security_report.certificates_frame(
+            [(v.namespace, v.workload, v.instance, doc) for v, doc in zip(sidecars, docs, strict=True)]
+        )
+
+    def _admin_json(self, views: Sequence[InstanceView], path: str) -> list[Any]:
+        urls = [self._backend.sidecar_admin(v) or "" for v in views]
+        return list(aio.run(security_report.fetch_json(urls, path))) if urls else []
+
+    def _ring_records(self) -> pd.DataFrame:
+        """Each running sidecar's recent requests (/requests), when the control plane's store is away."""
+        sidecars = [v for v in self._backend.instances() if v.sidecar and v.running]
+        rows = [
+            {**record, "destination_namespace": None}
+            for doc in self._admin_json(sidecars, "/requests?limit=100000")
+            for record in (doc or [])
+        ]
+        return pd.DataFrame(rows)
 
     # -- observability -----------------------------------------------------
 

@@ -100,8 +100,10 @@ class LocalBackend:
 
     name = "local"
 
-    def __init__(self, home: LabHome) -> None:
+    def __init__(self, home: LabHome, cert_lifetime_s: float | None = None) -> None:
         self.home = home
+        # Workload certificate lifetime for the CA (None: the control plane's default, 24 h).
+        self.cert_lifetime_s = cert_lifetime_s
         self._client: ControlClient | None = None
         self._rr: dict[str, int] = {}
 
@@ -166,7 +168,9 @@ class LocalBackend:
     def _start_control(self, state: dict[str, Any], wanted_port: int | None) -> None:
         previous = state.get("control") or {}
         proc = self._proc(previous.get("proc"))
-        if processes.alive(proc) and self._healthy() and wanted_port in (None, previous.get("port")):
+        lifetime = self.cert_lifetime_s
+        same_lifetime = lifetime is None or previous.get("cert_lifetime_s") == lifetime
+        if processes.alive(proc) and self._healthy() and wanted_port in (None, previous.get("port")) and same_lifetime:
             return
         processes.stop(proc)
         if wanted_port is not None:
@@ -179,9 +183,12 @@ class LocalBackend:
                 port = 0
         with contextlib.suppress(FileNotFoundError):
             self.home.control_json.unlink()
+        if lifetime is None:
+            lifetime = previous.get("cert_lifetime_s")
+        extra = [] if lifetime is None else ["--cert-lifetime", f"{lifetime:g}"]
         record = processes.spawn(
             "meshkit.control",
-            ["--home", str(self.home.root), "--port", str(port)],
+            ["--home", str(self.home.root), "--port", str(port), *extra],
             self.home.log_dir / "control.log",
         )
         self._client = None
@@ -195,7 +202,7 @@ class LocalBackend:
             processes.stop(record)
             raise LabError(f"the control plane did not start: {reason}")
         url = read_json_or_none(self.home.control_json)["url"]
-        state["control"] = {"port": int(url.rsplit(":", 1)[1]), "url": url, "proc": record.to_dict()}
+        state["control"] = {"port": int(url.rsplit(":", 1)[1]), "url": url, "proc": record.to_dict(), "cert_lifetime_s": lifetime}
 
     def _healthy(self) -> bool:
         self._client = None

@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from meshkit.control.push import DEFAULT_DEBOUNCE_S
+from meshkit.security.ca import DEFAULT_LEAF_LIFETIME, MAX_LEAF_LIFETIME, MIN_LEAF_LIFETIME
 from meshkit.control.server import DEFAULT_HOST, serve
 from meshkit.errors import MeshkitError
 
@@ -23,6 +25,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=0, help="port to listen on; 0 picks a free one (default)")
     parser.add_argument("--host", default=DEFAULT_HOST, help="loopback address to bind (default 127.0.0.1)")
     parser.add_argument(
+        "--cert-lifetime",
+        type=float,
+        default=DEFAULT_LEAF_LIFETIME.total_seconds(),
+        help="lifetime of workload certificates in seconds, 60 to 7776000 (default 86400: 24 h)",
+    )
+    parser.add_argument(
         "--debounce-ms",
         type=float,
         default=DEFAULT_DEBOUNCE_S * 1000,
@@ -31,6 +39,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         parser.error(f"--port {args.port} is not a port number (0-65535)")
+    if not MIN_LEAF_LIFETIME.total_seconds() <= args.cert_lifetime <= MAX_LEAF_LIFETIME.total_seconds():
+        parser.error(f"--cert-lifetime {args.cert_lifetime:g} must be between 60 s and 90 days")
     if not 0 <= args.debounce_ms <= 10_000:
         parser.error(f"--debounce-ms {args.debounce_ms} must be between 0 and 10000")
     return args
@@ -40,7 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        serve(args.home.expanduser().absolute(), args.port, args.host, args.debounce_ms / 1000.0)
+        serve(
+            args.home.expanduser().absolute(),
+            args.port,
+            args.host,
+            args.debounce_ms / 1000.0,
+            timedelta(seconds=args.cert_lifetime),
+        )
     except MeshkitError as exc:
         print(f"meshkit.control: {exc}", file=sys.stderr)
         return 1

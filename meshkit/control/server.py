@@ -20,7 +20,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import FrameType
 
@@ -33,6 +33,7 @@ from meshkit.control.push import DEFAULT_DEBOUNCE_S
 from meshkit.control.store import Store
 from meshkit.control.telemetry import TelemetrySink
 from meshkit.errors import ControlPlaneError, PortInUse
+from meshkit.security.ca import DEFAULT_LEAF_LIFETIME, check_leaf_lifetime
 from meshkit.security.ca_store import load_or_create
 
 log = logging.getLogger("meshkit.control")
@@ -129,8 +130,17 @@ def _loop_name() -> str:
     return "uvloop"
 
 
-def serve(home: Path, port: int = 0, host: str = DEFAULT_HOST, debounce: float = DEFAULT_DEBOUNCE_S) -> None:
-    """Run until SIGTERM or SIGINT. Raises MeshkitError for a setup problem (bad host, port taken, home)."""
+def serve(
+    home: Path,
+    port: int = 0,
+    host: str = DEFAULT_HOST,
+    debounce: float = DEFAULT_DEBOUNCE_S,
+    cert_lifetime: timedelta = DEFAULT_LEAF_LIFETIME,
+) -> None:
+    """Run until SIGTERM or SIGINT. Raises MeshkitError for a setup problem (bad host, port taken, home).
+
+    `cert_lifetime` is the lifetime of the workload certificates the CA signs
+    (24 h by default; a lab may set minutes to watch rotation)."""
     check_loopback(host)
     prepare_home(home)
     try:
@@ -138,7 +148,11 @@ def serve(home: Path, port: int = 0, host: str = DEFAULT_HOST, debounce: float =
     except (OSError, UnicodeDecodeError) as exc:
         raise ControlPlaneError(f"cannot read or create the admin token in {home / TOKEN_FILE}: {exc}") from exc
     store = Store.open(home / STORE_FILE)
-    ca = load_or_create(home / CA_DIR, datetime.now(timezone.utc))
+    try:
+        check_leaf_lifetime(cert_lifetime)
+    except ValueError as exc:
+        raise ControlPlaneError(str(exc)) from None
+    ca = load_or_create(home / CA_DIR, datetime.now(timezone.utc), leaf_lifetime=cert_lifetime)
     app = ControlPlane(store, token, debounce, reports=home / REPORTS_FILE, ca=ca, telemetry=TelemetrySink(home / TELEMETRY_DIR))
     sock = bind_socket(host, port)
     url = base_url(host, sock.getsockname()[1])

@@ -51,6 +51,7 @@ def entry(record: RequestRecord, seq: int, node: str) -> dict[str, Any]:
         "protocol": record.protocol,
         "response_code": record.code,
         "response_flags": record.flags,
+        "response_code_details": record.response_code_details,
         "bytes_received": record.request_bytes,
         "bytes_sent": record.response_bytes,
         "duration": round(record.duration_ms, 3),

@@ -1,0 +1,142 @@
+"""What the lab shows about security: each observed edge's protection, each workload's certificate.
+
+Two tables, each a pure function of what the sidecars report, so they can
+be tested without a mesh:
+
+- `security_edges(requests, modes)`: one row per observed (source,
+  destination, security, peer identity), from the request records the
+  sidecars keep (`lab.requests()`, or each sidecar's /requests), with the
+  destination's effective PeerAuthentication mode beside it. As for Kiali's
+  edges, the destination's sidecar is the better witness (it saw how the
+  connection arrived and verified the caller), so its records are used
+  where it has any; the caller's stand in for destinations without sidecar.
+- `certificates_frame(docs)`: one row per sidecar from its /certs page,
+  like `istioctl proxy-config secret`.
+
+`fetch_json` is the one piece of I/O: GET one admin page from many sidecars.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+import pandas as pd
+
+SECURITY_COLUMNS = ["source", "destination", "security", "peer_identity", "mode", "requests", "denied", "reporter"]
+CERTIFICATE_COLUMNS = [
+    "workload", "namespace", "instance", "identity", "serial", "not_before", "not_after",
+    "time_to_renewal", "time_to_expiry", "rotations", "expired",
+]  # fmt: skip
+NO_SIDECAR = "no sidecar"
+UNKNOWN = "unknown"
+
+
+async def fetch_json(urls: Sequence[str], path: str, timeout_s: float = 5.0) -> list[Any]:
+    """The JSON each admin URL answers for `path`, in order; None for a sidecar that did not answer."""
+    async with httpx.AsyncClient(timeout=timeout_s, trust_env=False) as http:
+        answers = await asyncio.gather(*(http.get(f"{url}{path}") for url in urls), return_exceptions=True)
+    found: list[Any] = []
+    for answer in answers:
+        try:
+            found.append(answer.json() if isinstance(answer, httpx.Response) and answer.status_code == 200 else None)
+        except ValueError:
+            found.append(None)
+    return found
+
+
+def _word(policy: Any) -> str:
+    return "mTLS" if policy == "mutual_tls" else "plaintext"
+
+
+def security_edges(requests: pd.DataFrame, modes: Mapping[tuple[str, str], str]) -> pd.DataFrame:
+    """One row per observed edge and way of securing it.
+
+    `requests` has the columns of `lab.requests()` (reporter, source_workload,
+    destination_service, destination_workload, destination_namespace,
+    connection_security_policy, source_principal, destination_principal,
+    code, flags). `modes` maps (namespace, workload) of every sidecar to its
+    effective mode ("STRICT (istio-system/default)"); a destination workload
+    not in it has no sidecar. `peer_identity` is the caller's SPIFFE ID as
+    the destination verified it (or, reported by the caller, the identity
+    the destination proved); "-" for plaintext.
+    """
+    if requests.empty:
+        return pd.DataFrame(columns=SECURITY_COLUMNS)
+    frame = requests.fillna({"source_principal": "", "destination_principal": "", "flags": ""})
+    witnessed = set(zip(frame.loc[frame["reporter"] == "destination", "source_workload"],
+                        frame.loc[frame["reporter"] == "destination", "destination_service"]))  # fmt: skip
+    rows: dict[tuple[str, str, str, str, str], dict[str, Any]] = {}
+    for record in frame.itertuples(index=False):
+        reporter = record.reporter
+        if reporter == "source" and (record.source_workload, record.destination_service) in witnessed:
+            continue
+        secured = record.connection_security_policy == "mutual_tls"
+        if secured:
+            peer = record.source_principal if reporter == "destination" else record.destination_principal
+        else:
+            peer = "-"
+        key = (record.source_workload, record.destination_service, _word(record.connection_security_policy), peer or UNKNOWN, reporter)
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = {
+                "source": key[0], "destination": key[1], "security": key[2], "peer_identity": key[3],
+                "workloads": set(), "requests": 0, "denied": 0, "reporter": reporter,
+            }  # fmt: skip
+        row["requests"] += 1
+        row["denied"] += int(record.code == 403 and "RBAC" in str(record.flags))
+        row["workloads"].add((_namespace(record), str(record.destination_workload)))
+    out = []
+    for row in rows.values():
+        seen = sorted({modes.get(w, NO_SIDECAR) for w in row.pop("workloads") if w[1] != UNKNOWN}) or [UNKNOWN]
+        out.append({**row, "mode": ", ".join(seen)})
+    table = pd.DataFrame(out, columns=SECURITY_COLUMNS)
+    return table.sort_values(["source", "destination", "security"], ignore_index=True)
+
+
+def _namespace(record: Any) -> str:
+    """The destination workload's namespace: the record's, else the service host's second label."""
+    namespace = getattr(record, "destination_namespace", None)
+    if isinstance(namespace, str) and namespace and namespace != UNKNOWN:
+        return namespace
+    parts = str(record.destination_service).split(".")
+    return parts[1] if len(parts) > 1 else UNKNOWN
+
+
+def mode_word(doc: Mapping[str, Any] | None) -> str:
+    """A sidecar's effective mode as /certs reports it: `STRICT (istio-system/default)`, `PERMISSIVE (default)`."""
+    mode = (doc or {}).get("inbound_mode")
+    if not mode:
+        return UNKNOWN
+    return f"{mode['mode']} ({mode.get('policy') or 'default'})"
+
+
+def certificates_frame(sidecars: Sequence[tuple[str, str, str, Mapping[str, Any] | None]], now: float | None = None) -> pd.DataFrame:
+    """One row per sidecar: (namespace, workload, instance, its /certs document or None)."""
+    now = time.time() if now is None else now
+    rows = []
+    for namespace, workload, instance, doc in sidecars:
+        doc = doc or {}
+        cert = doc.get("certificate") or {}
+        renew_at = cert.get("renew_at")
+        not_after = cert.get("not_after")
+        rows.append(
+            {
+                "workload": workload,
+                "namespace": namespace,
+                "instance": instance,
+                "identity": doc.get("identity"),
+                "serial": cert.get("serial"),
+                "not_before": pd.Timestamp(cert["not_before"], unit="s", tz="UTC") if cert.get("not_before") else pd.NaT,
+                "not_after": pd.Timestamp(not_after, unit="s", tz="UTC") if not_after else pd.NaT,
+                "time_to_renewal": pd.Timedelta(seconds=renew_at - now) if renew_at else pd.NaT,
+                "time_to_expiry": pd.Timedelta(seconds=not_after - now) if not_after else pd.NaT,
+                "rotations": int(doc.get("rotations", 0)),
+                "expired": bool(not_after and not_after <= now),
+            }
+        )
+    table = pd.DataFrame(rows, columns=CERTIFICATE_COLUMNS)
+    return table.sort_values(["namespace", "workload", "instance"], ignore_index=True)
