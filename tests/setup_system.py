@@ -16,6 +16,9 @@ import sys
 NEEDED: list[tuple[str, str]] = [
     ("openssl", "openssl"),
     ("curl", "curl"),
+    # A real Prometheus scrapes a lab and answers Istio's PromQL
+    # (tests/integration/test_observability_prometheus.py; skipped without it).
+    ("prometheus", "prometheus"),
 ]
 
 
