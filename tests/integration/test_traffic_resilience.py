@@ -211,7 +211,7 @@ def test_circuit_breaker_keeps_the_app_at_max_connections_and_the_rest_get_503_u
     assert most_at_once(records) <= 2
     assert len(records) == int((frame.code == 200).sum()) > 0
     assert len(overflow) > 20 and (overflow["flags"] == "UO").all()
-    assert (overflow.service_ms < 100).all()  # refused at once, not after waiting
+    assert (overflow.service_ms < 250).all()  # refused at once, not after the app's 300 ms
 
 
 # --- outlier detection ---
