@@ -31,9 +31,9 @@ CLIENT_SA = "sa-client"
 class MeshCA:
     """A CA made an hour ago (so certificates can be issued in the past), and files of what it issues."""
 
-    def __init__(self, workdir: Path, name: str = "mesh", trust_domain: str = TRUST_DOMAIN) -> None:
+    def __init__(self, workdir: Path, name: str = "mesh", trust_domain: str = TRUST_DOMAIN, ca: CertificateAuthority | None = None) -> None:
         self.now = datetime.now(timezone.utc)
-        self.ca: CertificateAuthority = create_authority(self.now - timedelta(hours=1), trust_domain)
+        self.ca: CertificateAuthority = ca or create_authority(self.now - timedelta(hours=1), trust_domain)
         self.workdir = workdir
         self.name = name
         self.trust_domain = trust_domain
