@@ -195,10 +195,9 @@ def test_stat_and_topology_show_the_same_numbers(run: dict[str, Any]) -> None:
 def test_connection_security_is_the_same_in_every_view_and_uniform_per_edge(run: dict[str, Any]) -> None:
     """Per edge, one connection_security_policy as the destination reported it.
 
-    What that policy is depends on the sidecar's mTLS: before it lands every
-    edge is `none`; with it (default PERMISSIVE and auto mTLS between
-    sidecars) every edge here is `mutual_tls`. test_observability_security
-    checks the modes one by one.
+    Under the default PERMISSIVE mode, sidecars talk mutual TLS to each
+    other (auto mTLS), so every edge here is `mutual_tls`;
+    test_observability_security checks the modes one by one.
     """
     records: pd.DataFrame = run["records"]
     # How a request arrived is the callee's sidecar's to say; a request the
@@ -207,6 +206,6 @@ def test_connection_security_is_the_same_in_every_view_and_uniform_per_edge(run:
     per_edge = records.groupby(["source_workload", "destination_service"])["connection_security_policy"].agg(set)
     assert all(len(v) == 1 for v in per_edge), per_edge
     policies = set().union(*per_edge)
-    assert policies in ({"none"}, {"mutual_tls"}), policies
+    assert policies == {"mutual_tls"}, policies
     topology = run["lab"].topology()
     assert set(topology["security"]) == policies
