@@ -25,6 +25,7 @@ from typing import Any
 import machine
 import measure
 import reporting
+import telemetry_micro
 import topology
 
 from meshkit.errors import MeshkitError
@@ -46,6 +47,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="one low rate, short runs: a smoke test")
     parser.add_argument("--no-haproxy", action="store_true", help="skip the HAProxy pair (and use a Python upstream)")
     parser.add_argument("--no-wrk", action="store_true", help="skip the saturation runs")
+    parser.add_argument(
+        "--telemetry", action="store_true",
+        help="the cost of telemetry: the sidecar pair with metrics and access logs beside a pair with telemetry off",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results", help="where to write overhead.md and .json")
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else {
@@ -79,12 +84,14 @@ class Status:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     haproxy = None if args.no_haproxy else machine.ensure_tool("haproxy", "haproxy", "--no-haproxy")
     wrk = None if args.no_wrk else machine.ensure_tool("wrk", "wrk", "--no-wrk")
-    paths = 3 if haproxy else 2
-    status = Status(1 + paths * len(args.rates) + (paths if wrk else 0))
+    paths = (3 if haproxy else 2) + (1 if args.telemetry else 0)
+    status = Status(1 + paths * len(args.rates) + (paths if wrk else 0) + (1 if args.telemetry else 0))
     with tempfile.TemporaryDirectory(prefix="meshkit-bench-") as tmp, topology.Processes(Path(tmp)) as procs:
         status("starting the upstream and the proxies")
         upstream_port, upstream = topology.start_upstream(procs, haproxy)
-        targets = [topology.direct(upstream_port), topology.sidecar_pair(procs, upstream_port)]
+        targets = [topology.direct(upstream_port), topology.sidecar_pair(procs, upstream_port, "logs" if args.telemetry else None)]
+        if args.telemetry:
+            targets.append(topology.sidecar_pair(procs, upstream_port, "off"))
         if haproxy:
             targets.append(topology.haproxy_pair(procs, haproxy, upstream_port))
         idle = {t.name: {p.role: p.rss_mb() for p in t.proxies} for t in targets}
@@ -113,6 +120,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine.machine_facts(haproxy, wrk),
         "settings": {
             "rates": list(args.rates),
+            "telemetry": "sidecar: metrics and access logs; sidecar-notel: telemetry off" if args.telemetry else "metrics",
             "duration_s": args.duration_s,
             "warmup_s": args.warmup_s,
             "wrk": {"threads": WRK_THREADS, "connections": WRK_CONNECTIONS, "duration_s": args.wrk_duration_s}
@@ -124,6 +132,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "saturation": saturation,
         "memory": memory,
     }
+    if args.telemetry:
+        status("telemetry in process: ns per request")
+        doc["telemetry_micro"] = telemetry_micro.measure(50_000)
     return reporting.derive(doc)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 CPU_RATIO_LIMIT = 1.5
 SIDECAR_RSS_LIMIT_MB = 40.0
-LABELS = {"direct": "direct", "sidecar": "meshkit sidecar pair", "haproxy": "HAProxy pair"}
+LABELS = {"direct": "direct", "sidecar": "meshkit sidecar pair", "haproxy": "HAProxy pair", "sidecar-notel": "meshkit sidecar pair, telemetry off"}
 
 
 def added_latency(open_loop: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -237,6 +237,51 @@ def targets_lines(doc: dict[str, Any]) -> list[str]:
     return lines
 
 
+def telemetry_cost(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """What telemetry (metrics and access logs) adds to the sidecar pair: the
+    "sidecar" row minus the "sidecar-notel" row, per open-loop rate and at saturation."""
+    out = []
+    runs = [("open loop", row["rate"], row) for row in doc.get("open_loop", [])]
+    runs += [("saturation", None, row) for row in doc.get("saturation", [])]
+    for kind, rate, row in runs:
+        if row["target"] != "sidecar":
+            continue
+        base = next((r for k, rt, r in runs if k == kind and rt == rate and r["target"] == "sidecar-notel"), None)
+        if base is None:
+            continue
+        out.append({
+            "run": kind if rate is None else f"{kind} {rate:g}/s",
+            "cpu_us_with": row["cpu_us_per_request"].get("pair"), "cpu_us_without": base["cpu_us_per_request"].get("pair"),
+            "cpu_us_added": _minus(row["cpu_us_per_request"].get("pair"), base["cpu_us_per_request"].get("pair")),
+            "p50_added_ms": _minus(row.get("p50_ms"), base.get("p50_ms")),
+            "p99_added_ms": _minus(row.get("p99_ms"), base.get("p99_ms")),
+            "rps_with": row.get("rps"), "rps_without": base.get("rps"),
+        })  # fmt: skip
+    return out
+
+
+def telemetry_table(doc: dict[str, Any], markdown: bool) -> list[str]:
+    header = ["run", "CPU µs/req with", "without", "added", "+p50 ms", "+p99 ms", "req/s with", "without"]
+    rows = [
+        [c["run"], _fmt(c["cpu_us_with"], 0), _fmt(c["cpu_us_without"], 0), _fmt(c["cpu_us_added"], 0),
+         _fmt(c["p50_added_ms"]), _fmt(c["p99_added_ms"]), _fmt(c["rps_with"], 0), _fmt(c["rps_without"], 0)]
+        for c in telemetry_cost(doc)
+    ]  # fmt: skip
+    return _table(header, rows, markdown)
+
+
+def telemetry_micro_lines(doc: dict[str, Any]) -> list[str]:
+    micro = doc.get("telemetry_micro")
+    if not micro:
+        return []
+    return [
+        f"- on the request's path, `Telemetry.record` (counters, three histograms, ring, export buffer): "
+        f"{micro['record_ns'] / 1000:.2f} µs per request ({micro['record_no_export_ns'] / 1000:.2f} µs without the export buffer)",
+        f"- off the request's path, the exporter's access-log line (also the record pushed to the control plane): "
+        f"{micro['log_line_ns'] / 1000:.2f} µs and {micro['log_line_bytes']:.0f} bytes per request",
+    ]
+
+
 def text_report(doc: dict[str, Any]) -> str:
     """What the terminal shows at the end of a run."""
     out = [f"upstream: {doc['upstream']}", "", "open loop (meshkit.loadgen, latency from intended send):"]
@@ -247,6 +292,9 @@ def text_report(doc: dict[str, Any]) -> str:
         out += saturation_table(doc, markdown=False)
     if doc.get("memory"):
         out += ["", "resident memory:"] + memory_table(doc, markdown=False)
+    if telemetry_cost(doc):
+        out += ["", "telemetry cost (pair with metrics + access logs minus pair with telemetry off):"]
+        out += telemetry_table(doc, markdown=False) + telemetry_micro_lines(doc)
     out += ["", "targets:"] + targets_lines(doc)
     return "\n".join(out)
 
@@ -273,6 +321,12 @@ def markdown_report(doc: dict[str, Any]) -> str:
                 f"{wrk['duration_s']:g} s)", "", *saturation_table(doc, markdown=True)]  # fmt: skip
     if doc.get("memory"):
         out += ["", "## Resident memory", "", *memory_table(doc, markdown=True)]
+    if telemetry_cost(doc):
+        out += ["", "## Telemetry cost", "",
+                "The sidecar pair recording metrics and writing access logs, minus the same pair with telemetry off "
+                "(`--telemetry`): CPU per request of the pair, and latency at the same rate.", "",
+                *telemetry_table(doc, markdown=True), "", "In process, per request:", "",
+                *telemetry_micro_lines(doc)]  # fmt: skip
     out += ["", "## Targets", "", *targets_lines(doc), "", doc["notes"], "", "## Machine", ""]
     out += _table(["", ""], [[k, str(v)] for k, v in doc["machine"].items()], markdown=True)
     return "\n".join(out) + "\n"

@@ -246,7 +246,11 @@ def static_snapshot(node: str, server_inbound_port: int) -> dict[str, object]:
         "workload": "upstream-v1",
         "version": "v1",
         "labels": labels,
-        "sidecar": True,
+        # Static sidecars have no control plane, so no CA and no workload
+        # certificate: marked as a sidecar, the endpoint would get auto mTLS
+        # and every request would fail. The pair talks plaintext (as it did
+        # before mTLS); measuring an mTLS pair needs certificates.
+        "sidecar": False,
     }
     service = {"name": SERVICE, "namespace": "default", "port": SERVICE_PORT, "endpoints": [endpoint]}
     return {"version": 1, "node": node, "services": {SERVICE_HOST: service}}
@@ -260,10 +264,14 @@ class SidecarPorts:
     app: int | None = None
 
 
-def sidecar_bootstrap(instance: str, service: str, ports: SidecarPorts, server_inbound_port: int) -> dict[str, object]:
+def sidecar_bootstrap(
+    instance: str, service: str, ports: SidecarPorts, server_inbound_port: int, telemetry: dict[str, object] | None = None
+) -> dict[str, object]:
     node = f"default/{instance}"
     workload = instance.rsplit("-", 1)[0]
+    extra: dict[str, object] = {} if telemetry is None else {"telemetry": telemetry}
     return {
+        **extra,
         "node": node,
         "workload": {
             "name": workload,
@@ -294,19 +302,37 @@ def admin_ready(port: int) -> bool:
 
 
 def start_sidecar(
-    procs: Processes, role: str, instance: str, service: str, ports: SidecarPorts, server_inbound: int
+    procs: Processes,
+    role: str,
+    instance: str,
+    service: str,
+    ports: SidecarPorts,
+    server_inbound: int,
+    telemetry: dict[str, object] | None = None,
 ) -> Proc:
     path = procs.workdir / f"{role}.json"
-    path.write_text(json.dumps(sidecar_bootstrap(instance, service, ports, server_inbound), indent=2))
+    path.write_text(json.dumps(sidecar_bootstrap(instance, service, ports, server_inbound, telemetry), indent=2))
     proc = procs.start(role, [sys.executable, "-m", "meshkit.sidecar", "--bootstrap", str(path)])
     wait_ready(proc, lambda: admin_ready(ports.admin), f"meshkit sidecar ({role})")
     return proc
 
 
-def sidecar_pair(procs: Processes, upstream_port: int) -> Target:
+def sidecar_pair(procs: Processes, upstream_port: int, telemetry: str | None = None) -> Target:
+    """The sidecar pair. `telemetry` None: the default (metrics, no access log);
+    "logs": metrics and an access log per sidecar; "off": nothing recorded
+    (the baseline for the telemetry's cost, target name "sidecar-notel")."""
+    name, label = ("sidecar-notel", "meshkit sidecar pair, telemetry off") if telemetry == "off" else ("sidecar", "meshkit sidecar pair")
     inbound = free_port()
     server_ports = SidecarPorts(outbound=free_port(), admin=free_port(), inbound=inbound, app=upstream_port)
     client_ports = SidecarPorts(outbound=free_port(), admin=free_port())
-    server = start_sidecar(procs, "sidecar-server", "upstream-v1-0", SERVICE, server_ports, inbound)
-    client = start_sidecar(procs, "sidecar-client", "bench-client-0", "bench-client", client_ports, inbound)
-    return Target("sidecar", "meshkit sidecar pair", PROXY_URL, ("127.0.0.1", client_ports.outbound), (client, server))
+
+    def settings(role: str) -> dict[str, object] | None:
+        if telemetry == "off":
+            return {"enabled": False}
+        if telemetry == "logs":
+            return {"access_log": str(procs.workdir / f"{role}.access.log")}
+        return None
+
+    server = start_sidecar(procs, f"{name}-server", "upstream-v1-0", SERVICE, server_ports, inbound, settings(f"{name}-server"))
+    client = start_sidecar(procs, f"{name}-client", "bench-client-0", "bench-client", client_ports, inbound, settings(f"{name}-client"))
+    return Target(name, label, PROXY_URL, ("127.0.0.1", client_ports.outbound), (client, server))

@@ -81,9 +81,66 @@ def entry(record: RequestRecord, seq: int, node: str) -> dict[str, Any]:
     }
 
 
+_quote = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+_seconds: dict[int, str] = {}
+
+
+def _start_time_fast(unix_s: float) -> str:
+    """start_time() with the seconds part rendered once per second."""
+    whole = int(unix_s)
+    ms = round((unix_s - whole) * 1e6) // 1000  # microseconds first, as datetime rounds them
+    if ms >= 1000:
+        return start_time(unix_s)
+    prefix = _seconds.get(whole)
+    if prefix is None:
+        if len(_seconds) > 64:
+            _seconds.clear()
+        prefix = _seconds[whole] = datetime.fromtimestamp(whole, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{prefix}.{ms:03d}Z"
+
+
+def _q(raw: bytes | None) -> str:
+    return "null" if raw is None else _quote(raw.decode("latin-1"))
+
+
+def _route_fields(route: Any) -> str:
+    """The route's fields of a line, rendered once per route (they never change)."""
+    v = route.values
+    text = (
+        f'"reporter":{_quote(v[0])},"source_workload":{_quote(v[1])},"source_namespace":{_quote(v[2])},'
+        f'"source_version":{_quote(v[3])},"destination_service":{_quote(v[4])},"destination_workload":{_quote(v[7])},'
+        f'"destination_namespace":{_quote(v[8])},"destination_version":{_quote(v[9])}'
+    )
+    route.log = text
+    return text
+
+
 def line(record: RequestRecord, seq: int, node: str) -> str:
-    """The entry as one line of JSON (no newline)."""
-    return _dumps(entry(record, seq, node))
+    """The entry as one line of JSON (no newline): the same object as `entry`, rendered
+    directly (about four times cheaper than building the dict and encoding it)."""
+    route = record.route
+    fields = route.log or _route_fields(route)
+    reporter = route.reporter
+    trace_id = record.trace_id
+    span_id = record.span_id
+    traceparent = b'"00-%s-%s-01"' % (trace_id, span_id) if trace_id and span_id else b"null"
+    source_p = record.source_principal
+    destination_p = record.destination_principal
+    peer = source_p if reporter == "destination" else destination_p
+    start = record.start
+    return (
+        f'{{"start_time":"{_start_time_fast(start)}","method":{_q(record.method)},"path":{_q(record.path)},'
+        f'"protocol":"{record.protocol}","response_code":{record.code},"response_flags":{_quote(record.flags)},'
+        f'"response_code_details":{_quote(record.response_code_details)},"bytes_received":{record.request_bytes},"bytes_sent":{record.response_bytes},'
+        f'"duration":{record.duration_ms:.3f},'
+        f'"upstream_host":{"null" if record.upstream_host is None else _quote(record.upstream_host)},'
+        f'"request_id":{_q(record.request_id)},"authority":{_q(record.authority)},'
+        f'"traceparent":{traceparent.decode("latin-1")},"trace_id":{_q(trace_id)},"span_id":{_q(span_id)},'
+        f'"parent_span_id":{_q(record.parent_span_id)},{fields},'
+        f'"source_principal":{_quote(source_p)},"destination_principal":{_quote(destination_p)},'
+        f'"peer_principal":{_quote(peer)},"connection_security_policy":{_quote(record.connection_security_policy)},'
+        f'"retries":{record.retries},"start":{start:.6f},"node":{_quote(node)},"seq":{seq}}}'
+    )
 
 
 class RotatingLog:

@@ -109,11 +109,12 @@ class Series:
 class Route:
     """A (reporter, source, destination) label set and its series."""
 
-    __slots__ = ("labels", "values", "series", "reporter")
+    __slots__ = ("labels", "values", "series", "reporter", "log")
 
     def __init__(self, values: tuple[str, ...]) -> None:
         self.values = values
         self.reporter = values[0]
+        self.log: str | None = None  # this route's access-log fields, rendered once by meshkit.sidecar.accesslog
         self.labels = ",".join(f'{name}="{escape_label(value)}"' for name, value in zip(LABEL_NAMES, values))
         self.series: dict[tuple[int, str, str, str, str], Series] = {}
 

@@ -52,3 +52,11 @@ def test_a_reopened_log_appends(tmp_path: Path) -> None:
     second.write(["two", "three"])
     second.close()
     assert path.read_text().splitlines() == ["one", "two", "three"]
+
+
+def test_the_fast_line_is_exactly_the_entry_even_for_odd_values() -> None:
+    t = Telemetry(1)
+    route = t.route("source", 'we"ird', "v1", "svc.ns.svc.cluster.local", "unknown", "unknown")
+    odd = RequestRecord(1700000000.0004, b"GET", b'/p?q="\\x\x7f\xe9', b"h\tost", 0, "DC", 0.0, None, None, None, route)
+    for rec in (record(), odd):
+        assert json.loads(accesslog.line(rec, 7, "n/x")) == accesslog.entry(rec, 7, "n/x")
