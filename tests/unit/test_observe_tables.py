@@ -133,3 +133,12 @@ def test_drops_names_the_size_of_each_loss() -> None:
          "dropped": 4, "recorded": 9, "last_push": 2.0}]}  # fmt: skip
     table = drops(status)
     assert table.loc[0, "lost"] == 4 and table.attrs["evicted"] == 1
+
+
+def test_the_notebooks_topology_chart_draws_lab_topology() -> None:
+    from meshkit.notebook.figures import topology_figure
+
+    table = topology(frame(chain()))
+    assert {"rps", "p99_ms"} <= set(table.columns)
+    figure = topology_figure(table)
+    assert figure.data and any("a-v1" in str(getattr(t, "text", "")) for t in figure.data)
