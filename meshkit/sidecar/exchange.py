@@ -535,9 +535,12 @@ class Exchange:
         per_try = rule.retry.per_try_timeout
         if per_try is not None and rule.retry.attempts:
             self.try_timer = asyncio.get_running_loop().call_later(per_try, self._on_try_timeout)
-        self.down.gate.hold(CONNECTING)
-        if not host.pool.request(self):
-            self.down.gate.release(CONNECTING)
+        if host.pool.request(self):
+            if self.up is None:
+                # Connecting or queued: stop reading the client until it is attached
+                # (a pooled connection was attached at once, with no pause).
+                self.down.gate.hold(CONNECTING)
+        else:
             self._end_attempt(None)
             self.pending = None
             limit = host.pool.limit

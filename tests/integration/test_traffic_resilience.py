@@ -164,7 +164,9 @@ def test_timeout_answers_504_ut_at_the_set_time(lab: Lab, apply: Apply) -> None:
     for _ in range(3):
         result = lab.call("slow", "/", timeout=10.0)
         assert (result.status, result.flags) == (504, "UT")
-        assert 490 <= result.elapsed_ms < 1000, result.elapsed_ms
+        # Not before the timeout; well before the app's 3 s (the call itself
+        # costs a connection and a busy machine's scheduling on top).
+        assert 490 <= result.elapsed_ms < 2000, result.elapsed_ms
 
 
 def test_delay_and_abort_hit_their_percentages(lab: Lab, apply: Apply) -> None:
