@@ -29,6 +29,7 @@ from tests.integration.sidecar_fixtures import (
     running_sidecar,
     service,
     snapshot,
+    stand_in_control_plane,
     traffic,
     wait_for,
 )
@@ -477,3 +478,38 @@ spec:
     assert [r.status for r in limited] == [200, 200, 200, 429, 429]
     assert flags(limited[-1]) == "RL" and b"LocalRateLimit default/reviews" in limited[-1].body
     assert free.status == 200 and len(app.snapshot()) == 4
+
+
+# --- config changes ---
+
+
+def test_a_new_config_keeps_outlier_state_and_in_flight_requests_keep_their_rule(tmp_path: Path) -> None:
+    """Clusters that persist keep their records (an ejected endpoint stays out);
+    a request routed before the change finishes by the rule it started with."""
+    patient = vs("""
+  - match: [{uri: {prefix: /fail}}]
+    route: [{destination: {host: echo, subset: v1}}]
+  - route: [{destination: {host: echo, subset: v2}}]
+    timeout: 5s
+""")
+    hasty = patient.replace("timeout: 5s", "timeout: 200ms")
+    policy = dr("outlierDetection: {consecutive5xxErrors: 1, interval: 100ms, baseEjectionTime: 30s, maxEjectionPercent: 100}", SUBSETS)
+    with echo_server("v1") as v1, echo_server("v2") as v2, stand_in_control_plane("t") as control:
+        services = [service("echo", [endpoint(v1.port, "echo-v1", "v1"), endpoint(v2.port, "echo-v2", "v2")])]
+        control.publish(snapshot(NODE, services, version=1, **traffic(policy, patient)))
+        boot = bootstrap(node=NODE, control_plane={"url": control.url, "token": "t"})
+        with running_sidecar(boot, tmp_path) as proc:
+            assert wait_for(lambda: (1, "ACK") in [(a["version"], a["status"]) for a in control.acks], 10.0)
+            assert get(proc, "/fail", {"x-echo-status": "500"}).status == 500  # ejects v1 from subset v1's cluster
+            with ThreadPoolExecutor(1) as pool:
+                in_flight = pool.submit(get, proc, "/slow", {"x-echo-delay-ms": "800"})
+                assert wait_for(lambda: any(r.path == "/slow" for r in v2.snapshot()), 5.0)
+                control.publish(snapshot(NODE, services, version=2, **traffic(policy, hasty)))
+                assert wait_for(lambda: (2, "ACK") in [(a["version"], a["status"]) for a in control.acks], 10.0)
+                after = get(proc, "/slow-after", {"x-echo-delay-ms": "800"})
+                answered = in_flight.result(10)
+            clusters = get_json(proc.admin, "/clusters")
+    assert answered.status == 200  # routed under version 1: its 5 s timeout, not the new 200 ms
+    assert (after.status, flags(after)) == (504, "UT")
+    subset_v1 = next(c for c in clusters if c["subset"] == "v1")
+    assert [e["ejected"] for e in subset_v1["endpoints"]] == [True]  # the ejection outlived the change
