@@ -77,7 +77,8 @@ class TelemetrySettings:
     access_log_max_bytes: int = 10 * 1024 * 1024
     access_log_backups: int = 2
     flush_interval_s: float = 1.0
-    buffer_size: int = 20000
+    # About 1.1 KB a record while the control plane is away: 10000 is ~11 MB at most.
+    buffer_size: int = 10000
     push: bool = True
 
 

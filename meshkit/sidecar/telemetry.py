@@ -54,7 +54,7 @@ UNKNOWN = "unknown"
 OVERFLOW = "overflow"
 # Paths and authorities in the ring are cut to this, so the ring's size is bounded.
 MAX_RECORDED_TEXT = 256
-DEFAULT_EXPORT_BUFFER = 20000
+DEFAULT_EXPORT_BUFFER = 10000
 
 LABEL_NAMES = (
     "reporter",

@@ -42,6 +42,7 @@ BATCH_RECORDS = 1000
 BATCH_BYTES = 700 * 1024
 PUSH_TIMEOUT_S = 5.0
 SHUTDOWN_PUSH_S = 3.0
+DRAIN_SLICE = 500
 
 
 class Exporter:
@@ -95,14 +96,18 @@ class Exporter:
             return
         node = self.node
         line = accesslog.line
-        lines = [line(record, first + i, node) for i, record in enumerate(records)]
-        if self.log is not None:
-            self.log.write(lines)
-            self.logged += len(lines)
+        outbox = self.outbox
+        # In slices, so a busy second's worth of lines never sits in memory at once.
+        for offset in range(0, len(records), DRAIN_SLICE):
+            start = first + offset
+            lines = [line(record, start + i, node) for i, record in enumerate(records[offset : offset + DRAIN_SLICE])]
+            if self.log is not None:
+                self.log.write(lines)
+                self.logged += len(lines)
+            if self.control_plane is not None:
+                outbox.extend(zip(range(start, start + len(lines)), lines))
         if self.control_plane is None:
             return
-        outbox = self.outbox
-        outbox.extend(zip(range(first, first + len(lines)), lines))
         overflow = len(outbox) - self.settings.buffer_size
         if overflow > 0:
             for _ in range(overflow):
