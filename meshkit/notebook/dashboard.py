@@ -78,7 +78,7 @@ class Dashboard:
         self.split = SplitWidget(lab, service, namespace)
         path = path if path is not None else first_answering_path(lab, service)
         self.loadgen = LoadGenerator(lab, self.recorder, service=service, path=path, rate=rate, duration_s=duration_s)
-        self.charts = LiveCharts(self.recorder, target=service, live=self.live, edges=lab.edges,
+        self.charts = LiveCharts(self.recorder, target=service, live=self.live, edges=lab.topology,
                                  workloads=lab.workloads, certificates=getattr(lab, "certificates", None))
         self._configured()
         self.split.observe(lambda _: self._configured(), names="version")

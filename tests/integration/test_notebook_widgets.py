@@ -266,7 +266,7 @@ def test_headless_dashboard_gives_data_and_static_figures(lab: Lab) -> None:
     numbers = board.summary()
     assert numbers["count"] == 100 and numbers["success_rate"] == 1.0 and numbers["p99_ms"] > 0
     figs = board.figures()
-    assert set(figs) == {"latency", "split", "rate", "topology"}
+    assert set(figs) == {"latency", "split", "rate", "topology", "certificates"}
     assert {t.name.split()[0] for t in figs["latency"].data} <= {"v1", "v2"}
     nodes = next(t for t in figs["topology"].data if t.name == "nodes")
     assert {"curl", "reviews"} <= set(nodes.text)
