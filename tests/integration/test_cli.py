@@ -66,7 +66,7 @@ def test_tour_prints_measured_latency_and_edges_then_status_and_errors(tmp_path:
         for numbers in rows.values():
             success, p50, p90, p99 = numbers[-4:]
             assert success == 1.0 and 0 < p50 <= p90 <= p99
-        assert "productpage-v1" in out and "reviews" in out and "plaintext" in out
+        assert "productpage-v1" in out and "reviews" in out and "mTLS" in out  # sidecars use auto mTLS
 
         unknown = meshkit(tmp_path, "inject", "reviews-v9")
         assert unknown.returncode == 1
