@@ -449,7 +449,7 @@ class Lab:
         Every request since the lab started (the control plane's store); when
         the control plane is away, what the running sidecars' counters say."""
         try:
-            return observe.edges(self.requests())
+            return observe.edges(self._records(None, columns=observe.SUMMARY_FIELDS))
         except ControlPlaneError:
             return telemetry.edges(aio.run(telemetry.scrape(self._admin_urls())))
 
@@ -536,7 +536,7 @@ class Lab:
         histogram_quantile computes them; exact=True uses the records' own."""
         seconds = _seconds(window)
         now = time.time()
-        frame = self._records(seconds, now=now)
+        frame = self._records(seconds, now=now, columns=observe.SUMMARY_FIELDS)
         return observe.metrics(frame, seconds, [by] if isinstance(by, str) else list(by), reporter, now, exact)
 
     def topology(self, window: float | str | None = None, *, reporter: str = "auto") -> pd.DataFrame:
@@ -545,7 +545,8 @@ class Lab:
         meshkit.notebook.figures.topology_figure draws it."""
         seconds = _seconds(window)
         now = time.time()
-        return observe.topology(self._records(seconds, now=now), seconds, reporter, now if seconds else None)
+        frame = self._records(seconds, now=now, columns=observe.SUMMARY_FIELDS)
+        return observe.topology(frame, seconds, reporter, now if seconds else None)
 
     def stat(self, workload: str | None = None, window: float | str = 60.0) -> pd.DataFrame:
         """`linkerd stat`: per workload meshed, success rate, rps, p50/p95/p99 of what it served."""
@@ -556,13 +557,13 @@ class Lab:
             workloads = workloads[workloads["workload"] == workload]
             if workloads.empty:
                 raise UnknownWorkload(f"no workload {workload!r} (workloads: {', '.join(self.workloads()['workload'])})")
-        return observe.stat(self._records(seconds, now=now), workloads, seconds, now)
+        return observe.stat(self._records(seconds, now=now, columns=observe.SUMMARY_FIELDS), workloads, seconds, now)
 
     def top(self, window: float | str = 10.0, limit: int = 20) -> pd.DataFrame:
         """`linkerd top`: the busiest (source, destination, method, path) of the last `window` seconds."""
         seconds = _seconds(window) or 10.0
         now = time.time()
-        return observe.top(self._records(seconds, now=now), seconds, now, limit)
+        return observe.top(self._records(seconds, now=now, columns=observe.SUMMARY_FIELDS), seconds, now, limit)
 
     def traces(self, window: float | str | None = None, limit: int | None = 50) -> pd.DataFrame:
         """Recent traces, newest first: root call, total time, spans, services, errors."""
@@ -634,10 +635,12 @@ class Lab:
         now: float | None = None,
         trace_id: str | None = None,
         limit: int | None = None,
+        columns: list[str] | None = None,
     ) -> pd.DataFrame:
         self._flush_telemetry()
         since = None if window_s is None else (now if now is not None else time.time()) - window_s
-        return observe.requests_frame(self._control().telemetry_records(since=since, trace_id=trace_id, limit=limit))
+        doc = self._control().telemetry_records(since=since, trace_id=trace_id, limit=limit, columns=columns)
+        return observe.requests_frame(doc)
 
     # -- helpers -----------------------------------------------------------
 

@@ -75,6 +75,12 @@ REQUEST_COLUMNS = [
     "start",
 ]
 METRIC_COLUMNS = ["requests", "rps", "success_rate", "p50_ms", "p90_ms", "p99_ms"]
+SUMMARY_FIELDS = [
+    "start", "reporter", "source_workload", "source_version", "destination_service", "destination_workload",
+    "destination_namespace", "destination_version", "connection_security_policy", "response_code", "duration",
+    "method", "path",
+]  # fmt: skip
+"""The stored fields the summary tables (metrics, topology, edges, stat, top) read: what the Lab fetches for them."""
 EDGE_COLUMNS = ["source", "destination", "requests", "success_rate", "security", "reporter"]
 TOPOLOGY_COLUMNS = [
     "source", "destination", "destination_workloads", "requests", "rps", "success_rate",

@@ -333,8 +333,12 @@ class ControlPlane:
         since = float_param(request, "since")
         until = float_param(request, "until")
         limit = int_param(request, "limit", 0, 0, None) or None
-        return Response(200, self.telemetry.query(since, until, request.query.get("trace_id") or None,
-                                                  request.query.get("node") or None, limit))
+        columns = [c for c in request.query.get("columns", "").split(",") if c] or None
+        try:
+            return Response(200, self.telemetry.query(since, until, request.query.get("trace_id") or None,
+                                                      request.query.get("node") or None, limit, columns))
+        except BadBatch as exc:
+            raise HttpError(400, str(exc)) from None
 
     async def telemetry_status(self, request: Request) -> Response:
         return Response(200, self.telemetry.status())

@@ -125,9 +125,13 @@ class ControlClient:
         trace_id: str | None = None,
         node: str | None = None,
         limit: int | None = None,
+        columns: list[str] | None = None,
     ) -> dict[str, Any]:
-        """Request records the sidecars pushed: {"columns": [...], "rows": [[...], ...]}, oldest first."""
+        """Request records the sidecars pushed: {"columns": [...], "rows": [[...], ...]}, oldest first
+        (only `columns` when given)."""
         params = {k: v for k, v in (("since", since), ("until", until), ("trace_id", trace_id), ("node", node), ("limit", limit)) if v is not None}
+        if columns:
+            params["columns"] = ",".join(columns)
         return self._call("GET", "/v1/telemetry/records", params=params)
 
     def telemetry_status(self) -> dict[str, Any]:

@@ -90,3 +90,12 @@ def test_queries_filter_by_time_trace_and_node() -> None:
 def test_malformed_batches_are_refused(doc: Any) -> None:
     with pytest.raises(BadBatch):
         TelemetrySink().ingest(json.dumps(doc).encode(), doc)
+
+
+def test_a_query_can_ask_for_some_columns_only() -> None:
+    sink = TelemetrySink()
+    ingest(sink, [0, 1])
+    answer = sink.query(columns=["seq", "start"])
+    assert answer == {"columns": ["seq", "start"], "rows": [[0, 100.0], [1, 101.0]]}
+    with pytest.raises(BadBatch):
+        sink.query(columns=["nope"])
