@@ -1,13 +1,15 @@
 """What a meshkit sidecar pair costs on this machine, beside HAProxy doing the same job.
 
-Three paths to one fixed-response upstream, measured in one run so they share
-the machine's state: direct, through a meshkit sidecar pair, and through a
-HAProxy pair (see topology.py). For each path: latency at fixed rates with
-the open-loop generator, then throughput, CPU per request and memory at
-saturation with wrk. The results go to ``results/overhead.md`` and
-``overhead.json`` beside this file (or ``--out DIR``).
+Five paths to one fixed-response upstream, measured in one run so they share
+the machine's state: direct, through a meshkit sidecar pair in plaintext and
+with mutual TLS, and through a HAProxy pair in plaintext and with mutual TLS
+(see topology.py). For each path: latency at fixed rates with the open-loop
+generator, then throughput, CPU per request and memory at saturation with
+wrk; for the mTLS sidecar pair also the TLS handshakes made during each run.
+The results go to ``results/overhead.md`` and ``overhead.json`` beside this
+file (or ``--out DIR``).
 
-    python benchmarks/overhead.py            # the full run, under 3 minutes
+    python benchmarks/overhead.py            # the full run, about 4 minutes
     python benchmarks/overhead.py --quick    # a short smoke run
 """
 
@@ -19,6 +21,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,7 @@ import measure
 import reporting
 import telemetry_micro
 import topology
+from certs import BenchCA
 
 from meshkit.errors import MeshkitError
 
@@ -47,6 +51,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="one low rate, short runs: a smoke test")
     parser.add_argument("--no-haproxy", action="store_true", help="skip the HAProxy pair (and use a Python upstream)")
     parser.add_argument("--no-wrk", action="store_true", help="skip the saturation runs")
+    parser.add_argument("--no-mtls", action="store_true", help="skip the mutual-TLS pairs (meshkit and HAProxy)")
     parser.add_argument(
         "--telemetry", action="store_true",
         help="the cost of telemetry: the sidecar pair with metrics and access logs beside a pair with telemetry off",
@@ -84,7 +89,8 @@ class Status:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     haproxy = None if args.no_haproxy else machine.ensure_tool("haproxy", "haproxy", "--no-haproxy")
     wrk = None if args.no_wrk else machine.ensure_tool("wrk", "wrk", "--no-wrk")
-    paths = (3 if haproxy else 2) + (1 if args.telemetry else 0)
+    tls_pairs = 0 if args.no_mtls else (2 if haproxy else 1)
+    paths = (3 if haproxy else 2) + (1 if args.telemetry else 0) + tls_pairs
     status = Status(1 + paths * len(args.rates) + (paths if wrk else 0) + (1 if args.telemetry else 0))
     with tempfile.TemporaryDirectory(prefix="meshkit-bench-") as tmp, topology.Processes(Path(tmp)) as procs:
         status("starting the upstream and the proxies")
@@ -94,21 +100,30 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             targets.append(topology.sidecar_pair(procs, upstream_port, "off"))
         if haproxy:
             targets.append(topology.haproxy_pair(procs, haproxy, upstream_port))
+        if not args.no_mtls:
+            ca = BenchCA()
+            targets.append(topology.sidecar_pair(procs, upstream_port, ca=ca))
+            if haproxy:
+                targets.append(topology.haproxy_pair(procs, haproxy, upstream_port, ca=ca))
         idle = {t.name: {p.role: p.rss_mb() for p in t.proxies} for t in targets}
         if args.warmup_s:
+            # At the highest rate, so the pools (and the mTLS pair's handshakes)
+            # are as wide as the measured runs will need.
             for target in targets:
-                measure.open_loop(target, args.rates[0], args.warmup_s)
+                measure.open_loop(target, max(args.rates), args.warmup_s)
         open_loop = []
         for rate in args.rates:
             for target in targets:
                 status(f"open loop: {target.label} at {rate:g} rps for {args.duration_s:g} s")
-                open_loop.append(measure.open_loop(target, rate, args.duration_s))
+                open_loop.append(counting_handshakes(target, lambda: measure.open_loop(target, rate, args.duration_s)))
         saturation = []
         if wrk:
             for target in targets:
                 status(f"saturation: {target.label}, wrk for {args.wrk_duration_s:g} s")
                 saturation.append(
-                    measure.saturate(wrk, target, WRK_THREADS, WRK_CONNECTIONS, args.wrk_duration_s, Path(tmp))
+                    counting_handshakes(
+                        target, lambda: measure.saturate(wrk, target, WRK_THREADS, WRK_CONNECTIONS, args.wrk_duration_s, Path(tmp))
+                    )
                 )
         memory = {
             t.name: {role: {"idle_mb": idle[t.name][role], **m} for role, m in measure.memory(t).items()}
@@ -136,6 +151,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         status("telemetry in process: ns per request")
         doc["telemetry_micro"] = telemetry_micro.measure(50_000)
     return reporting.derive(doc)
+
+
+def counting_handshakes(target: topology.Target, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """`run()`'s row, with the TLS handshakes the meshkit sidecars made during it (mTLS pair only)."""
+    before = topology.tls_handshakes(target)
+    row = run()
+    if before is not None:
+        after = topology.tls_handshakes(target)
+        row["tls_handshakes"] = None if after is None else after - before
+    return row
 
 
 def write(doc: dict[str, Any], out: Path) -> None:

@@ -28,6 +28,8 @@ from types import TracebackType
 
 import psutil
 
+from certs import BenchCA
+
 from meshkit.errors import LabError
 from meshkit.ports import accepting, free_port
 
@@ -141,6 +143,8 @@ class Target:
     url: str
     proxy: tuple[str, int] | None
     proxies: tuple[Proc, ...]
+    # meshkit sidecars: their admin ports, to read the TLS handshake counters (/certs).
+    admin_ports: tuple[int, ...] = ()
 
 
 # ---------------------------------------------------------------- upstream
@@ -173,8 +177,19 @@ frontend upstream
     )
 
 
-def haproxy_pair_configs(client_port: int, server_port: int, upstream_port: int) -> tuple[str, str]:
-    """Client-side and server-side HAProxy, each forwarding to the next hop over pooled connections."""
+def haproxy_pair_configs(
+    client_port: int, server_port: int, upstream_port: int, tls: tuple[tuple[Path, Path], tuple[Path, Path]] | None = None
+) -> tuple[str, str]:
+    """Client-side and server-side HAProxy, each forwarding to the next hop over pooled connections.
+
+    With `tls` ((client crt, ca-file), (server crt, ca-file)) the hop between
+    them is mutual TLS 1.3, both ends verifying the other's certificate
+    against the CA, as the meshkit mTLS pair does."""
+    client_tls = server_tls = ""
+    if tls is not None:
+        (client_crt, ca_file), (server_crt, _) = tls
+        client_tls = f" ssl crt {client_crt} ca-file {ca_file} verify required ssl-min-ver TLSv1.3"
+        server_tls = f" ssl crt {server_crt} ca-file {ca_file} verify required ssl-min-ver TLSv1.3"
     client = (
         HAPROXY_DEFAULTS
         + f"""
@@ -184,14 +199,14 @@ frontend outbound
 
 backend server_side
     http-reuse always
-    server server_side 127.0.0.1:{server_port}
+    server server_side 127.0.0.1:{server_port}{client_tls}
 """
     )
     server = (
         HAPROXY_DEFAULTS
         + f"""
 frontend inbound
-    bind 127.0.0.1:{server_port}
+    bind 127.0.0.1:{server_port}{server_tls}
     default_backend app
 
 backend app
@@ -225,19 +240,27 @@ def direct(upstream_port: int) -> Target:
     return Target("direct", "direct", f"http://127.0.0.1:{upstream_port}/", None, ())
 
 
-def haproxy_pair(procs: Processes, haproxy: str, upstream_port: int) -> Target:
+def haproxy_pair(procs: Processes, haproxy: str, upstream_port: int, ca: BenchCA | None = None) -> Target:
+    """The HAProxy pair; with `ca`, mutual TLS between the two (target "haproxy-tls")."""
+    name, label = ("haproxy-tls", "HAProxy pair, TLS") if ca is not None else ("haproxy", "HAProxy pair")
     client_port, server_port = free_port(), free_port()
-    client_cfg, server_cfg = haproxy_pair_configs(client_port, server_port, upstream_port)
-    server = start_haproxy(procs, haproxy, "haproxy-server", server_cfg, server_port)
-    client = start_haproxy(procs, haproxy, "haproxy-client", client_cfg, client_port)
-    return Target("haproxy", "HAProxy pair", PROXY_URL, ("127.0.0.1", client_port), (client, server))
+    tls = None
+    if ca is not None:
+        tls = (ca.haproxy_files(procs.workdir, f"{name}-client"), ca.haproxy_files(procs.workdir, f"{name}-server"))
+    client_cfg, server_cfg = haproxy_pair_configs(client_port, server_port, upstream_port, tls)
+    server = start_haproxy(procs, haproxy, f"{name}-server", server_cfg, server_port)
+    client = start_haproxy(procs, haproxy, f"{name}-client", client_cfg, client_port)
+    return Target(name, label, PROXY_URL, ("127.0.0.1", client_port), (client, server))
 
 
 # ---------------------------------------------------------------- meshkit sidecars
 
 
-def static_snapshot(node: str, server_inbound_port: int) -> dict[str, object]:
-    """The one service both sidecars know: the upstream, behind the server sidecar's inbound port."""
+def static_snapshot(node: str, server_inbound_port: int, mtls: bool = False) -> dict[str, object]:
+    """The one service both sidecars know: the upstream, behind the server sidecar's inbound port.
+
+    With `mtls` the endpoint is marked as a sidecar with its service account,
+    so auto mTLS dials it with mutual TLS and checks its identity."""
     labels = {"app": SERVICE, "version": "v1"}
     endpoint = {
         "address": "127.0.0.1",
@@ -249,8 +272,9 @@ def static_snapshot(node: str, server_inbound_port: int) -> dict[str, object]:
         # Static sidecars have no control plane, so no CA and no workload
         # certificate: marked as a sidecar, the endpoint would get auto mTLS
         # and every request would fail. The pair talks plaintext (as it did
-        # before mTLS); measuring an mTLS pair needs certificates.
-        "sidecar": False,
+        # before mTLS); the mTLS pair gets certificates (static_identity).
+        "sidecar": mtls,
+        "service_account": "upstream-v1",
     }
     service = {"name": SERVICE, "namespace": "default", "port": SERVICE_PORT, "endpoints": [endpoint]}
     return {"version": 1, "node": node, "services": {SERVICE_HOST: service}}
@@ -265,11 +289,18 @@ class SidecarPorts:
 
 
 def sidecar_bootstrap(
-    instance: str, service: str, ports: SidecarPorts, server_inbound_port: int, telemetry: dict[str, object] | None = None
+    instance: str,
+    service: str,
+    ports: SidecarPorts,
+    server_inbound_port: int,
+    telemetry: dict[str, object] | None = None,
+    ca: BenchCA | None = None,
 ) -> dict[str, object]:
     node = f"default/{instance}"
     workload = instance.rsplit("-", 1)[0]
     extra: dict[str, object] = {} if telemetry is None else {"telemetry": telemetry}
+    if ca is not None:
+        extra["static_identity"] = ca.static_identity(workload)
     return {
         **extra,
         "node": node,
@@ -286,7 +317,7 @@ def sidecar_bootstrap(
         "outbound": {"port": ports.outbound},
         "admin": {"port": ports.admin},
         "control_plane": None,
-        "static_snapshot": static_snapshot(node, server_inbound_port),
+        "static_snapshot": static_snapshot(node, server_inbound_port, mtls=ca is not None),
     }
 
 
@@ -309,19 +340,24 @@ def start_sidecar(
     ports: SidecarPorts,
     server_inbound: int,
     telemetry: dict[str, object] | None = None,
+    ca: BenchCA | None = None,
 ) -> Proc:
     path = procs.workdir / f"{role}.json"
-    path.write_text(json.dumps(sidecar_bootstrap(instance, service, ports, server_inbound, telemetry), indent=2))
+    path.write_text(json.dumps(sidecar_bootstrap(instance, service, ports, server_inbound, telemetry, ca), indent=2))
+    path.chmod(0o600)
     proc = procs.start(role, [sys.executable, "-m", "meshkit.sidecar", "--bootstrap", str(path)])
     wait_ready(proc, lambda: admin_ready(ports.admin), f"meshkit sidecar ({role})")
     return proc
 
 
-def sidecar_pair(procs: Processes, upstream_port: int, telemetry: str | None = None) -> Target:
+def sidecar_pair(procs: Processes, upstream_port: int, telemetry: str | None = None, ca: BenchCA | None = None) -> Target:
     """The sidecar pair. `telemetry` None: the default (metrics, no access log);
     "logs": metrics and an access log per sidecar; "off": nothing recorded
-    (the baseline for the telemetry's cost, target name "sidecar-notel")."""
+    (the baseline for the telemetry's cost, target name "sidecar-notel").
+    With `ca` the pair talks mutual TLS (target "sidecar-mtls")."""
     name, label = ("sidecar-notel", "meshkit sidecar pair, telemetry off") if telemetry == "off" else ("sidecar", "meshkit sidecar pair")
+    if ca is not None:
+        name, label = "sidecar-mtls", "meshkit sidecar pair, mTLS"
     inbound = free_port()
     server_ports = SidecarPorts(outbound=free_port(), admin=free_port(), inbound=inbound, app=upstream_port)
     client_ports = SidecarPorts(outbound=free_port(), admin=free_port())
@@ -333,6 +369,23 @@ def sidecar_pair(procs: Processes, upstream_port: int, telemetry: str | None = N
             return {"access_log": str(procs.workdir / f"{role}.access.log")}
         return None
 
-    server = start_sidecar(procs, f"{name}-server", "upstream-v1-0", SERVICE, server_ports, inbound, settings(f"{name}-server"))
-    client = start_sidecar(procs, f"{name}-client", "bench-client-0", "bench-client", client_ports, inbound, settings(f"{name}-client"))
-    return Target(name, label, PROXY_URL, ("127.0.0.1", client_ports.outbound), (client, server))
+    server = start_sidecar(procs, f"{name}-server", "upstream-v1-0", SERVICE, server_ports, inbound, settings(f"{name}-server"), ca)
+    client = start_sidecar(procs, f"{name}-client", "bench-client-0", "bench-client", client_ports, inbound, settings(f"{name}-client"), ca)
+    admin = (client_ports.admin, server_ports.admin)
+    return Target(name, label, PROXY_URL, ("127.0.0.1", client_ports.outbound), (client, server), admin)
+
+
+def tls_handshakes(target: Target) -> int | None:
+    """TLS handshakes the target's sidecars made or accepted so far (/certs); None for other proxies."""
+    if not target.admin_ports:
+        return None
+    total = 0
+    for port in target.admin_ports:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        try:
+            conn.request("GET", "/certs")
+            tls = json.loads(conn.getresponse().read())["tls"]
+        finally:
+            conn.close()
+        total += tls["inbound_handshakes"] + tls["outbound_handshakes"]
+    return total

@@ -321,9 +321,10 @@ class MeshTls:
     of its namespace and service account.
     """
 
-    def __init__(self, identity: WorkloadIdentity, idle_ticks: int) -> None:
+    def __init__(self, identity: WorkloadIdentity, idle_ticks: int, max_idle: int = 0) -> None:
         self.identity = identity
         self.idle_ticks = idle_ticks
+        self.max_idle = max_idle
         self.peer_authentications: tuple[Mapping[str, Any], ...] = ()
 
     def target(self, tls_mode: str | None, endpoint: Endpoint, host: str) -> TlsTarget | None:
@@ -338,4 +339,4 @@ class MeshTls:
                 expected = Identity(self.identity.trust_domain, namespace, endpoint.service_account)
             except InvalidIdentity:
                 expected = None
-        return TlsTarget(self.identity, expected, self.idle_ticks)
+        return TlsTarget(self.identity, expected, self.idle_ticks, self.max_idle)

@@ -45,6 +45,8 @@ LISTEN_BACKLOG = 1024
 # below the peer's inbound idle timeout (60 s), far above the plaintext
 # upstream one, because a handshake costs far more than a request.
 MESH_IDLE_TIMEOUT_S = 50.0
+# ... and up to this many of them per endpoint (plaintext pools keep max_idle_per_endpoint).
+MESH_MAX_IDLE_PER_ENDPOINT = 128
 
 
 class Sidecar:
@@ -67,7 +69,7 @@ class Sidecar:
         self.identity = WorkloadIdentity(
             bootstrap.identity, required=bootstrap.control_plane is not None or bootstrap.static_identity is not None
         )
-        self.clusters.tls = MeshTls(self.identity, ticks_for(MESH_IDLE_TIMEOUT_S))
+        self.clusters.tls = MeshTls(self.identity, ticks_for(MESH_IDLE_TIMEOUT_S), MESH_MAX_IDLE_PER_ENDPOINT)
         self.state = MeshState(bootstrap, self.clusters, self.identity)
         timeouts = {"request_headers_timeout_s": limits.request_headers_timeout_s, "idle_timeout_s": limits.idle_timeout_s}
         self.listeners: dict[str, Listener] = {}

@@ -64,13 +64,16 @@ if TYPE_CHECKING:
 class TlsTarget:
     """mTLS to one endpoint: the certificate this sidecar presents, the identity the endpoint must prove."""
 
-    __slots__ = ("identity", "expected", "expected_uri", "idle_ticks")
+    __slots__ = ("identity", "expected", "expected_uri", "idle_ticks", "max_idle")
 
-    def __init__(self, identity: WorkloadIdentity, expected: Identity | None, idle_ticks: int) -> None:
+    def __init__(self, identity: WorkloadIdentity, expected: Identity | None, idle_ticks: int, max_idle: int = 0) -> None:
         self.identity = identity
         self.expected = expected  # None: the control plane named no service account, so no connection
         self.expected_uri = expected.uri if expected is not None else ""
         self.idle_ticks = idle_ticks
+        # Idle connections kept per endpoint, at least: a burst's connections
+        # stay pooled instead of being closed and handshaken again.
+        self.max_idle = max_idle
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, TlsTarget) and other.identity is self.identity and other.expected == self.expected
@@ -325,6 +328,8 @@ class Pool:
         self.closed = False
         self.limit = limit
         self.tls = tls
+        if tls is not None:
+            self.max_idle = max(max_idle, tls.max_idle)
         self._connecting: set[asyncio.Task[None]] = set()
 
     def acquire(self) -> UpstreamProtocol | None:

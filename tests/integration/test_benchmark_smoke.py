@@ -61,15 +61,19 @@ def test_quick_run_reports_direct_and_sidecar_with_sane_numbers(tmp_path: Path, 
     assert leftover_processes(str(workdir)) == []
     doc = json.loads((out / "overhead.json").read_text())
     rows = {row["target"]: row for row in doc["open_loop"]}
-    assert set(rows) == {"direct", "sidecar"}
+    assert set(rows) == {"direct", "sidecar", "sidecar-mtls"}
     for row in rows.values():
         assert row["count"] > 0 and row["rps"] > 0
         assert row["errors"] == 0 and row["success_rate"] == 1.0
         assert 0 < row["p50_ms"] <= row["p90_ms"] <= row["p99_ms"]
     assert rows["sidecar"]["cpu_us_per_request"]["pair"] > 0
+    # The mTLS pair really talked mTLS: its sidecars counted handshakes (none warmed up in --quick).
+    assert rows["sidecar-mtls"]["tls_handshakes"] >= 1 and rows["sidecar"]["tls_handshakes"] == 0
+    assert [t["name"] for t in doc["mtls_targets"]][:2] == ["mTLS pair added p50 over direct", "mTLS pair added p99 over direct"]
     assert doc["saturation"] == []
     sidecars = doc["memory"]["sidecar"]
     assert set(sidecars) == {"sidecar-client", "sidecar-server"}
+    assert set(doc["memory"]["sidecar-mtls"]) == {"sidecar-mtls-client", "sidecar-mtls-server"}
     assert all(m["rss_mb"] > 0 and m["idle_mb"] > 0 for m in sidecars.values())
     report = (out / "overhead.md").read_text()
     assert "meshkit sidecar pair" in report and "## Machine" in report
