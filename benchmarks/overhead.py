@@ -90,13 +90,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     haproxy = None if args.no_haproxy else machine.ensure_tool("haproxy", "haproxy", "--no-haproxy")
     wrk = None if args.no_wrk else machine.ensure_tool("wrk", "wrk", "--no-wrk")
     tls_pairs = 0 if args.no_mtls else (2 if haproxy else 1)
-    paths = (3 if haproxy else 2) + (1 if args.telemetry else 0) + tls_pairs
+    paths = (3 if haproxy else 2) + (2 if args.telemetry else 0) + tls_pairs
     status = Status(1 + paths * len(args.rates) + (paths if wrk else 0) + (1 if args.telemetry else 0))
     with tempfile.TemporaryDirectory(prefix="meshkit-bench-") as tmp, topology.Processes(Path(tmp)) as procs:
         status("starting the upstream and the proxies")
         upstream_port, upstream = topology.start_upstream(procs, haproxy)
         targets = [topology.direct(upstream_port), topology.sidecar_pair(procs, upstream_port, "logs" if args.telemetry else None)]
         if args.telemetry:
+            targets.append(topology.sidecar_pair(procs, upstream_port, "metrics"))
             targets.append(topology.sidecar_pair(procs, upstream_port, "off"))
         if haproxy:
             targets.append(topology.haproxy_pair(procs, haproxy, upstream_port))
@@ -135,7 +136,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine.machine_facts(haproxy, wrk),
         "settings": {
             "rates": list(args.rates),
-            "telemetry": "sidecar: metrics and access logs; sidecar-notel: telemetry off" if args.telemetry else "metrics",
+            "telemetry": "sidecar: metrics and access logs; sidecar-metrics: metrics only; sidecar-notel: telemetry off" if args.telemetry else "metrics",
             "duration_s": args.duration_s,
             "warmup_s": args.warmup_s,
             "wrk": {"threads": WRK_THREADS, "connections": WRK_CONNECTIONS, "duration_s": args.wrk_duration_s}

@@ -17,6 +17,7 @@ LABELS = {
     "sidecar": "meshkit sidecar pair",
     "haproxy": "HAProxy pair",
     "sidecar-notel": "meshkit sidecar pair, telemetry off",
+    "sidecar-metrics": "meshkit sidecar pair, metrics only",
     "sidecar-mtls": "meshkit sidecar pair, mTLS",
     "haproxy-tls": "HAProxy pair, TLS",
 }
@@ -279,19 +280,21 @@ def targets_lines(doc: dict[str, Any], key: str = "targets") -> list[str]:
 
 
 def telemetry_cost(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """What telemetry (metrics and access logs) adds to the sidecar pair: the
-    "sidecar" row minus the "sidecar-notel" row, per open-loop rate and at saturation."""
+    """What telemetry adds to the sidecar pair: the "sidecar" row (metrics and
+    access logs) and the "sidecar-metrics" row (metrics only) minus the
+    "sidecar-notel" row (telemetry off), per open-loop rate and at saturation."""
     out = []
     runs = [("open loop", row["rate"], row) for row in doc.get("open_loop", [])]
     runs += [("saturation", None, row) for row in doc.get("saturation", [])]
+    what = {"sidecar": "metrics + logs", "sidecar-metrics": "metrics only"}
     for kind, rate, row in runs:
-        if row["target"] != "sidecar":
+        if row["target"] not in what:
             continue
         base = next((r for k, rt, r in runs if k == kind and rt == rate and r["target"] == "sidecar-notel"), None)
         if base is None:
             continue
         out.append({
-            "run": kind if rate is None else f"{kind} {rate:g}/s",
+            "run": kind if rate is None else f"{kind} {rate:g}/s", "telemetry": what[row["target"]],
             "cpu_us_with": row["cpu_us_per_request"].get("pair"), "cpu_us_without": base["cpu_us_per_request"].get("pair"),
             "cpu_us_added": _minus(row["cpu_us_per_request"].get("pair"), base["cpu_us_per_request"].get("pair")),
             "p50_added_ms": _minus(row.get("p50_ms"), base.get("p50_ms")),
@@ -302,9 +305,9 @@ def telemetry_cost(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def telemetry_table(doc: dict[str, Any], markdown: bool) -> list[str]:
-    header = ["run", "CPU µs/req with", "without", "added", "+p50 ms", "+p99 ms", "req/s with", "without"]
+    header = ["run", "telemetry", "CPU µs/req with", "without", "added", "+p50 ms", "+p99 ms", "req/s with", "without"]
     rows = [
-        [c["run"], _fmt(c["cpu_us_with"], 0), _fmt(c["cpu_us_without"], 0), _fmt(c["cpu_us_added"], 0),
+        [c["run"], c["telemetry"], _fmt(c["cpu_us_with"], 0), _fmt(c["cpu_us_without"], 0), _fmt(c["cpu_us_added"], 0),
          _fmt(c["p50_added_ms"]), _fmt(c["p99_added_ms"]), _fmt(c["rps_with"], 0), _fmt(c["rps_without"], 0)]
         for c in telemetry_cost(doc)
     ]  # fmt: skip
@@ -334,7 +337,7 @@ def text_report(doc: dict[str, Any]) -> str:
     if doc.get("memory"):
         out += ["", "resident memory:"] + memory_table(doc, markdown=False)
     if telemetry_cost(doc):
-        out += ["", "telemetry cost (pair with metrics + access logs minus pair with telemetry off):"]
+        out += ["", "telemetry cost (each setting minus the pair with telemetry off):"]
         out += telemetry_table(doc, markdown=False) + telemetry_micro_lines(doc)
     out += ["", "targets:"] + targets_lines(doc)
     if doc.get("mtls_targets"):
@@ -366,7 +369,7 @@ def markdown_report(doc: dict[str, Any]) -> str:
         out += ["", "## Resident memory", "", *memory_table(doc, markdown=True)]
     if telemetry_cost(doc):
         out += ["", "## Telemetry cost", "",
-                "The sidecar pair recording metrics and writing access logs, minus the same pair with telemetry off "
+                "The sidecar pair recording metrics (and writing access logs), minus the same pair with telemetry off "
                 "(`--telemetry`): CPU per request of the pair, and latency at the same rate.", "",
                 *telemetry_table(doc, markdown=True), "", "In process, per request:", "",
                 *telemetry_micro_lines(doc)]  # fmt: skip

@@ -352,10 +352,14 @@ def start_sidecar(
 
 def sidecar_pair(procs: Processes, upstream_port: int, telemetry: str | None = None, ca: BenchCA | None = None) -> Target:
     """The sidecar pair. `telemetry` None: the default (metrics, no access log);
-    "logs": metrics and an access log per sidecar; "off": nothing recorded
-    (the baseline for the telemetry's cost, target name "sidecar-notel").
+    "logs": metrics and an access log per sidecar; "metrics": the default
+    under the name "sidecar-metrics"; "off": nothing recorded (the baseline
+    for the telemetry's cost, target name "sidecar-notel").
     With `ca` the pair talks mutual TLS (target "sidecar-mtls")."""
-    name, label = ("sidecar-notel", "meshkit sidecar pair, telemetry off") if telemetry == "off" else ("sidecar", "meshkit sidecar pair")
+    name, label = {
+        "off": ("sidecar-notel", "meshkit sidecar pair, telemetry off"),
+        "metrics": ("sidecar-metrics", "meshkit sidecar pair, metrics only"),
+    }.get(telemetry or "", ("sidecar", "meshkit sidecar pair"))
     if ca is not None:
         name, label = "sidecar-mtls", "meshkit sidecar pair, mTLS"
     inbound = free_port()
