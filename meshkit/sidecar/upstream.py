@@ -39,7 +39,11 @@ certificate the pool refuses to connect rather than fall back to plaintext.
 A handshake costs far more than a request, so mTLS connections stay pooled
 for longer (`TlsTarget.idle_ticks`) than plaintext ones, and every handshake
 is counted (TlsStats.outbound_handshakes) so that "steady traffic opens no
-new handshakes" can be checked.
+new handshakes" can be checked. For the same reason an mTLS pool opens at
+most `MAX_HANDSHAKES_IN_FLIGHT` connections at a time: a request that finds
+no idle connection while that many handshakes are under way waits for the
+next connection to come free (a request lasts far less than a handshake),
+so a stall does not turn into a storm of handshakes that makes it worse.
 """
 
 from __future__ import annotations
@@ -59,6 +63,8 @@ from meshkit.sidecar.flow import PEER_FULL, ReadGate
 if TYPE_CHECKING:
     from meshkit.sidecar.exchange import Exchange
     from meshkit.sidecar.identity import WorkloadIdentity
+
+MAX_HANDSHAKES_IN_FLIGHT = 2
 
 
 class TlsTarget:
@@ -359,7 +365,9 @@ class Pool:
             return False
         limit.pending += 1
         exchange.waiting = limit
-        if limit.open < limit.max_connections or limit.close_an_idle_one():
+        if self.tls is not None and len(self._connecting) >= MAX_HANDSHAKES_IN_FLIGHT:
+            limit.waiting.append((exchange, self))
+        elif limit.open < limit.max_connections or limit.close_an_idle_one():
             self.connect(exchange, exchange.attempt)
         else:
             limit.waiting.append((exchange, self))
@@ -379,11 +387,18 @@ class Pool:
                     if found[1] is self:
                         found[0].on_pooled(conn)
                         return
-                    # The oldest waiting request is for another endpoint: closing
-                    # this connection frees the slot its own connection needs.
                     limit.waiting.appendleft(found)
-                    conn.close()
-                    return
+                    if limit.open >= limit.max_connections:
+                        # The oldest waiting request is for another endpoint: closing
+                        # this connection frees the slot its own connection needs.
+                        conn.close()
+                        return
+                    # Not at the limit: the request waits for its own endpoint's
+                    # handshake; a request of this pool waiting behind it gets this one.
+                    mine = self._take_waiter()
+                    if mine is not None:
+                        mine.on_pooled(conn)
+                        return
         if self.closed or len(self.idle) >= self.max_idle or not conn.usable():
             conn.close()
             return
@@ -391,6 +406,29 @@ class Pool:
         conn.gate.release(PEER_FULL)
         conn.idle_tick = tick
         self.idle.append(conn)
+
+    def _take_waiter(self) -> Exchange | None:
+        """The oldest unfinished request waiting for a connection of this pool, taken off the queue."""
+        limit = self.limit
+        if limit is None:
+            return None
+        for entry in limit.waiting:
+            if entry[1] is self and not entry[0].finished:
+                limit.waiting.remove(entry)
+                return entry[0]
+        return None
+
+    def _connect_done(self, task: asyncio.Task[None]) -> None:
+        """A connection attempt ended: an mTLS pool opens the next one for a request that waited for it."""
+        self._connecting.discard(task)
+        limit = self.limit
+        if self.tls is None or limit is None or not limit.waiting or self.closed:
+            return
+        while len(self._connecting) < MAX_HANDSHAKES_IN_FLIGHT and limit.open < limit.max_connections:
+            exchange = self._take_waiter()
+            if exchange is None:
+                return
+            self.connect(exchange, exchange.attempt)
 
     def forget(self, conn: UpstreamProtocol) -> None:
         """A connection has closed; drop it if it was idle here."""
@@ -413,7 +451,7 @@ class Pool:
             self.limit.open += 1
         task = asyncio.get_running_loop().create_task(self._connect(user, attempt))
         self._connecting.add(task)
-        task.add_done_callback(self._connecting.discard)
+        task.add_done_callback(self._connect_done)
 
     async def _connect(self, user: UpstreamUser, attempt: int) -> None:
         loop = asyncio.get_running_loop()

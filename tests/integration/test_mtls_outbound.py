@@ -216,3 +216,23 @@ def test_until_the_ca_answers_the_sidecar_is_not_ready_refuses_tls_and_sends_not
             certs = get_json(proc.admin, "/certs")
             assert certs["identity"] == f"spiffe://cluster.local/ns/default/sa/{ECHO_SA}" and certs["certificate"]["serial"]
             assert certs["certificate"]["renew_at"] is not None
+
+
+def test_bursts_are_served_with_few_handshakes_and_the_pool_settles_at_the_peak_concurrency(
+    mesh: MeshCA, server: SidecarProcess, workdir: Path
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(i: int) -> int:
+        with Client(client.outbound) as c:
+            return c.request("GET", f"http://echo/burst-{i % 7}", {"x-echo-delay-ms": "20"}).status
+
+    counts = []
+    with running_sidecar(client_boot(mesh, server.inbound), workdir) as client, ThreadPoolExecutor(16) as pool:
+        for _ in range(4):
+            assert list(pool.map(one, range(48))) == [200] * 48
+            counts.append(get_json(client.admin, "/certs")["tls"]["outbound_handshakes"])
+    # Never more connections than requests at once (16), opened at most two at a time;
+    # once the pool holds the peak concurrency, the same bursts need no new handshake.
+    assert 1 <= counts[0] <= counts[-1] <= 16, counts
+    assert counts[-1] - counts[-2] <= 1, counts
