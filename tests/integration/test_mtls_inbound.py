@@ -280,3 +280,29 @@ def test_one_kept_alive_mtls_connection_carries_many_requests_with_one_handshake
     responses, _, _, error = tls_exchange(permissive.inbound, mesh.context("default", CLIENT_SA), pipeline)
     assert error is None and [r.status for r in responses] == [200] * 50
     assert get_json(permissive.admin, "/certs")["tls"]["inbound_handshakes"] == before + 1
+
+
+# --- the trust bundle travels in the snapshot (root rotation) ---
+
+
+@pytest.mark.parametrize(("bundle", "accepted"), [("foreign", {"foreign"}), ("both", {"mesh", "foreign"})])
+def test_peers_are_verified_against_the_snapshots_trust_bundle(
+    bundle: str, accepted: set[str], mesh: MeshCA, foreign: MeshCA, echo: EchoServer, workdir: Path
+) -> None:
+    """A rotation distributes old and new roots in the snapshot: the sidecar trusts exactly those."""
+    boot = echo_sidecar_boot(mesh, echo.port, mode_policy("STRICT"))
+    roots = foreign.bundle_pem + (mesh.bundle_pem if bundle == "both" else b"")
+    boot["static_snapshot"]["trust_bundle"] = roots.decode()
+    with running_sidecar(boot, workdir) as proc:
+        assert get_json(proc.admin, "/certs")["certificate"]["trusted_roots"] == (2 if bundle == "both" else 1)
+        served = set()
+        for name, ca in (("mesh", mesh), ("foreign", foreign)):
+            # The client trusts the sidecar's own root, and presents a certificate from `ca`.
+            from meshkit.security.tls import client_context
+
+            chain, key, _ = ca.issue("default", CLIENT_SA)
+            context = client_context(chain, key, mesh.bundle_pem)
+            responses, _, _, _ = tls_exchange(proc.inbound, context, get(f"/bundle-{bundle}-{name}"))
+            if responses and responses[0].status == 200:
+                served.add(name)
+    assert served == accepted
