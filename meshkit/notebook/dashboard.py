@@ -29,6 +29,10 @@ from meshkit.notebook.load import LoadGenerator, LoadRun
 from meshkit.notebook.recorder import DEFAULT_MAX_ROWS, Recorder
 from meshkit.notebook.traffic import SplitWidget
 
+TOPOLOGY_WINDOW_S = 60.0
+"""The topology chart shows the last minute: what the learner just did, at a
+cost that does not grow with everything the lab has recorded."""
+
 
 def caller_note(workloads: pd.DataFrame, source: str = CLIENT.name) -> str:
     """A warning when the load's source has no sidecar: routing rules would not apply to it.
@@ -78,7 +82,7 @@ class Dashboard:
         self.split = SplitWidget(lab, service, namespace)
         path = path if path is not None else first_answering_path(lab, service)
         self.loadgen = LoadGenerator(lab, self.recorder, service=service, path=path, rate=rate, duration_s=duration_s)
-        self.charts = LiveCharts(self.recorder, target=service, live=self.live, edges=lab.topology,
+        self.charts = LiveCharts(self.recorder, target=service, live=self.live, edges=lambda: lab.topology(window=TOPOLOGY_WINDOW_S),
                                  workloads=lab.workloads, certificates=getattr(lab, "certificates", None))
         self._configured()
         self.split.observe(lambda _: self._configured(), names="version")
