@@ -107,15 +107,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if haproxy:
                 targets.append(topology.haproxy_pair(procs, haproxy, upstream_port, ca=ca))
         idle = {t.name: {p.role: p.rss_mb() for p in t.proxies} for t in targets}
-        if args.warmup_s:
-            # At the highest rate, so the pools (and the mTLS pair's handshakes)
-            # are as wide as the measured runs will need.
-            for target in targets:
-                measure.open_loop(target, max(args.rates), args.warmup_s)
         open_loop = []
         for rate in args.rates:
             for target in targets:
                 status(f"open loop: {target.label} at {rate:g} rps for {args.duration_s:g} s")
+                if args.warmup_s:
+                    # A warm-up at the same rate right before: the pools (and the
+                    # mTLS pair's handshakes) are as wide as this rate needs, and
+                    # a pool that shrank while other paths ran has grown back.
+                    measure.open_loop(target, rate, args.warmup_s)
                 open_loop.append(counting_handshakes(target, lambda: measure.open_loop(target, rate, args.duration_s)))
         saturation = []
         if wrk:

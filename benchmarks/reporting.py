@@ -380,7 +380,7 @@ def markdown_report(doc: dict[str, Any]) -> str:
                 "upstream endpoint marked as a sidecar, so auto mTLS dials it with mutual TLS 1.3 and checks its "
                 "SPIFFE ID; the HAProxy TLS pair runs mutual TLS 1.3 with the same kind of certificates "
                 "(`verify required` on both ends). Handshakes are the sidecars' own counters (/certs) read around "
-                "each run, after a warm-up at the highest rate. Targets from issue 4, reported, not asserted:", "",
+                "each run, after a warm-up at the run's rate. Targets from issue 4, reported, not asserted:", "",
                 *targets_lines(doc, "mtls_targets")]  # fmt: skip
     out += ["", "## Machine", ""]
     out += _table(["", ""], [[k, str(v)] for k, v in doc["machine"].items()], markdown=True)
