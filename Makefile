@@ -34,6 +34,7 @@ tour: setup
 
 bench: setup
 	$(PY) benchmarks/overhead.py
+	$(PY) benchmarks/lab_timings.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
