@@ -82,3 +82,18 @@ class Checker:
     def labels(self, value: Any, path: str) -> dict[str, str]:
         obj = self.mapping(value, path)
         return {self.text(k, path): self.text(v, f"{path}.{k}") for k, v in obj.items()}
+
+
+RESOURCE_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+"""Names and namespaces of resources, and subset names: DNS-1123 subdomains."""
+
+
+def resource_envelope(check: Checker, raw: Any, path: str, kind: str) -> tuple[str, str, Mapping[str, Any]]:
+    """(namespace, name, spec) of a canonical resource of `kind` in a snapshot; the field path on error."""
+    obj = check.mapping(raw, path)
+    got = check.get(obj, "kind", path)
+    if got != kind:
+        raise check.fail(f"{path}.kind", f"expected {kind!r}, got {got!r}")
+    namespace = check.text(check.get(obj, "namespace", path), f"{path}.namespace", RESOURCE_NAME)
+    name = check.text(check.get(obj, "name", path), f"{path}.name", RESOURCE_NAME)
+    return namespace, name, check.mapping(check.get(obj, "spec", path), f"{path}.spec")

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from meshkit.core.checks import HEADER_NAME, HEADER_VALUE, Checker
+from meshkit.core.checks import HEADER_NAME, HEADER_VALUE, RESOURCE_NAME, Checker, resource_envelope
 
 NO_LIMIT = 2**32 - 1
 MAX_DURATION_S = 315_576_000_000.0  # protobuf Duration's limit (10,000 years)
@@ -38,7 +38,6 @@ STRING_MATCH_TYPES = ("exact", "prefix", "regex", "present")
 LOAD_BALANCERS = ("LEAST_REQUEST", "ROUND_ROBIN", "RANDOM", None)
 TLS_MODES = ("DISABLE", "ISTIO_MUTUAL", None)
 _FQDN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,16 +228,6 @@ class RateLimitSpec:
     paths: tuple[str, ...]
 
 
-def _envelope(check: Checker, raw: Any, path: str, kind: str) -> tuple[str, str, Mapping[str, Any]]:
-    obj = check.mapping(raw, path)
-    got = check.get(obj, "kind", path)
-    if got != kind:
-        raise check.fail(f"{path}.kind", f"expected {kind!r}, got {got!r}")
-    namespace = check.text(check.get(obj, "namespace", path), f"{path}.namespace", _NAME)
-    name = check.text(check.get(obj, "name", path), f"{path}.name", _NAME)
-    return namespace, name, check.mapping(check.get(obj, "spec", path), f"{path}.spec")
-
-
 def _duration(check: Checker, value: Any, path: str) -> float:
     return check.number(value, path, 0.001, MAX_DURATION_S)
 
@@ -290,7 +279,7 @@ def _destination(check: Checker, raw: Any, path: str) -> DestinationSpec:
     port = obj.get("port")
     return DestinationSpec(
         host=check.text(check.get(obj, "host", path), f"{path}.host", _FQDN),
-        subset=check.optional_text(obj.get("subset"), f"{path}.subset", _NAME),
+        subset=check.optional_text(obj.get("subset"), f"{path}.subset", RESOURCE_NAME),
         port=None if port is None else check.integer(port, f"{path}.port", 1, 65535),
     )
 
@@ -390,7 +379,7 @@ def _http_route(check: Checker, raw: Any, path: str) -> HttpRouteSpec:
 
 
 def parse_virtual_service(check: Checker, raw: Any, path: str) -> VirtualServiceSpec:
-    namespace, name, spec = _envelope(check, raw, path, "VirtualService")
+    namespace, name, spec = resource_envelope(check, raw, path, "VirtualService")
     hosts = check.items(check.get(spec, "hosts", f"{path}.spec"), f"{path}.spec.hosts")
     rules = check.items(check.get(spec, "http", f"{path}.spec"), f"{path}.spec.http")
     return VirtualServiceSpec(
@@ -447,13 +436,13 @@ def _policy(check: Checker, raw: Any, path: str) -> PolicySpec:
 
 
 def parse_destination_rule(check: Checker, raw: Any, path: str) -> DestinationRuleSpec:
-    namespace, name, spec = _envelope(check, raw, path, "DestinationRule")
+    namespace, name, spec = resource_envelope(check, raw, path, "DestinationRule")
     subsets = []
     seen: set[str] = set()
     for i, raw_subset in enumerate(check.items(spec.get("subsets", []), f"{path}.spec.subsets")):
         where = f"{path}.spec.subsets[{i}]"
         s = check.mapping(raw_subset, where)
-        subset_name = check.text(check.get(s, "name", where), f"{where}.name", _NAME)
+        subset_name = check.text(check.get(s, "name", where), f"{where}.name", RESOURCE_NAME)
         if subset_name in seen:
             raise check.fail(f"{where}.name", f"subset {subset_name!r} is defined twice")
         seen.add(subset_name)
@@ -468,7 +457,7 @@ def parse_destination_rule(check: Checker, raw: Any, path: str) -> DestinationRu
 
 
 def parse_rate_limit(check: Checker, raw: Any, path: str) -> RateLimitSpec:
-    namespace, name, spec = _envelope(check, raw, path, "LocalRateLimit")
+    namespace, name, spec = resource_envelope(check, raw, path, "LocalRateLimit")
     where = f"{path}.spec.token_bucket"
     bucket = check.mapping(check.get(spec, "token_bucket", f"{path}.spec"), where)
     paths = check.items(spec.get("paths", []), f"{path}.spec.paths")

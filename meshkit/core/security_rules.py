@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from meshkit.core.checks import Checker
+from meshkit.core.checks import Checker, resource_envelope
 
 MTLS_MODES = ("UNSET", "DISABLE", "PERMISSIVE", "STRICT")
 AUTHZ_ACTIONS = ("ALLOW", "DENY", "AUDIT")
@@ -30,22 +30,11 @@ OPERATION_PORT_FIELDS = ("ports", "not_ports")
 MAX_BUNDLE_BYTES = 256 * 1024
 PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
 
-_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 # Policy strings: printable ASCII without spaces (principals, paths, hosts, methods, header values).
 _POLICY_TEXT = re.compile(r"[\x21-\x7e]{1,1024}")
 # Header values in `when` may hold spaces.
 _WHEN_VALUE = re.compile(r"[\x20-\x7e]{1,1024}")
 _PEM = re.compile(r"[\x20-\x7e\r\n]+")
-
-
-def _envelope(check: Checker, raw: Any, path: str, kind: str) -> tuple[str, str, Mapping[str, Any]]:
-    obj = check.mapping(raw, path)
-    got = check.get(obj, "kind", path)
-    if got != kind:
-        raise check.fail(f"{path}.kind", f"expected {kind!r}, got {got!r}")
-    namespace = check.text(check.get(obj, "namespace", path), f"{path}.namespace", _NAME)
-    name = check.text(check.get(obj, "name", path), f"{path}.name", _NAME)
-    return namespace, name, check.mapping(check.get(obj, "spec", path), f"{path}.spec")
 
 
 def _selector(check: Checker, spec: Mapping[str, Any], path: str) -> dict[str, str] | None:
@@ -60,7 +49,7 @@ def _texts(check: Checker, obj: Mapping[str, Any], key: str, path: str, pattern:
 
 def parse_peer_authentication(check: Checker, raw: Any, path: str) -> dict[str, Any]:
     """A checked canonical PeerAuthentication."""
-    namespace, name, spec = _envelope(check, raw, path, "PeerAuthentication")
+    namespace, name, spec = resource_envelope(check, raw, path, "PeerAuthentication")
     mtls = spec.get("mtls")
     mode = "UNSET" if mtls is None else check.choice(check.mapping(mtls, f"{path}.spec.mtls").get("mode", "UNSET"), f"{path}.spec.mtls.mode", MTLS_MODES)
     return {
@@ -73,7 +62,7 @@ def parse_peer_authentication(check: Checker, raw: Any, path: str) -> dict[str, 
 
 def parse_authorization_policy(check: Checker, raw: Any, path: str) -> dict[str, Any]:
     """A checked canonical AuthorizationPolicy (every list present, ports as integers)."""
-    namespace, name, spec = _envelope(check, raw, path, "AuthorizationPolicy")
+    namespace, name, spec = resource_envelope(check, raw, path, "AuthorizationPolicy")
     action = check.choice(check.get(spec, "action", f"{path}.spec"), f"{path}.spec.action", AUTHZ_ACTIONS)
     rules = []
     for r, rule_raw in enumerate(check.items(check.get(spec, "rules", f"{path}.spec"), f"{path}.spec.rules")):
