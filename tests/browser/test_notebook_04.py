@@ -111,7 +111,7 @@ def check_notebook_04(page: Page, server: Server) -> None:
     assert v1.count() == 1, f"the dashboard has no v1 slider: is it live?\n{board.inner_text()[:2000]}"
     start = board.get_by_role("button", name="Start load")
     assert start.count() == 1
-    titles = [p.title for p in nb.plots(board)]
+    titles = rendered_chart_titles(board, ("Latency", "Configured vs observed", "Request rate", "Topology"), timeout_s=60)
     for chart in ("Latency", "Configured vs observed", "Request rate", "Topology"):
         assert any(t.startswith(chart) for t in titles), f"no {chart} chart in the dashboard: {titles}"
     assert [nb.readout(s) for s in (v1, v2, v3)] == [10, 0, 90], "the dashboard starts from the notebook's 10/0/90"
@@ -150,6 +150,20 @@ def check_notebook_04(page: Page, server: Server) -> None:
     screenshot(page, board, SCREENSHOTS[1])
     (ARTIFACTS / "timings.txt").write_text(f"run all cells: {ran_s:.1f} s\nwhole test in the browser: "
                                            f"{time.monotonic() - started:.1f} s\nsplit: {weights}\nobserved: {counts}\n")
+
+
+def rendered_chart_titles(board: Locator, charts: tuple[str, ...], timeout_s: float) -> list[str]:
+    """The dashboard's chart titles once every chart has drawn (or the titles at the deadline).
+
+    A live chart draws only after the browser has loaded plotly's widget code,
+    which on a cold start (a fresh virtualenv, an empty browser cache) can come
+    well after the cell has finished."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        titles = [p.title for p in nb.plots(board)]
+        if all(any(t.startswith(chart) for t in titles) for chart in charts) or time.monotonic() > deadline:
+            return titles
+        time.sleep(0.5)
 
 
 def settled_split(board: Locator, weights: dict[str, int], timeout_s: float) -> nb.Plot:
