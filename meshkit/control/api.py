@@ -387,13 +387,9 @@ def int_param(request: Request, name: str, default: int, low: int, high: int | N
 
 def wait_param(request: Request) -> float:
     """Seconds to hold a long poll: default 30, capped at 60 so a lost client frees its slot."""
-    raw = request.query.get("wait")
-    if raw is None or raw == "":
+    wait = float_param(request, "wait")
+    if wait is None:
         return DEFAULT_WAIT_S
-    try:
-        wait = float(raw)
-    except ValueError:
-        raise HttpError(400, f"query parameter 'wait' must be a number of seconds, got {raw!r}") from None
-    if not math.isfinite(wait) or wait < 0:
-        raise HttpError(400, f"query parameter 'wait' must be a non-negative number of seconds, got {raw!r}")
+    if wait < 0:
+        raise HttpError(400, f"query parameter 'wait' must be a non-negative number of seconds, got {request.query['wait']!r}")
     return min(wait, MAX_WAIT_S)
