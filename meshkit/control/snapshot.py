@@ -13,6 +13,7 @@ from typing import Any
 
 from meshkit.config import canonical, parse
 from meshkit.control.store import State
+from meshkit.names import service_host
 from meshkit.core.authz import applicable_policies
 from meshkit.core.peer_auth import ROOT_NAMESPACE
 
@@ -28,11 +29,6 @@ SECURITY_KEYS = ("trust_bundle", "peer_authentications", "authorization_policies
 in its namespace, or in a namespace it may call (auto mTLS must know a
 destination's mode to honour DISABLE); AuthorizationPolicies when they select
 its workload (its namespace's, or the root namespace's for every namespace)."""
-
-
-def service_host(service: str, namespace: str) -> str:
-    """The fully qualified service name, as cluster DNS spells it."""
-    return f"{service}.{namespace}.svc.cluster.local"
 
 
 _canonical_cache: tuple[Mapping[str, Any], list[dict[str, Any]]] | None = None

@@ -32,6 +32,7 @@ from meshkit.core.rules import (
     parse_virtual_service,
 )
 from meshkit.core.security_rules import parse_authorization_policy, parse_peer_authentication, parse_trust_bundle
+from meshkit.names import CLUSTER_DOMAIN, service_host
 
 KNOWN_TOP_LEVEL_KEYS = (
     "version",
@@ -44,7 +45,6 @@ KNOWN_TOP_LEVEL_KEYS = (
     "peer_authentications",
     "authorization_policies",
 )
-CLUSTER_DOMAIN = "svc.cluster.local"
 
 # RFC 1123 label, as Kubernetes requires for service and namespace names.
 _DNS_LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
@@ -97,11 +97,6 @@ class Snapshot:
     # AuthorizationPolicies that select this workload.
     peer_authentications: tuple[Mapping[str, Any], ...] = ()
     authorization_policies: tuple[Mapping[str, Any], ...] = ()
-
-
-def service_host(name: str, namespace: str) -> str:
-    """The fully qualified host a service is known by inside the mesh."""
-    return f"{name}.{namespace}.{CLUSTER_DOMAIN}"
 
 
 def parse_snapshot(doc: Any, node: str) -> Snapshot:
