@@ -138,7 +138,7 @@ class OutboundHandler:
             return
         rule, match = selected
         random_ = self.rng.random
-        destination = rule.pick(random_()) if len(rule.destinations) > 1 else rule.destinations[0]
+        destination = rule.pick(rule.next_draw()) if len(rule.destinations) > 1 else rule.destinations[0]
         cluster = destination.cluster
         if cluster is None:
             exchange.route = self.unknown_route

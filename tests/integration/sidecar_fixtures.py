@@ -804,6 +804,13 @@ def stand_in_control_plane(token: str = "node-token") -> Iterator[StandInControl
 # --- statistics for split and percentage checks ---
 
 
+PER_REQUEST_DRAW = 0.9999
+"""Confidence for shares decided by an independent draw per request (fault
+and mirror percentages, as Envoy draws them). The suite holds several such
+checks; at 99.9% each, one of them would fail by chance in about one full
+run of 200."""
+
+
 def binomial_bounds(n: int, p: float, confidence: float = 0.999) -> tuple[int, int]:
     """The central `confidence` interval of Binomial(n, p), exactly (summed pmf).
 

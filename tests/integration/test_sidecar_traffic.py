@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.integration.sidecar_fixtures import (
+    PER_REQUEST_DRAW,
     Client,
     EchoServer,
     Response,
@@ -296,7 +297,7 @@ def test_abort_fault_hits_its_percentage_within_a_binomial_bound(tmp_path: Path)
         answers = [client.request("GET", "http://echo/") for _ in range(n)]
         reached = len(v1.snapshot())
     aborted = [a for a in answers if a.status == 418]
-    low, high = binomial_bounds(n, 0.3)
+    low, high = binomial_bounds(n, 0.3, PER_REQUEST_DRAW)
     assert low <= len(aborted) <= high, len(aborted)
     assert all(flags(a) == "FI" for a in aborted) and reached == n - len(aborted)
 
@@ -317,7 +318,7 @@ def test_delay_fault_holds_its_percentage_of_requests_for_the_fixed_delay(tmp_pa
 
             results = list(pool.map(timed, range(n)))
     delayed = [(t, r) for t, r in results if flags(r) == "DI"]
-    low, high = binomial_bounds(n, 0.25)
+    low, high = binomial_bounds(n, 0.25, PER_REQUEST_DRAW)
     assert low <= len(delayed) <= high, len(delayed)
     assert all(t >= 0.19 and r.status == 200 for t, r in delayed)
     assert all(r.status == 200 for _, r in results)
@@ -371,7 +372,7 @@ def test_mirror_percentage_copies_that_share_of_requests(tmp_path: Path) -> None
                 client.request("GET", "http://echo/")
         time.sleep(0.3)
         copies = len(v2.snapshot())
-    low, high = binomial_bounds(n, 0.2)
+    low, high = binomial_bounds(n, 0.2, PER_REQUEST_DRAW)
     assert low <= copies <= high, copies
 
 

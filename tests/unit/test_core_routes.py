@@ -195,6 +195,35 @@ def test_weighted_pick_follows_the_weights() -> None:
     assert rule.pick(0.0).subset == "v1" and rule.pick(0.8999).subset == "v1" and rule.pick(0.9).subset == "v3"
 
 
+def test_consecutive_picks_track_the_weights_in_every_window() -> None:
+    t = table(DR_ALL, vs("""
+  - route:
+    - {destination: {host: reviews, subset: v1}, weight: 90}
+    - {destination: {host: reviews, subset: v3}, weight: 10}
+"""))
+    rule = routes_for(t).rules[0]
+    picks = [rule.pick(rule.next_draw()).subset == "v3" for _ in range(5000)]
+    # Any 100 consecutive calls, not just aligned blocks: independent draws
+    # would stray past 10 +- 3 in most runs of this length.
+    windows = {sum(picks[i : i + 100]) for i in range(len(picks) - 100)}
+    assert windows <= {8, 9, 10, 11, 12}, sorted(windows)
+    assert sum(picks) in range(495, 506)
+
+
+def test_evenly_spread_picks_hold_for_three_way_and_uneven_weights() -> None:
+    t = table(DR_ALL, vs("""
+  - route:
+    - {destination: {host: reviews, subset: v1}, weight: 33}
+    - {destination: {host: reviews, subset: v2}, weight: 33}
+    - {destination: {host: reviews, subset: v3}, weight: 34}
+"""))
+    rule = routes_for(t).rules[0]
+    picks = [rule.pick(rule.next_draw()).subset for _ in range(3000)]
+    for start in range(0, 3000, 300):
+        counts = Counter(picks[start : start + 300])
+        assert all(abs(counts[s] - 100) <= 4 for s in ("v1", "v2", "v3")), counts
+
+
 def test_a_zero_weight_destination_never_gets_a_request() -> None:
     t = table(DR_ALL, vs("""
   - route:
