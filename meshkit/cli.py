@@ -51,7 +51,8 @@ def _lab(args: argparse.Namespace, status: StatusLine | None = None) -> Lab:
 
 def cmd_up(args: argparse.Namespace) -> None:
     status = StatusLine()
-    lab = _lab(args, status).up(control_port=args.control_port)
+    lab = Lab(home=args.home, namespace=args.namespace, progress=status, otlp_endpoint=args.otlp_endpoint)
+    lab.up(control_port=args.control_port)
     status.done()
     print(f"lab is up (home: {lab.state_dir})")
     _print_table(lab.workloads())
@@ -275,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("up", help="start the lab (or reattach to it)")
     p.add_argument("--control-port", type=int, default=None, help="loopback port for the control plane")
+    p.add_argument("--otlp-endpoint", default=None, metavar="URL",
+                   help="also send every span to this OpenTelemetry collector (OTLP/HTTP, e.g. http://127.0.0.1:4318)")
     p.set_defaults(func=cmd_up)
     sub.add_parser("status", help="workloads, sidecars and config state").set_defaults(func=cmd_status)
     sub.add_parser("down", help="stop the lab and forget its state").set_defaults(func=cmd_down)

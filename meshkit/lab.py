@@ -30,6 +30,7 @@ import pandas as pd
 from meshkit import aio, config, observe, security_report, telemetry
 from meshkit.backends.base import Backend, InstanceView
 from meshkit.backends.local import LocalBackend
+from meshkit.control.otlp import BadEndpoint, traces_url
 from meshkit.demo.apps import Latency, WorkloadSpec, get_app
 from meshkit.errors import ControlPlaneError, LabError, UnknownWorkload
 from meshkit.home import LabHome, default_home
@@ -104,6 +105,10 @@ class Lab:
     minutes to watch certificates rotate (`lab.certificates()`). It applies
     to certificates issued from `up()` on; sidecars already running renew
     theirs at half their old lifetime (`reset()` starts afresh).
+    `otlp_endpoint` (an OpenTelemetry collector's OTLP/HTTP address, such as
+    "http://127.0.0.1:4318") receives every span the sidecars record, so the
+    lab's traces open in Jaeger or Tempo too; without it the control plane
+    uses $OTEL_EXPORTER_OTLP_ENDPOINT when set (docs/observability.md).
     """
 
     backend: str | Backend = "local"
@@ -111,6 +116,7 @@ class Lab:
     namespace: str = "default"
     progress: Progress = field(default=quiet, repr=False)
     cert_lifetime: timedelta | float | None = None
+    otlp_endpoint: str | None = None
 
     def __post_init__(self) -> None:
         self._home = LabHome(Path(self.home).expanduser() if self.home else default_home())
@@ -121,7 +127,12 @@ class Lab:
             seconds = lifetime.total_seconds() if isinstance(lifetime, timedelta) else lifetime
             if seconds is not None and not 60 <= seconds <= 90 * 86400:
                 raise LabError(f"cert_lifetime must be between one minute and 90 days, got {seconds:g} s")
-            self._backend: Backend = LocalBackend(self._home, seconds)
+            if self.otlp_endpoint is not None:
+                try:
+                    traces_url(self.otlp_endpoint)
+                except BadEndpoint as exc:
+                    raise LabError(f"otlp_endpoint: {exc}") from None
+            self._backend: Backend = LocalBackend(self._home, seconds, self.otlp_endpoint)
         else:
             self._backend = self.backend
 

@@ -491,5 +491,5 @@ def drops(status: Mapping[str, Any]) -> pd.DataFrame:
             "last_push": pd.Timestamp(s["last_push"], unit="s", tz="UTC") if s.get("last_push") else pd.NaT,
         })  # fmt: skip
     result = pd.DataFrame(rows, columns=DROP_COLUMNS)
-    result.attrs.update({k: status.get(k) for k in ("records", "capacity", "evicted", "persisted")})
+    result.attrs.update({k: status.get(k) for k in ("records", "capacity", "evicted", "persisted", "otlp")})
     return result

@@ -100,10 +100,12 @@ class LocalBackend:
 
     name = "local"
 
-    def __init__(self, home: LabHome, cert_lifetime_s: float | None = None) -> None:
+    def __init__(self, home: LabHome, cert_lifetime_s: float | None = None, otlp_endpoint: str | None = None) -> None:
         self.home = home
         # Workload certificate lifetime for the CA (None: the control plane's default, 24 h).
         self.cert_lifetime_s = cert_lifetime_s
+        # Where the control plane sends spans (None: as before, or $OTEL_EXPORTER_OTLP_ENDPOINT).
+        self.otlp_endpoint = otlp_endpoint
         self._client: ControlClient | None = None
         self._rr: dict[str, int] = {}
 
@@ -169,8 +171,9 @@ class LocalBackend:
         previous = state.get("control") or {}
         proc = self._proc(previous.get("proc"))
         lifetime = self.cert_lifetime_s
-        same_lifetime = lifetime is None or previous.get("cert_lifetime_s") == lifetime
-        if processes.alive(proc) and self._healthy() and wanted_port in (None, previous.get("port")) and same_lifetime:
+        otlp = self.otlp_endpoint
+        same_settings = lifetime in (None, previous.get("cert_lifetime_s")) and otlp in (None, previous.get("otlp_endpoint"))
+        if processes.alive(proc) and self._healthy() and wanted_port in (None, previous.get("port")) and same_settings:
             return
         processes.stop(proc)
         if wanted_port is not None:
@@ -185,7 +188,10 @@ class LocalBackend:
             self.home.control_json.unlink()
         if lifetime is None:
             lifetime = previous.get("cert_lifetime_s")
+        if otlp is None:
+            otlp = previous.get("otlp_endpoint")
         extra = [] if lifetime is None else ["--cert-lifetime", f"{lifetime:g}"]
+        extra += [] if otlp is None else ["--otlp-endpoint", otlp]
         record = processes.spawn(
             "meshkit.control",
             ["--home", str(self.home.root), "--port", str(port), *extra],
@@ -202,7 +208,8 @@ class LocalBackend:
             processes.stop(record)
             raise LabError(f"the control plane did not start: {reason}")
         url = read_json_or_none(self.home.control_json)["url"]
-        state["control"] = {"port": int(url.rsplit(":", 1)[1]), "url": url, "proc": record.to_dict(), "cert_lifetime_s": lifetime}
+        state["control"] = {"port": int(url.rsplit(":", 1)[1]), "url": url, "proc": record.to_dict(), "cert_lifetime_s": lifetime,
+                            "otlp_endpoint": otlp}
 
     def _healthy(self) -> bool:
         self._client = None

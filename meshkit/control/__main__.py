@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 
+from meshkit.control.otlp import BadEndpoint, traces_url
 from meshkit.control.push import DEFAULT_DEBOUNCE_S
 from meshkit.security.ca import DEFAULT_LEAF_LIFETIME, MAX_LEAF_LIFETIME, MIN_LEAF_LIFETIME
 from meshkit.control.server import DEFAULT_HOST, serve
@@ -36,6 +39,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=DEFAULT_DEBOUNCE_S * 1000,
         help="coalesce changes this close together into one push (default 5)",
     )
+    parser.add_argument(
+        "--otlp-endpoint",
+        default=otlp_endpoint_from_env(os.environ),
+        help="send every span to this OpenTelemetry collector (OTLP/HTTP, e.g. http://127.0.0.1:4318); "
+        "default: $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or $OTEL_EXPORTER_OTLP_ENDPOINT, else no export",
+    )
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         parser.error(f"--port {args.port} is not a port number (0-65535)")
@@ -43,7 +52,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--cert-lifetime {args.cert_lifetime:g} must be between 60 s and 90 days")
     if not 0 <= args.debounce_ms <= 10_000:
         parser.error(f"--debounce-ms {args.debounce_ms} must be between 0 and 10000")
+    if args.otlp_endpoint:
+        try:
+            traces_url(args.otlp_endpoint)
+        except BadEndpoint as exc:
+            parser.error(f"--otlp-endpoint (or $OTEL_EXPORTER_OTLP_ENDPOINT): {exc}")
     return args
+
+
+def otlp_endpoint_from_env(environ: Mapping[str, str]) -> str | None:
+    """OpenTelemetry's own variables: the traces endpoint as is, else the base endpoint."""
+    return environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             args.host,
             args.debounce_ms / 1000.0,
             timedelta(seconds=args.cert_lifetime),
+            args.otlp_endpoint,
         )
     except MeshkitError as exc:
         print(f"meshkit.control: {exc}", file=sys.stderr)

@@ -42,6 +42,7 @@ from meshkit.control.ca_api import parse_certificate_request, sign_certificate
 from meshkit.control.snapshot import build_snapshot
 from meshkit.control.validation import validate_batch, validate_resource
 from meshkit.control.store import Store
+from meshkit.control.otlp import OtlpExporter
 from meshkit.control.telemetry import BadBatch, TelemetrySink
 from meshkit.errors import ConfigError, ControlPlaneError
 from meshkit.security.ca import CertificateAuthority
@@ -64,9 +65,13 @@ class ControlPlane:
         reports: Path | None = None,
         ca: CertificateAuthority | None = None,
         telemetry: TelemetrySink | None = None,
+        otlp: OtlpExporter | None = None,
     ) -> None:
         self.store = store
         self.telemetry = telemetry if telemetry is not None else TelemetrySink()
+        self.otlp = otlp
+        if otlp is not None:
+            self.telemetry.forward = otlp.offer
         self.ca = ca
         self.admin_token = admin_token
         self.publisher = Publisher(store.state, debounce)
@@ -122,6 +127,8 @@ class ControlPlane:
         """Answer every open long poll now, so shutdown does not wait for them."""
         self.publisher.close()
         self.telemetry.close()
+        if self.otlp is not None:
+            self.otlp.close()
 
     # -- auth ----------------------------------------------------------------
 
@@ -341,7 +348,8 @@ class ControlPlane:
             raise HttpError(400, str(exc)) from None
 
     async def telemetry_status(self, request: Request) -> Response:
-        return Response(200, self.telemetry.status())
+        """The store's state, each sidecar's stream, and the OTLP export's (None when not configured)."""
+        return Response(200, {**self.telemetry.status(), "otlp": self.otlp.status() if self.otlp is not None else None})
 
 
 def float_param(request: Request, name: str) -> float | None:

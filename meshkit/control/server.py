@@ -27,6 +27,7 @@ from types import FrameType
 import uvicorn
 
 from meshkit.control.api import ControlPlane
+from meshkit.control.otlp import BadEndpoint, OtlpExporter
 from meshkit.control.token import load_or_create_token
 from meshkit.files import write_json_atomic
 from meshkit.control.push import DEFAULT_DEBOUNCE_S
@@ -136,11 +137,13 @@ def serve(
     host: str = DEFAULT_HOST,
     debounce: float = DEFAULT_DEBOUNCE_S,
     cert_lifetime: timedelta = DEFAULT_LEAF_LIFETIME,
+    otlp_endpoint: str | None = None,
 ) -> None:
     """Run until SIGTERM or SIGINT. Raises MeshkitError for a setup problem (bad host, port taken, home).
 
     `cert_lifetime` is the lifetime of the workload certificates the CA signs
-    (24 h by default; a lab may set minutes to watch rotation)."""
+    (24 h by default; a lab may set minutes to watch rotation).
+    `otlp_endpoint`, when given, receives every span (meshkit.control.otlp)."""
     check_loopback(host)
     prepare_home(home)
     try:
@@ -153,7 +156,13 @@ def serve(
     except ValueError as exc:
         raise ControlPlaneError(str(exc)) from None
     ca = load_or_create(home / CA_DIR, datetime.now(timezone.utc), leaf_lifetime=cert_lifetime)
-    app = ControlPlane(store, token, debounce, reports=home / REPORTS_FILE, ca=ca, telemetry=TelemetrySink(home / TELEMETRY_DIR))
+    try:
+        otlp = OtlpExporter(otlp_endpoint) if otlp_endpoint else None
+    except BadEndpoint as exc:
+        raise ControlPlaneError(str(exc)) from None
+    app = ControlPlane(
+        store, token, debounce, reports=home / REPORTS_FILE, ca=ca, telemetry=TelemetrySink(home / TELEMETRY_DIR), otlp=otlp
+    )
     sock = bind_socket(host, port)
     url = base_url(host, sock.getsockname()[1])
 

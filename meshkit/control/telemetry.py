@@ -33,6 +33,7 @@ import logging
 import os
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -139,6 +140,8 @@ class TelemetrySink:
     evicted: int = 0
     streams: dict[tuple[str, str], Stream] = field(default_factory=dict)
     segments: list[Segment] = field(default_factory=list)
+    forward: Callable[[list[tuple[Any, ...]]], None] | None = None
+    """Called with the rows of each newly accepted batch (not replayed ones): the OTLP exporter."""
     _file: BinaryIO | None = None
     _disk_evicted: int = 0
 
@@ -159,6 +162,8 @@ class TelemetrySink:
         accepted = self._apply(doc, time.time() if now is None else now, replay=False)
         if accepted:
             self._persist(body, accepted)
+            if self.forward is not None:
+                self.forward(self.batches[-1].rows)
         stream = self.streams[(doc["node"], doc["boot"])]
         return {"ok": True, "accepted": accepted, "next_seq": stream.next_seq}
 

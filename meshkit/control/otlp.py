@@ -1,0 +1,314 @@
+"""Export the mesh's spans to an OpenTelemetry collector (OTLP/HTTP, protobuf).
+
+The sidecars already record one span per request per hop (a record with
+trace_id, span_id and parent_span_id, meshkit.control.telemetry). When the
+lab is given an OTLP endpoint, the control plane forwards each accepted
+record as an OTLP span, so a learner can open the same traces in Jaeger,
+Tempo or any OpenTelemetry backend next to the notebook's `lab.trace()`.
+
+Why here and not in each sidecar: the records already reach the control
+plane with their loss accounting (gaps, drops); exporting from one place
+adds no work to the request path and one connection, not one per sidecar.
+
+The mapping follows what Istio's Envoy sidecars send:
+
+- one span per record; the caller's sidecar (reporter=source) reports a
+  CLIENT span, the callee's (reporter=destination) a SERVER span, with the
+  ids the sidecars propagated in traceparent;
+- span name `<destination host>:<port>/*`, Envoy's default operation name;
+- resource `service.name` = `<canonical service>.<namespace>` (Istio's
+  "productpage.default"), the canonical service being the workload's name
+  without its `-<version>` suffix;
+- Envoy's tags as attributes (http.method, http.url, http.status_code,
+  response_flags, upstream_cluster, guid:x-request-id, node_id, ...); a 5xx
+  or no response at all marks the span as an error, as Envoy's `error` tag.
+
+Encoding is OTLP/HTTP's default, binary protobuf (the opentelemetry-proto
+package's own messages), POSTed to `<endpoint>/v1/traces`. Delivery is
+best-effort with a bounded buffer: an unreachable collector costs retries
+with backoff, and what the buffer cannot hold is counted, never hidden
+(`status()`, in the control plane's /v1/telemetry/status).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
+
+from meshkit.control.telemetry import COLUMNS
+
+log = logging.getLogger("meshkit.control")
+
+TRACES_PATH = "/v1/traces"
+SCOPE_NAME = "meshkit.sidecar"
+BUFFER_SPANS = 20_000
+BATCH_SPANS = 512
+FLUSH_INTERVAL_S = 1.0
+POST_TIMEOUT_S = 5.0
+MAX_BACKOFF_S = 30.0
+RETRYABLE = frozenset({429, 502, 503, 504})  # the OTLP/HTTP specification's retryable codes
+
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+_HEX16 = re.compile(r"[0-9a-f]{16}")
+_INDEX = {name: i for i, name in enumerate(COLUMNS)}
+
+
+class BadEndpoint(ValueError):
+    """An OTLP endpoint that is not an http(s) URL."""
+
+
+def traces_url(endpoint: str) -> str:
+    """The URL to POST spans to, from an endpoint as OpenTelemetry's variables give it.
+
+    OTEL_EXPORTER_OTLP_ENDPOINT is a base URL to which the signal's path is
+    appended; a URL that already ends in /v1/traces (as
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT does) is used as it is.
+    """
+    text = endpoint.strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadEndpoint(f"OTLP endpoint {endpoint!r} must be an http:// or https:// URL with a host, such as http://127.0.0.1:4318")
+    try:
+        parts.port  # noqa: B018 - raises on a port out of range
+    except ValueError:
+        raise BadEndpoint(f"OTLP endpoint {endpoint!r} has an invalid port") from None
+    if parts.query or parts.fragment:
+        raise BadEndpoint(f"OTLP endpoint {endpoint!r} must not carry a query or fragment")
+    if parts.path.rstrip("/").endswith(TRACES_PATH):
+        return text
+    return text.rstrip("/") + TRACES_PATH
+
+
+def canonical_service(workload: str, version: str | None) -> str:
+    """Istio's canonical service for a workload: its name without the `-<version>` suffix."""
+    if version and workload.endswith(f"-{version}") and len(workload) > len(version) + 1:
+        return workload[: -len(version) - 1]
+    return workload
+
+
+def _attr(key: str, value: Any) -> KeyValue:
+    if isinstance(value, bool):
+        return KeyValue(key=key, value=AnyValue(bool_value=value))
+    if isinstance(value, int):
+        return KeyValue(key=key, value=AnyValue(int_value=value))
+    if isinstance(value, float):
+        return KeyValue(key=key, value=AnyValue(double_value=value))
+    return KeyValue(key=key, value=AnyValue(string_value=str(value)))
+
+
+def _field(row: Sequence[Any], name: str) -> Any:
+    return row[_INDEX[name]]
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value and abs(value) != float("inf"):
+        return float(value)
+    return None
+
+
+def _own(row: Sequence[Any]) -> tuple[str, str, str | None]:
+    """The reporting sidecar's workload, namespace and version."""
+    side = "source" if _field(row, "reporter") == "source" else "destination"
+    workload = _field(row, f"{side}_workload")
+    namespace = _field(row, f"{side}_namespace")
+    version = _field(row, f"{side}_version")
+    return (
+        workload if isinstance(workload, str) and workload else "unknown",
+        namespace if isinstance(namespace, str) and namespace else "unknown",
+        version if isinstance(version, str) and version else None,
+    )
+
+
+def span_of(row: Sequence[Any]) -> Span | None:
+    """One record as an OTLP span; None for a record that carries no valid trace context."""
+    trace_id, span_id, parent = _field(row, "trace_id"), _field(row, "span_id"), _field(row, "parent_span_id")
+    start = _number(_field(row, "start"))
+    if not (isinstance(trace_id, str) and _HEX32.fullmatch(trace_id) and trace_id != "0" * 32):
+        return None
+    if not (isinstance(span_id, str) and _HEX16.fullmatch(span_id) and span_id != "0" * 16) or start is None:
+        return None
+    duration_ms = max(_number(_field(row, "duration")) or 0.0, 0.0)
+    start_ns = round(start * 1e6) * 1000  # microseconds, as recorded: float nanoseconds would be off by hundreds
+    client = _field(row, "reporter") == "source"
+    authority = str(_field(row, "authority") or "")
+    host = str(_field(row, "destination_service") or authority or "unknown")
+    port = authority.rsplit(":", 1)[1] if ":" in authority else ""
+    code = _field(row, "response_code")
+    code = int(code) if isinstance(code, int) and not isinstance(code, bool) else 0
+    workload, namespace, _ = _own(row)
+    attributes = [
+        _attr("node_id", _field(row, "node") or ""),
+        _attr("component", "proxy"),
+        _attr("http.method", _field(row, "method") or ""),
+        _attr("http.url", f"http://{authority}{_field(row, 'path') or ''}"),
+        _attr("http.protocol", _field(row, "protocol") or ""),
+        _attr("http.status_code", code),
+        _attr("response_flags", _field(row, "response_flags") or "-"),
+        _attr("request_size", _field(row, "bytes_received") or 0),
+        _attr("response_size", _field(row, "bytes_sent") or 0),
+        _attr("upstream_cluster", _field(row, "upstream_host") or ""),
+        _attr("guid:x-request-id", _field(row, "request_id") or ""),
+        _attr("istio.canonical_service", canonical_service(workload, _own(row)[2])),
+        _attr("istio.namespace", namespace),
+        _attr("peer.principal", (_field(row, "destination_principal") if client else _field(row, "source_principal")) or ""),
+        _attr("connection_security_policy", _field(row, "connection_security_policy") or "none"),
+        _attr("retries", _field(row, "retries") or 0),
+    ]
+    error = code == 0 or code >= 500
+    return Span(
+        trace_id=bytes.fromhex(trace_id),
+        span_id=bytes.fromhex(span_id),
+        parent_span_id=bytes.fromhex(parent) if isinstance(parent, str) and _HEX16.fullmatch(parent) else b"",
+        name=f"{host}:{port}/*" if port else f"{host}/*",
+        kind=Span.SPAN_KIND_CLIENT if client else Span.SPAN_KIND_SERVER,
+        start_time_unix_nano=start_ns,
+        end_time_unix_nano=start_ns + round(duration_ms * 1e3) * 1000,
+        attributes=attributes,
+        status=Status(code=Status.STATUS_CODE_ERROR if error else Status.STATUS_CODE_UNSET,
+                      message=f"HTTP {code}" if error else ""),
+    )
+
+
+def export_request(rows: Iterable[Sequence[Any]]) -> tuple[ExportTraceServiceRequest, int]:
+    """An OTLP request with a ResourceSpans per reporting workload, and how many records had no valid span."""
+    by_resource: dict[tuple[str, str, str | None], list[Span]] = {}
+    skipped = 0
+    for row in rows:
+        span = span_of(row)
+        if span is None:
+            skipped += 1
+            continue
+        by_resource.setdefault(_own(row), []).append(span)
+    request = ExportTraceServiceRequest()
+    for (workload, namespace, version), spans in by_resource.items():
+        resource = Resource(attributes=[
+            _attr("service.name", f"{canonical_service(workload, version)}.{namespace}"),
+            _attr("service.version", version or ""),
+            _attr("k8s.namespace.name", namespace),
+            _attr("k8s.deployment.name", workload),
+        ])  # fmt: skip
+        request.resource_spans.append(
+            ResourceSpans(resource=resource, scope_spans=[ScopeSpans(scope=InstrumentationScope(name=SCOPE_NAME), spans=spans)])
+        )
+    return request, skipped
+
+
+@dataclass
+class OtlpExporter:
+    """Forwards records to one collector in batches, from the control plane's event loop.
+
+    `offer` is called by the telemetry sink with each accepted batch; it only
+    appends (the request that carried the batch is not kept waiting). A task
+    started on the first offer sends up to BATCH_SPANS spans per POST, at
+    least every FLUSH_INTERVAL_S; a failed POST keeps its spans and waits
+    (1, 2, 4 ... 30 s) before the next try.
+    """
+
+    endpoint: str
+    buffer_spans: int = BUFFER_SPANS
+    url: str = field(init=False)
+    pending: deque[tuple[Any, ...]] = field(default_factory=deque)
+    exported: int = 0
+    skipped: int = 0
+    dropped: int = 0
+    failures: int = 0
+    last_error: str | None = None
+    last_export: float | None = None
+    _task: asyncio.Task[None] | None = None
+    _wake: asyncio.Event | None = None
+
+    def __post_init__(self) -> None:
+        self.url = traces_url(self.endpoint)
+
+    def offer(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        room = self.buffer_spans - len(self.pending)
+        if len(rows) > room:
+            self.dropped += len(rows) - max(room, 0)
+            rows = rows[: max(room, 0)]
+        self.pending.extend(rows)
+        if self._task is None:
+            self._wake = asyncio.Event()
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        if self._wake is not None and len(self.pending) >= BATCH_SPANS:
+            self._wake.set()
+
+    async def _run(self) -> None:
+        backoff = 1.0
+        async with httpx.AsyncClient(timeout=POST_TIMEOUT_S) as client:
+            while True:
+                assert self._wake is not None
+                try:
+                    await asyncio.wait_for(self._wake.wait(), FLUSH_INTERVAL_S)
+                except asyncio.TimeoutError:
+                    pass
+                self._wake.clear()
+                while self.pending:
+                    if await self._send_one(client):
+                        backoff = 1.0
+                        continue
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, MAX_BACKOFF_S)
+                    break
+
+    async def _send_one(self, client: httpx.AsyncClient) -> bool:
+        batch = [self.pending[i] for i in range(min(BATCH_SPANS, len(self.pending)))]
+        request, skipped = export_request(batch)
+        try:
+            response = await client.post(self.url, content=request.SerializeToString(),
+                                         headers={"Content-Type": "application/x-protobuf"})
+        except httpx.HTTPError as exc:
+            return self._failed(f"{type(exc).__name__}: {exc}")
+        if response.status_code in RETRYABLE:
+            return self._failed(f"HTTP {response.status_code} from {self.url}")
+        if not 200 <= response.status_code < 300:
+            # OTLP/HTTP: any other answer means the collector will never take
+            # this batch; sending it again would block every later span.
+            for _ in batch:
+                self.pending.popleft()
+            self.dropped += len(batch)
+            self._failed(f"HTTP {response.status_code} from {self.url}: batch of {len(batch)} refused, dropped")
+            return True
+        for _ in batch:
+            self.pending.popleft()
+        self.exported += len(batch) - skipped
+        self.skipped += skipped
+        self.last_export = time.time()
+        self.last_error = None
+        return True
+
+    def _failed(self, reason: str) -> bool:
+        if self.last_error != reason:
+            log.warning("otlp: cannot export spans to %s: %s (keeping %d, retrying)", self.url, reason, len(self.pending))
+        self.failures += 1
+        self.last_error = reason
+        return False
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "endpoint": self.url,
+            "exported": self.exported,
+            "pending": len(self.pending),
+            "dropped": self.dropped,
+            "skipped": self.skipped,
+            "failures": self.failures,
+            "last_error": self.last_error,
+            "last_export": self.last_export,
+        }
