@@ -492,6 +492,39 @@ class Lab:
             [(v.namespace, v.workload, v.instance, doc) for v, doc in zip(sidecars, docs, strict=True)]
         )
 
+    def rotate_root(self, timeout: float = 60.0) -> pd.DataFrame:
+        """Replace the mesh's root CA without failing a request, as a CA rotation in production must.
+
+        Three steps, each reported through `progress`: a new root signs from
+        now on while the old one stays trusted; every sidecar, seeing that
+        its certificate predates the new root, gets a new one at once; then
+        the old root is retired and the sidecars trust only the new one.
+        Returns `certificates()`: every `root` is the new one, `trusted_roots` 1.
+        If the sidecars do not all renew within `timeout` seconds, the old root
+        stays trusted (nothing breaks) and LabError names the ones pending;
+        calling rotate_root again starts a fresh rotation.
+        """
+        control = self._control()
+        started = control.rotate_root()
+        new_root = started["signing_root"]["key_id"]
+        self.progress(f"new root {new_root[:8]} signs; old root still trusted; waiting for sidecars to renew")
+        self._wait_acked(started["version"])
+        deadline = time.monotonic() + timeout
+        while True:
+            pending = control.ca()["pending"]
+            if not pending:
+                break
+            if time.monotonic() > deadline:
+                raise LabError(
+                    f"{len(pending)} sidecar(s) did not get a certificate from the new root within {timeout:g} s "
+                    f"({', '.join(pending[:5])}); both roots stay trusted, so traffic is unaffected"
+                )
+            time.sleep(0.1)
+        retired = control.retire_roots()
+        self._wait_acked(retired["version"])
+        self.progress(f"old root retired: the mesh trusts only {new_root[:8]}")
+        return self.certificates()
+
     def _admin_json(self, views: Sequence[InstanceView], path: str) -> list[Any]:
         urls = [self._backend.sidecar_admin(v) or "" for v in views]
         return list(aio.run(security_report.fetch_json(urls, path))) if urls else []

@@ -29,7 +29,7 @@ import pandas as pd
 SECURITY_COLUMNS = ["source", "destination", "security", "peer_identity", "mode", "requests", "denied", "reporter"]
 CERTIFICATE_COLUMNS = [
     "workload", "namespace", "instance", "identity", "serial", "not_before", "not_after",
-    "time_to_renewal", "time_to_expiry", "rotations", "expired",
+    "time_to_renewal", "time_to_expiry", "rotations", "expired", "root", "trusted_roots",
 ]  # fmt: skip
 NO_SIDECAR = "no sidecar"
 UNKNOWN = "unknown"
@@ -136,6 +136,10 @@ def certificates_frame(sidecars: Sequence[tuple[str, str, str, Mapping[str, Any]
                 "time_to_expiry": pd.Timedelta(seconds=not_after - now) if not_after else pd.NaT,
                 "rotations": int(doc.get("rotations", 0)),
                 "expired": bool(not_after and not_after <= now),
+                # The signing root's key id (first 8 hex digits, as `openssl x509` users compare them)
+                # and how many roots the sidecar trusts: 2 while a root rotation is under way.
+                "root": str(cert["root"])[:8] if cert.get("root") else None,
+                "trusted_roots": int(cert.get("trusted_roots") or 0),
             }
         )
     table = pd.DataFrame(rows, columns=CERTIFICATE_COLUMNS)

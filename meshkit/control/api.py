@@ -45,7 +45,11 @@ from meshkit.control.store import Store
 from meshkit.control.otlp import OtlpExporter
 from meshkit.control.telemetry import BadBatch, TelemetrySink
 from meshkit.errors import ConfigError, ControlPlaneError
-from meshkit.security.ca import CertificateAuthority
+from meshkit.control.ca_rotation import ca_status, retire_refusal
+from meshkit.security import ca_store
+from meshkit.security.ca import CertificateAuthority, drop_previous_roots, rotate
+from meshkit.security.errors import CAStoreError
+from meshkit.security.renewal import key_id
 
 log = logging.getLogger("meshkit.control")
 
@@ -66,8 +70,13 @@ class ControlPlane:
         ca: CertificateAuthority | None = None,
         telemetry: TelemetrySink | None = None,
         otlp: OtlpExporter | None = None,
+        ca_dir: Path | None = None,
     ) -> None:
         self.store = store
+        # Where a rotated CA is saved (None: kept in memory only, as in tests of the API alone).
+        self.ca_dir = ca_dir
+        # node -> key id of the root that signed its latest certificate (meshkit.control.ca_rotation).
+        self.issued: dict[str, str | None] = {}
         self.telemetry = telemetry if telemetry is not None else TelemetrySink()
         self.otlp = otlp
         if otlp is not None:
@@ -89,6 +98,9 @@ class ControlPlane:
         add("GET", "/v1/resources", self.resources, "admin")
         add("POST", "/v1/apply", self.apply, "admin")
         add("POST", "/v1/certificates", self.certificates, "node")
+        add("GET", "/v1/ca", self.ca_state, "admin")
+        add("POST", "/v1/ca/rotate", self.rotate_root, "admin")
+        add("POST", "/v1/ca/retire", self.retire_roots, "admin")
         add("PUT", "/v1/resources/{kind}/{namespace}/{name}", self.put_resource, "admin")
         add("DELETE", "/v1/resources/{kind}/{namespace}/{name}", self.delete_resource, "admin")
         add("GET", "/v1/snapshot/{namespace}/{instance}", self.node_snapshot, "admin")
@@ -250,7 +262,48 @@ class ControlPlane:
             raise HttpError(503, "this control plane runs without a CA")
         node, csr = parse_certificate_request(request.json())
         now = datetime.now(timezone.utc)
-        return Response(200, sign_certificate(self.store.state, node, request.bearer_token(), csr, self.ca, now))
+        answer = sign_certificate(self.store.state, node, request.bearer_token(), csr, self.ca, now)
+        self.issued[node] = key_id(self.ca.root)
+        return Response(200, answer)
+
+    def _require_ca(self) -> CertificateAuthority:
+        if self.ca is None:
+            raise HttpError(503, "this control plane runs without a CA")
+        return self.ca
+
+    async def ca_state(self, request: Request) -> Response:
+        return Response(200, ca_status(self.store.state, self.issued, self._require_ca()))
+
+    async def rotate_root(self, request: Request) -> Response:
+        """Start signing under a new root, trusting the old one too, and push the new bundle."""
+        ca = rotate(self._require_ca(), datetime.now(timezone.utc))
+        self._install_ca(ca)
+        log.info("root rotated: new signing root %s, %d previous kept", key_id(ca.root), len(ca.previous_roots))
+        return Response(200, {"version": self.store.state.version, **ca_status(self.store.state, self.issued, ca)})
+
+    async def retire_roots(self, request: Request) -> Response:
+        """Drop the roots kept from a rotation once every sidecar holds a certificate from the new one."""
+        ca = self._require_ca()
+        refusal = retire_refusal(self.store.state, self.issued, ca)
+        if refusal is not None:
+            raise HttpError(409, refusal)
+        changed = bool(ca.previous_roots)
+        if changed:
+            ca = drop_previous_roots(ca)
+            self._install_ca(ca)
+            log.info("previous roots retired: the mesh trusts only %s", key_id(ca.root))
+        status = ca_status(self.store.state, self.issued, ca)
+        return Response(200, {"version": self.store.state.version, "changed": changed, **status})
+
+    def _install_ca(self, ca: CertificateAuthority) -> None:
+        """Save the CA (when it has a home), then push every sidecar a snapshot with its bundle."""
+        if self.ca_dir is not None:
+            try:
+                ca_store.save(self.ca_dir, ca)
+            except CAStoreError as exc:
+                raise ControlPlaneError(str(exc)) from exc
+        self.ca = ca
+        self._commit(ops.bump(self.store.state))
 
     def _trust_bundle(self) -> str | None:
         """The roots sidecars verify peers against; it travels in every snapshot."""

@@ -138,6 +138,18 @@ class ControlClient:
         """The telemetry store: records held, capacity, evicted, and per sidecar process what arrived and what was lost."""
         return self._call("GET", "/v1/telemetry/status")
 
+    def ca(self) -> dict[str, Any]:
+        """The CA: signing root, roots kept from a rotation, and which sidecars still wait for a new certificate."""
+        return self._call("GET", "/v1/ca")
+
+    def rotate_root(self) -> dict[str, Any]:
+        """Sign under a new root from now on, still trusting the old one; returns the new version and CA state."""
+        return self._call("POST", "/v1/ca/rotate")
+
+    def retire_roots(self) -> dict[str, Any]:
+        """Trust only the signing root; ControlPlaneError (409) while sidecars still hold old-root certificates."""
+        return self._call("POST", "/v1/ca/retire")
+
     def wait_acked(self, version: int, nodes: list[str] | None = None, timeout: float = 5.0) -> dict[str, float]:
         """Wait until every node runs `version` or newer; node -> ms from the commit to its ACK.
 

@@ -161,7 +161,8 @@ def serve(
     except BadEndpoint as exc:
         raise ControlPlaneError(str(exc)) from None
     app = ControlPlane(
-        store, token, debounce, reports=home / REPORTS_FILE, ca=ca, telemetry=TelemetrySink(home / TELEMETRY_DIR), otlp=otlp
+        store, token, debounce, reports=home / REPORTS_FILE, ca=ca, telemetry=TelemetrySink(home / TELEMETRY_DIR), otlp=otlp,
+        ca_dir=home / CA_DIR,
     )
     sock = bind_socket(host, port)
     url = base_url(host, sock.getsockname()[1])

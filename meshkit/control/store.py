@@ -89,6 +89,12 @@ def delete_resource(state: State, key: ResourceKey) -> State:
     return replace(state, version=state.version + 1, resources=resources)
 
 
+def bump(state: State) -> State:
+    """The same state under a new version: for a change that lives outside the store
+    (the CA's roots) but must reach every sidecar in a new snapshot."""
+    return replace(state, version=state.version + 1)
+
+
 def state_to_json(state: State) -> dict[str, Any]:
     """The document written to store.json."""
     return {

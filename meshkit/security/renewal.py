@@ -17,7 +17,10 @@ and with one-minute certificates counting from notBefore would renew at once.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+
+from cryptography import x509
 
 RENEW_AT_FRACTION = 0.5
 RENEW_JITTER_FRACTION = 0.01
@@ -42,3 +45,35 @@ def renewal_time(
         return received_at
     share = fraction + rng.uniform(-jitter, jitter)
     return received_at + lifetime * share
+
+
+def key_id(certificate: x509.Certificate) -> str | None:
+    """A certificate's subject key identifier in hex: how a root is named in the lab's tables."""
+    try:
+        return certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest.hex()
+    except x509.ExtensionNotFound:
+        return None
+
+
+def issuer_key_id(leaf: x509.Certificate) -> str | None:
+    """The key identifier of the root that signed `leaf` (its authority key identifier), in hex."""
+    try:
+        value = leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+    except x509.ExtensionNotFound:
+        return None
+    return None if value is None else value.hex()
+
+
+def needs_reissue(leaf: x509.Certificate, roots: Sequence[x509.Certificate]) -> bool:
+    """Whether a root rotation has started that `leaf` predates, so it must be replaced now.
+
+    The trust bundle lists the signing root first (CertificateAuthority.trusted_roots).
+    A leaf signed by another root of the bundle still verifies, but only as
+    long as the old root is kept: replacing it at once, not at half-life, is
+    what lets the rotation finish (Istio's plugged-in CA rotation asks the
+    same of every workload before the old root is removed).
+    """
+    if not roots:
+        return False
+    signing, issuer = key_id(roots[0]), issuer_key_id(leaf)
+    return signing is not None and issuer is not None and issuer != signing

@@ -29,6 +29,7 @@ required (fail closed, HARDENING: control plane).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -47,7 +48,7 @@ from meshkit.security.csr import build_csr, new_private_key, private_key_pem
 from meshkit.security.errors import PeerRefused, SecurityError
 from meshkit.security.identity import Identity
 from meshkit.security.peer_cert import peer_identity
-from meshkit.security.renewal import renewal_time
+from meshkit.security.renewal import issuer_key_id, key_id, needs_reissue, renewal_time
 from meshkit.security.tls import client_context, server_context
 from meshkit.sidecar.bootstrap import ControlPlane, StaticIdentity
 
@@ -119,6 +120,8 @@ class WorkloadIdentity:
         self.stats = TlsStats()
         self.last_error: str | None = None
         self.next_attempt: datetime | None = None
+        # Set when the snapshot's bundle shows a root rotation this certificate predates.
+        self.reissue = asyncio.Event()
 
     # --- what the listeners and pools read ---
 
@@ -210,6 +213,9 @@ class WorkloadIdentity:
                 client=client_context(credentials.chain_pem, credentials.key_pem, bundle),
             )
             log.info("trust bundle from the snapshot installed (%d roots)", bundle.count(b"BEGIN CERTIFICATE"))
+        if credentials is not None and needs_reissue(x509.load_pem_x509_certificates(credentials.chain_pem)[0], x509.load_pem_x509_certificates(bundle)):
+            log.info("the mesh signs under a new root: requesting a certificate from it now (serial %s predates it)", credentials.serial)
+            self.reissue.set()
 
     # --- what /certs shows ---
 
@@ -228,6 +234,8 @@ class WorkloadIdentity:
                 "seconds_to_expiry": round((credentials.not_after - now).total_seconds(), 3),
                 "expired": credentials.not_after <= now,
                 "trusted_roots": credentials.bundle_pem.count(b"BEGIN CERTIFICATE"),
+                "root": issuer_key_id(x509.load_pem_x509_certificates(credentials.chain_pem)[0]),
+                "trusted_root_ids": [key_id(root) for root in x509.load_pem_x509_certificates(credentials.bundle_pem)],
                 "chain_pem": credentials.chain_pem.decode("ascii"),
             }
         return {
@@ -258,8 +266,9 @@ class CertificateClient:
             credentials = self.holder.credentials
             if credentials is not None and credentials.renew_at is not None:
                 wait = (credentials.renew_at - datetime.now(timezone.utc)).total_seconds()
-                if wait > 0:
-                    await asyncio.sleep(min(wait, MAX_SLEEP_S))
+                if wait > 0 and not self.holder.reissue.is_set():
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self.holder.reissue.wait(), min(wait, MAX_SLEEP_S))
                     continue
             try:
                 await self.renew()
@@ -281,6 +290,7 @@ class CertificateClient:
         from meshkit.sidecar.control_client import _error_text as error_text
         from meshkit.sidecar.control_client import call
 
+        self.holder.reissue.clear()  # a rotation announced from here on sets it again
         key = new_private_key()
         csr = build_csr(self.holder.identity, key).decode("ascii")
         body = json.dumps({"node": self.node, "csr": csr}).encode("utf-8")
