@@ -187,7 +187,10 @@ def export_request(rows: Iterable[Sequence[Any]]) -> tuple[ExportTraceServiceReq
     by_resource: dict[tuple[str, str, str | None], list[Span]] = {}
     skipped = 0
     for row in rows:
-        span = span_of(row)
+        try:
+            span = span_of(row)
+        except (ValueError, TypeError, OverflowError):  # a time protobuf's uint64 cannot hold, say
+            span = None
         if span is None:
             skipped += 1
             continue
@@ -256,7 +259,12 @@ class OtlpExporter:
                     pass
                 self._wake.clear()
                 while self.pending:
-                    if await self._send_one(client):
+                    try:
+                        sent = await self._send_one(client)
+                    except Exception as exc:  # a bug here must not end the export for the lab's lifetime
+                        log.exception("otlp: export failed unexpectedly")
+                        sent = self._failed(f"internal error: {exc!r}")
+                    if sent:
                         backoff = 1.0
                         continue
                     await asyncio.sleep(backoff)

@@ -87,6 +87,8 @@ def test_junk_in_the_other_fields_still_gives_a_valid_span() -> None:
     assert span is not None and span.end_time_unix_nano == span.start_time_unix_nano
     request, skipped = export_request([record(response_code=True, destination_service=None)])
     assert skipped == 0
+    _, skipped = export_request([record(start=1e300), record(duration=1e300), record(bytes_sent=-1)])
+    assert skipped == 2  # times no uint64 holds are skipped, not a crash; a negative size is just a number
     # It survives the wire: what a collector would decode.
     again = ExportTraceServiceRequest.FromString(request.SerializeToString())
     assert len(again.resource_spans[0].scope_spans[0].spans) == 1
