@@ -35,6 +35,7 @@ tour: setup
 bench: setup
 	$(PY) benchmarks/overhead.py
 	$(PY) benchmarks/lab_timings.py
+	$(PY) benchmarks/otlp_export.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
