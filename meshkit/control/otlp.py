@@ -44,9 +44,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from meshkit.control.telemetry import COLUMNS
 
@@ -99,14 +97,20 @@ def canonical_service(workload: str, version: str | None) -> str:
     return workload
 
 
-def _attr(key: str, value: Any) -> KeyValue:
-    if isinstance(value, bool):
-        return KeyValue(key=key, value=AnyValue(bool_value=value))
-    if isinstance(value, int):
-        return KeyValue(key=key, value=AnyValue(int_value=value))
-    if isinstance(value, float):
-        return KeyValue(key=key, value=AnyValue(double_value=value))
-    return KeyValue(key=key, value=AnyValue(string_value=str(value)))
+def _set_attributes(target: Any, pairs: Iterable[tuple[str, Any]]) -> None:
+    """Append key/value attributes in place: building KeyValue objects and passing
+    them in would copy each one again (a third of the export's time)."""
+    add = target.add
+    for key, value in pairs:
+        slot = add(key=key).value
+        if isinstance(value, bool):
+            slot.bool_value = value
+        elif isinstance(value, int):
+            slot.int_value = value
+        elif isinstance(value, float):
+            slot.double_value = value
+        else:
+            slot.string_value = str(value)
 
 
 def _field(row: Sequence[Any], name: str) -> Any:
@@ -134,12 +138,18 @@ def _own(row: Sequence[Any]) -> tuple[str, str, str | None]:
 
 def span_of(row: Sequence[Any]) -> Span | None:
     """One record as an OTLP span; None for a record that carries no valid trace context."""
+    span = Span()
+    return span if fill_span(span, row) else None
+
+
+def fill_span(span: Span, row: Sequence[Any]) -> bool:
+    """Write one record into `span` (fresh, in place); False for a record without a valid trace context."""
     trace_id, span_id, parent = _field(row, "trace_id"), _field(row, "span_id"), _field(row, "parent_span_id")
     start = _number(_field(row, "start"))
     if not (isinstance(trace_id, str) and _HEX32.fullmatch(trace_id) and trace_id != "0" * 32):
-        return None
+        return False
     if not (isinstance(span_id, str) and _HEX16.fullmatch(span_id) and span_id != "0" * 16) or start is None:
-        return None
+        return False
     duration_ms = max(_number(_field(row, "duration")) or 0.0, 0.0)
     start_ns = round(start * 1e6) * 1000  # microseconds, as recorded: float nanoseconds would be off by hundreds
     client = _field(row, "reporter") == "source"
@@ -148,64 +158,74 @@ def span_of(row: Sequence[Any]) -> Span | None:
     port = authority.rsplit(":", 1)[1] if ":" in authority else ""
     code = _field(row, "response_code")
     code = int(code) if isinstance(code, int) and not isinstance(code, bool) else 0
-    workload, namespace, _ = _own(row)
-    attributes = [
-        _attr("node_id", _field(row, "node") or ""),
-        _attr("component", "proxy"),
-        _attr("http.method", _field(row, "method") or ""),
-        _attr("http.url", f"http://{authority}{_field(row, 'path') or ''}"),
-        _attr("http.protocol", _field(row, "protocol") or ""),
-        _attr("http.status_code", code),
-        _attr("response_flags", _field(row, "response_flags") or "-"),
-        _attr("request_size", _field(row, "bytes_received") or 0),
-        _attr("response_size", _field(row, "bytes_sent") or 0),
-        _attr("upstream_cluster", _field(row, "upstream_host") or ""),
-        _attr("guid:x-request-id", _field(row, "request_id") or ""),
-        _attr("istio.canonical_service", canonical_service(workload, _own(row)[2])),
-        _attr("istio.namespace", namespace),
-        _attr("peer.principal", (_field(row, "destination_principal") if client else _field(row, "source_principal")) or ""),
-        _attr("connection_security_policy", _field(row, "connection_security_policy") or "none"),
-        _attr("retries", _field(row, "retries") or 0),
-    ]
+    workload, namespace, version = _own(row)
     error = code == 0 or code >= 500
-    return Span(
-        trace_id=bytes.fromhex(trace_id),
-        span_id=bytes.fromhex(span_id),
-        parent_span_id=bytes.fromhex(parent) if isinstance(parent, str) and _HEX16.fullmatch(parent) else b"",
-        name=f"{host}:{port}/*" if port else f"{host}/*",
-        kind=Span.SPAN_KIND_CLIENT if client else Span.SPAN_KIND_SERVER,
-        start_time_unix_nano=start_ns,
-        end_time_unix_nano=start_ns + round(duration_ms * 1e3) * 1000,
-        attributes=attributes,
-        status=Status(code=Status.STATUS_CODE_ERROR if error else Status.STATUS_CODE_UNSET,
-                      message=f"HTTP {code}" if error else ""),
-    )
+    span.trace_id = bytes.fromhex(trace_id)
+    span.span_id = bytes.fromhex(span_id)
+    if isinstance(parent, str) and _HEX16.fullmatch(parent):
+        span.parent_span_id = bytes.fromhex(parent)
+    span.name = f"{host}:{port}/*" if port else f"{host}/*"
+    span.kind = Span.SPAN_KIND_CLIENT if client else Span.SPAN_KIND_SERVER
+    span.start_time_unix_nano = start_ns
+    span.end_time_unix_nano = start_ns + round(duration_ms * 1e3) * 1000
+    if error:
+        span.status.code = Status.STATUS_CODE_ERROR
+        span.status.message = f"HTTP {code}"
+    _set_attributes(span.attributes, (
+        ("node_id", _field(row, "node") or ""),
+        ("component", "proxy"),
+        ("http.method", _field(row, "method") or ""),
+        ("http.url", f"http://{authority}{_field(row, 'path') or ''}"),
+        ("http.protocol", _field(row, "protocol") or ""),
+        ("http.status_code", code),
+        ("response_flags", _field(row, "response_flags") or "-"),
+        ("request_size", _field(row, "bytes_received") or 0),
+        ("response_size", _field(row, "bytes_sent") or 0),
+        ("upstream_cluster", _field(row, "upstream_host") or ""),
+        ("guid:x-request-id", _field(row, "request_id") or ""),
+        ("istio.canonical_service", canonical_service(workload, version)),
+        ("istio.namespace", namespace),
+        ("peer.principal", (_field(row, "destination_principal") if client else _field(row, "source_principal")) or ""),
+        ("connection_security_policy", _field(row, "connection_security_policy") or "none"),
+        ("retries", _field(row, "retries") or 0),
+    ))  # fmt: skip
+    return True
 
 
 def export_request(rows: Iterable[Sequence[Any]]) -> tuple[ExportTraceServiceRequest, int]:
-    """An OTLP request with a ResourceSpans per reporting workload, and how many records had no valid span."""
-    by_resource: dict[tuple[str, str, str | None], list[Span]] = {}
+    """An OTLP request with a ResourceSpans per reporting workload, and how many records had no valid span.
+
+    Spans are written straight into the request (no copies), one resource per
+    reporting workload, in the order the workloads first appear."""
+    request = ExportTraceServiceRequest()
+    scopes: dict[tuple[str, str, str | None], Any] = {}
     skipped = 0
     for row in rows:
+        key = _own(row)
+        scope = scopes.get(key)
+        if scope is None:
+            resource_spans = request.resource_spans.add()
+            workload, namespace, version = key
+            _set_attributes(resource_spans.resource.attributes, (
+                ("service.name", f"{canonical_service(workload, version)}.{namespace}"),
+                ("service.version", version or ""),
+                ("k8s.namespace.name", namespace),
+                ("k8s.deployment.name", workload),
+            ))  # fmt: skip
+            scope = scopes[key] = resource_spans.scope_spans.add()
+            scope.scope.name = SCOPE_NAME
+        span = scope.spans.add()
         try:
-            span = span_of(row)
+            filled = fill_span(span, row)
         except (ValueError, TypeError, OverflowError):  # a time protobuf's uint64 cannot hold, say
-            span = None
-        if span is None:
+            filled = False
+        if not filled:
+            del scope.spans[-1]
             skipped += 1
-            continue
-        by_resource.setdefault(_own(row), []).append(span)
-    request = ExportTraceServiceRequest()
-    for (workload, namespace, version), spans in by_resource.items():
-        resource = Resource(attributes=[
-            _attr("service.name", f"{canonical_service(workload, version)}.{namespace}"),
-            _attr("service.version", version or ""),
-            _attr("k8s.namespace.name", namespace),
-            _attr("k8s.deployment.name", workload),
-        ])  # fmt: skip
-        request.resource_spans.append(
-            ResourceSpans(resource=resource, scope_spans=[ScopeSpans(scope=InstrumentationScope(name=SCOPE_NAME), spans=spans)])
-        )
+    # A workload whose every record was skipped leaves no empty resource behind.
+    for index in reversed(range(len(request.resource_spans))):
+        if not request.resource_spans[index].scope_spans[0].spans:
+            del request.resource_spans[index]
     return request, skipped
 
 
