@@ -205,6 +205,21 @@ def _fmt_stat(frame: pd.DataFrame) -> pd.DataFrame:
     })  # fmt: skip
 
 
+def cmd_certs(args: argparse.Namespace) -> None:
+    status = StatusLine()
+    lab = _lab(args, status)
+    frame = lab.rotate_root() if args.rotate_root else lab.certificates()
+    status.done()
+    if frame.empty:
+        print("(no sidecars, so no workload certificates: inject a workload first)")
+        return
+    shown = frame.assign(
+        not_after=frame["not_after"].dt.strftime("%Y-%m-%d %H:%M:%S"),
+        time_to_renewal=frame["time_to_renewal"].dt.total_seconds().round(0),
+    )[["workload", "instance", "identity", "serial", "not_after", "time_to_renewal", "rotations", "root", "trusted_roots"]]
+    print(shown.rename(columns={"time_to_renewal": "renew_in_s"}).to_string(index=False))
+
+
 def cmd_stat(args: argparse.Namespace) -> None:
     frame = _lab(args).stat(args.workload, window=args.window)
     print(f"what each workload served in the last {args.window:g} s, as its sidecar saw it:\n")
@@ -281,6 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_up)
     sub.add_parser("status", help="workloads, sidecars and config state").set_defaults(func=cmd_status)
     sub.add_parser("down", help="stop the lab and forget its state").set_defaults(func=cmd_down)
+
+    p = sub.add_parser("certs", help="every sidecar's certificate: identity, serial, expiry, root")
+    p.add_argument("--rotate-root", action="store_true",
+                   help="first replace the mesh's root CA, with traffic flowing (docs/security.md)")
+    p.set_defaults(func=cmd_certs)
 
     p = sub.add_parser("deploy", help="deploy a demo app (bookinfo, shop)")
     p.add_argument("app", nargs="?", default="bookinfo")

@@ -78,6 +78,15 @@ def test_tour_prints_measured_latency_and_edges_then_status_and_errors(tmp_path:
 
         call = meshkit(tmp_path, "call", "productpage", "/productpage")
         assert call.returncode == 0 and call.stdout.startswith("200 ")
+
+        certs = meshkit(tmp_path, "certs")
+        assert certs.returncode == 0 and "spiffe://cluster.local/ns/default/sa/bookinfo-reviews" in certs.stdout
+        before = set(Lab(home=tmp_path).certificates().root)
+        rotated = meshkit(tmp_path, "certs", "--rotate-root")
+        assert rotated.returncode == 0, rotated.stderr
+        after = set(Lab(home=tmp_path).certificates().root)
+        assert len(before) == len(after) == 1 and before != after
+        assert after.pop() in rotated.stdout and "retired" in rotated.stderr
     finally:
         down = meshkit(tmp_path, "down")
         assert down.returncode == 0
