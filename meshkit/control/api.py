@@ -258,12 +258,11 @@ class ControlPlane:
     async def certificates(self, request: Request) -> Response:
         """Sign a sidecar's CSR for the one identity its registry record
         gives it (the node token proves which node asks)."""
-        if self.ca is None:
-            raise HttpError(503, "this control plane runs without a CA")
+        ca = self._require_ca()
         node, csr = parse_certificate_request(request.json())
         now = datetime.now(timezone.utc)
-        answer = sign_certificate(self.store.state, node, request.bearer_token(), csr, self.ca, now)
-        self.issued[node] = key_id(self.ca.root)
+        answer = sign_certificate(self.store.state, node, request.bearer_token(), csr, ca, now)
+        self.issued[node] = key_id(ca.root)
         return Response(200, answer)
 
     def _require_ca(self) -> CertificateAuthority:
