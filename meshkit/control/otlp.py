@@ -139,11 +139,12 @@ def _own(row: Sequence[Any]) -> tuple[str, str, str | None]:
 def span_of(row: Sequence[Any]) -> Span | None:
     """One record as an OTLP span; None for a record that carries no valid trace context."""
     span = Span()
-    return span if fill_span(span, row) else None
+    return span if fill_span(span, row, _own(row)) else None
 
 
-def fill_span(span: Span, row: Sequence[Any]) -> bool:
-    """Write one record into `span` (fresh, in place); False for a record without a valid trace context."""
+def fill_span(span: Span, row: Sequence[Any], own: tuple[str, str, str | None]) -> bool:
+    """Write one record into `span` (fresh, in place); False for a record without a valid trace context.
+    `own` is the record's reporting workload (`_own(row)`), which the caller has already worked out."""
     trace_id, span_id, parent = _field(row, "trace_id"), _field(row, "span_id"), _field(row, "parent_span_id")
     start = _number(_field(row, "start"))
     if not (isinstance(trace_id, str) and _HEX32.fullmatch(trace_id) and trace_id != "0" * 32):
@@ -158,7 +159,7 @@ def fill_span(span: Span, row: Sequence[Any]) -> bool:
     port = authority.rsplit(":", 1)[1] if ":" in authority else ""
     code = _field(row, "response_code")
     code = int(code) if isinstance(code, int) and not isinstance(code, bool) else 0
-    workload, namespace, version = _own(row)
+    workload, namespace, version = own
     error = code == 0 or code >= 500
     span.trace_id = bytes.fromhex(trace_id)
     span.span_id = bytes.fromhex(span_id)
@@ -216,7 +217,7 @@ def export_request(rows: Iterable[Sequence[Any]]) -> tuple[ExportTraceServiceReq
             scope.scope.name = SCOPE_NAME
         span = scope.spans.add()
         try:
-            filled = fill_span(span, row)
+            filled = fill_span(span, row, key)
         except (ValueError, TypeError, OverflowError):  # a time protobuf's uint64 cannot hold, say
             filled = False
         if not filled:
