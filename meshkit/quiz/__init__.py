@@ -1,0 +1,1 @@
+"""Self-paced quizzes that check the live lab."""
