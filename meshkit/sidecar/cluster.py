@@ -115,6 +115,7 @@ class Cluster:
         limit.max_connections = policy.max_connections
         limit.max_pending = policy.max_pending_requests
         limit.max_per_connection = policy.max_requests_per_connection
+        limit.shed_idle()
         w = self.workload
         hosts: dict[tuple[str, int], Host] = {}
         for endpoint in spec.endpoints:

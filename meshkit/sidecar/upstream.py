@@ -293,6 +293,22 @@ class ConnectionLimit:
                 return True
         return False
 
+    def shed_idle(self) -> None:
+        """Close idle connections above a lowered limit, so a new maxConnections holds at once.
+
+        Envoy builds a new cluster (and new pools) when its circuit-breaker
+        settings change; meshkit keeps the pools, so without this the
+        connections opened under the old limit would go on serving: a
+        learner who applies a breaker after some load would see no effect.
+        Busy connections above the limit close when released (Pool.release).
+        """
+        for pool in self.pools:
+            while self.open > self.max_connections:
+                conn = pool.acquire()
+                if conn is None:
+                    break
+                conn.close()
+
     def next_waiting(self) -> tuple[Exchange, Pool] | None:
         """The oldest request still waiting for a connection."""
         waiting = self.waiting
@@ -378,7 +394,7 @@ class Pool:
         conn.exchange = None
         limit = self.limit
         if limit is not None:
-            if limit.max_per_connection and conn.served >= limit.max_per_connection:
+            if (limit.max_per_connection and conn.served >= limit.max_per_connection) or limit.open > limit.max_connections:
                 conn.close()
                 return
             if limit.waiting and conn.usable() and not self.closed:

@@ -216,6 +216,19 @@ def test_circuit_breaker_keeps_the_app_at_max_connections_and_the_rest_get_503_u
     assert (overflow.service_ms < 250).all()  # refused at once, not after the app's 300 ms
 
 
+def test_a_breaker_applied_after_load_limits_the_connections_already_pooled(lab: Lab, apply: Apply) -> None:
+    """Notebook 07's order: traffic first (the caller pools several connections), then the breaker.
+    The connections opened under no limit must not go on serving past the new one."""
+    warm = lab.load("busy", "/", rate=40, requests=40, concurrency=40)
+    assert (warm.code == 200).all()
+    apply(destination_rule("busy", {"connectionPool": {"tcp": {"maxConnections": 1}, "http": {"http1MaxPendingRequests": 1}}}))
+    since = time.time()
+    frame = lab.load("busy", "/", rate=40, requests=40, concurrency=40)
+    time.sleep(0.5)
+    assert most_at_once(inbound_records(lab, "busy-v1", since)) <= 1
+    assert (frame["flags"] == "UO").sum() > 20
+
+
 # --- outlier detection ---
 
 
