@@ -28,13 +28,15 @@ import httpx
 import pandas as pd
 
 from meshkit import aio, config, observe, security_report, telemetry
-from meshkit.backends.base import Backend, InstanceView
+from meshkit.backends.base import Backend, InstanceView, ProcessUsage
 from meshkit.backends.local import LocalBackend
 from meshkit.control.otlp import BadEndpoint, traces_url
 from meshkit.demo.apps import Latency, WorkloadSpec, get_app
+from meshkit.demo.paths import DEFAULT_ID, fill_path
 from meshkit.errors import ControlPlaneError, LabError, UnknownWorkload
 from meshkit.home import LabHome, default_home
 from meshkit.loadgen import LoadSpec, results_frame, run_load
+from meshkit.names import service_host
 from meshkit.progress import Progress, quiet
 
 CLIENT = WorkloadSpec(
@@ -237,17 +239,52 @@ class Lab:
         return pd.DataFrame(rows, columns=columns)
 
     def services(self) -> pd.DataFrame:
-        """One row per service: its endpoints and the versions behind it."""
-        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        """One row per service: its endpoints, the versions behind it, and
+        where to open it from this machine (`address` as host:port, `url`).
+
+        On the local backend the address is the stable loopback endpoint of
+        the service's first running instance: the app's port, or with a
+        sidecar the sidecar's inbound port in front of the app; `url` adds
+        the first path the app serves (`/productpage`, `/reviews/0`). A
+        browser or curl there is a client outside the mesh: it reaches that
+        one instance (no routing rules, which run in the caller's sidecar),
+        in plaintext, so a STRICT mTLS mode refuses it as Istio does.
+        `lab.call` sends from inside the mesh instead. `meshkit.notebook.service_links(lab)` shows
+        the URLs as links."""
+        groups: dict[tuple[str, str], list[InstanceView]] = {}
         for view in self._backend.instances():
-            row = rows.setdefault(
-                (view.namespace, view.service),
-                {"namespace": view.namespace, "service": view.service, "host": f"{view.service}.{view.namespace}.svc.cluster.local", "endpoints": 0, "versions": set()},
+            groups.setdefault((view.namespace, view.service), []).append(view)
+        rows = []
+        for (namespace, service), views in groups.items():
+            chosen = _first_running(views)
+            address = self._backend.local_address(chosen)
+            rows.append(
+                {
+                    "namespace": namespace,
+                    "service": service,
+                    "host": service_host(service, namespace),
+                    "endpoints": len(views),
+                    "versions": ", ".join(sorted({v.version for v in views})),
+                    "address": address,
+                    "url": f"http://{address}{browse_path(chosen.paths)}" if address else None,
+                }
             )
-            row["endpoints"] += 1
-            row["versions"].add(view.version)
-        table = [dict(r, versions=", ".join(sorted(r["versions"]))) for r in rows.values()]
-        return pd.DataFrame(table, columns=["namespace", "service", "host", "endpoints", "versions"])
+        return pd.DataFrame(rows, columns=["namespace", "service", "host", "endpoints", "versions", "address", "url"])
+
+    def resources(self, sample: float = 0.5) -> pd.DataFrame:
+        """What the lab costs this machine, measured: one row per process.
+
+        Columns: namespace, workload, instance, role ("control plane", "app",
+        "sidecar"), pid, cpu_percent (share of one core over the last `sample`
+        seconds, as `top` shows it: 100 is one core busy), cpu_seconds (CPU
+        time since the process started), memory_mb (resident memory, MiB).
+        All processes are measured over the same window, so a call takes
+        `sample` seconds however large the lab. Run it while load flows to see
+        what the sidecars add: `lab.resources().groupby("role")[["cpu_percent", "memory_mb"]].sum()`.
+        """
+        if not 0 < sample <= 60:
+            raise LabError(f"sample must be more than 0 and at most 60 seconds, got {sample!r}")
+        return resources_frame(self._backend.usage(sample), sample)
 
     def proxy_status(self) -> pd.DataFrame:
         """Every sidecar's config state, like `istioctl proxy-status`."""
@@ -734,6 +771,41 @@ class Lab:
         except LabError:
             return {}
         return {node: _sync_word(info, status.get("version")) for node, info in status.get("nodes", {}).items()}
+
+
+RESOURCE_COLUMNS = ["namespace", "workload", "instance", "role", "pid", "cpu_percent", "cpu_seconds", "memory_mb"]
+MIB = 1024 * 1024
+
+
+def resources_frame(usages: Sequence[ProcessUsage], sample_s: float) -> pd.DataFrame:
+    """lab.resources() from the backend's readings; `attrs["sample_s"]` keeps the window."""
+    rows = [
+        {
+            "namespace": u.namespace,
+            "workload": u.workload,
+            "instance": u.instance,
+            "role": u.role,
+            "pid": u.pid,
+            "cpu_percent": float(u.cpu_percent),
+            "cpu_seconds": float(u.cpu_seconds),
+            "memory_mb": u.rss_bytes / MIB,
+        }
+        for u in usages
+    ]
+    frame = pd.DataFrame(rows, columns=RESOURCE_COLUMNS)
+    frame.attrs["sample_s"] = sample_s
+    return frame
+
+
+def browse_path(paths: Sequence[str]) -> str:
+    """The path a service's link opens: the first it serves, product 0 where it takes an id
+    (`/reviews/{id}` -> `/reviews/0`, as Bookinfo's own calls), so a click shows a page, not a 404."""
+    return fill_path(paths[0], DEFAULT_ID) if paths else "/"
+
+
+def _first_running(views: Sequence[InstanceView]) -> InstanceView:
+    """The instance a service's address points at: the first one that runs, else the first."""
+    return next((v for v in views if v.running), views[0])
 
 
 def _seconds(window: float | str | None) -> float | None:

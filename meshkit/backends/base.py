@@ -14,8 +14,8 @@ from typing import Protocol
 
 from meshkit.control.client import ControlClient
 from meshkit.demo.apps import WorkloadSpec
-
 from meshkit.progress import Progress
+
 
 @dataclass(frozen=True)
 class InstanceView:
@@ -31,6 +31,8 @@ class InstanceView:
     port: int
     sidecar: bool
     running: bool
+    paths: tuple[str, ...] = ()
+    """The path templates the app serves (`/reviews/{id}`); empty: the demo default (`/` and more)."""
 
     @property
     def node(self) -> str:
@@ -47,6 +49,30 @@ class Entry:
 
     proxy: tuple[str, int] | None
     connect_to: tuple[str, int] | None
+
+
+# What a process of the lab is there for (ProcessUsage.role): the mesh's cost
+# is the control plane plus every sidecar, next to the apps that do the work.
+APP = "app"
+SIDECAR = "sidecar"
+CONTROL_PLANE = "control plane"
+
+CONTROL_PLANE_NAME = "control-plane"
+"""The workload and instance name the control plane's row carries (it has no namespace)."""
+
+
+@dataclass(frozen=True)
+class ProcessUsage:
+    """One process of the lab and what it costs: CPU over a sample window, CPU so far, memory."""
+
+    namespace: str
+    workload: str
+    instance: str
+    role: str
+    pid: int | None
+    cpu_percent: float
+    cpu_seconds: float
+    rss_bytes: int
 
 
 class Backend(Protocol):
@@ -81,3 +107,12 @@ class Backend(Protocol):
 
     def sidecar_admin(self, instance: InstanceView) -> str | None:
         """Base URL of the instance's sidecar admin endpoint, or None without a sidecar."""
+
+    def local_address(self, instance: InstanceView) -> str | None:
+        """`host:port` a browser or curl on this machine opens to reach the
+        instance's endpoint (its app, or the sidecar in front of it), or None
+        where this machine cannot reach it."""
+
+    def usage(self, window_s: float) -> list[ProcessUsage]:
+        """Every process of the lab (control plane, apps, sidecars) with its CPU
+        over one shared window of `window_s` seconds and its memory."""

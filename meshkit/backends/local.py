@@ -31,7 +31,7 @@ import httpx
 import psutil
 
 from meshkit.backends import processes
-from meshkit.backends.base import Entry, InstanceView, Progress
+from meshkit.backends.base import APP, CONTROL_PLANE, CONTROL_PLANE_NAME, SIDECAR, Entry, InstanceView, ProcessUsage, Progress
 from meshkit.backends.processes import ProcessRecord
 from meshkit.control.client import ControlClient
 from meshkit.demo.apps import Call, Latency, WorkloadSpec
@@ -95,6 +95,23 @@ def dns_table(instances: dict[str, dict[str, Any]]) -> dict[str, list[tuple[str,
     return table
 
 
+def lab_processes(state: dict[str, Any]) -> list[tuple[tuple[str, str, str, str], ProcessRecord]]:
+    """Every recorded process of the lab with its (namespace, workload,
+    instance, role): the control plane first, then each instance's app and
+    sidecar in the instances' stable order."""
+    found = []
+    control = state.get("control") or {}
+    if control.get("proc"):
+        found.append((("", CONTROL_PLANE_NAME, CONTROL_PLANE_NAME, CONTROL_PLANE), ProcessRecord.from_dict(control["proc"])))
+    for key in sorted(state.get("instances", {})):
+        rec = state["instances"][key]
+        for field, role in (("app_proc", APP), ("sidecar_proc", SIDECAR)):
+            if rec.get(field):
+                labels = (rec["namespace"], rec["spec"]["name"], rec["instance"], role)
+                found.append((labels, ProcessRecord.from_dict(rec[field])))
+    return found
+
+
 class LocalBackend:
     """Workloads, sidecars and the control plane as local processes."""
 
@@ -140,6 +157,7 @@ class LocalBackend:
             port=rec["port"],
             sidecar=bool(rec["sidecar"]),
             running=running,
+            paths=tuple(spec.get("paths") or ()),
         )
 
     # -- control plane -----------------------------------------------------
@@ -373,6 +391,21 @@ class LocalBackend:
         if rec is None or not rec["sidecar"]:
             return None
         return f"http://{HOST}:{rec['admin']}"
+
+    def local_address(self, instance: InstanceView) -> str | None:
+        """The instance's endpoint port on loopback: the app's, or with a sidecar
+        the sidecar's inbound port, which forwards to the app (dns.json lists the same)."""
+        return f"{HOST}:{instance.port}"
+
+    def usage(self, window_s: float) -> list[ProcessUsage]:
+        """Processes that are gone (a crashed app, a lab going down) are left out."""
+        owned = lab_processes(self._load())
+        measured = processes.sample([record for _labels, record in owned], window_s)
+        return [
+            ProcessUsage(namespace, workload, instance, role, found.pid, found.cpu_percent, found.cpu_seconds, found.rss_bytes)
+            for ((namespace, workload, instance, role), _record), found in zip(owned, measured, strict=True)
+            if found is not None
+        ]
 
     def log_path(self, instance: InstanceView, kind: str) -> Path:
         """Where an instance's log goes: kind "app" (the app's output), "sidecar"
