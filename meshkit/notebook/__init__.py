@@ -38,6 +38,7 @@ from meshkit.notebook.live import LiveCharts, Refresher
 from meshkit.notebook.load import LoadGenerator, LoadRun
 from meshkit.notebook.recorder import Recorder
 from meshkit.notebook.security import AuthorizationWidget, MtlsWidget
+from meshkit.notebook.services import service_links
 from meshkit.notebook.stats import observed_split, rate_series, rolling_percentiles, split_table
 from meshkit.notebook.traffic import BreakerWidget, FaultWidget, HeaderRouteWidget, RetryWidget, SplitWidget
 from meshkit.notebook.weights import rebalance
@@ -65,6 +66,7 @@ __all__ = [
     "rate_series",
     "rebalance",
     "rolling_percentiles",
+    "service_links",
     "split_figure",
     "split_table",
     "topology_figure",
