@@ -244,3 +244,60 @@ def test_an_instance_whose_port_was_taken_before_it_bound_starts_again_on_new_po
     finally:
         taken.close()
         lab.down()
+
+
+def test_every_service_url_answers_a_client_on_this_machine(lab: Lab) -> None:
+    """services() gives each service an address a browser or curl opens:
+    the endpoint the sidecar owns, answering a plain GET from outside the mesh."""
+    import shutil
+
+    import httpx
+
+    services = lab.services().set_index("service")
+    assert set(services.index) >= {"productpage", "details", "reviews", "ratings"}
+    for service, row in services.iterrows():
+        assert row.url == f"http://{row.address}" + ("/productpage" if service == "productpage" else
+                                                     "/" if service == "curl" else f"/{service}/0")
+        response = httpx.get(row.url, timeout=5.0, trust_env=False)
+        assert response.status_code == 200, (service, row.url, response.text)
+    if shutil.which("curl"):
+        curl = subprocess.run(["curl", "-s", "--noproxy", "*", "-o", "/dev/null", "-w", "%{http_code}", services.loc["productpage", "url"]],
+                              capture_output=True, text=True, timeout=10)
+        assert curl.stdout == "200"
+
+
+def test_resources_measure_apps_sidecars_and_the_control_plane_in_one_window(lab: Lab) -> None:
+    """One row per process with its role; under load the sidecars' CPU shows,
+    and the whole lab is sampled in one window, not one per process."""
+    worker = threading.Thread(target=lambda: lab.load("productpage", "/productpage", rate=40, duration=2.5))
+    worker.start()
+    try:
+        time.sleep(0.5)
+        started = time.monotonic()
+        frame = lab.resources(sample=0.5)
+        took = time.monotonic() - started
+    finally:
+        worker.join()
+    assert took < 2.0, f"{took:.1f} s for {len(frame)} processes: one window, not one per process"
+    assert frame.attrs["sample_s"] == 0.5
+    assert (frame.role == "control plane").sum() == 1
+    assert len(frame) == 1 + 2 * len(lab.workloads())  # every workload is injected: an app and a sidecar each
+    page = frame[frame.workload == "productpage-v1"].set_index("role")
+    assert set(page.index) == {"app", "sidecar"}
+    assert (frame.cpu_seconds > 0).all() and (frame.memory_mb > 0).all()
+    assert page.loc["sidecar", "cpu_percent"] > 0 and page.loc["app", "cpu_percent"] > 0
+    assert page.loc["app", "pid"] != page.loc["sidecar", "pid"]
+    assert all(psutil.pid_exists(int(pid)) for pid in frame.pid)
+
+
+def test_service_links_are_links_live_and_text_headless(lab: Lab) -> None:
+    import ipywidgets
+    from IPython.display import Pretty
+
+    from meshkit.notebook import service_links
+
+    url = lab.services().set_index("service").loc["productpage", "url"]
+    live = service_links(lab, live=True)
+    assert isinstance(live, ipywidgets.HTML) and f'href="{url}"' in live.value
+    headless = service_links(lab, live=False)
+    assert isinstance(headless, Pretty) and url in headless.data
