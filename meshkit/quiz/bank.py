@@ -45,14 +45,14 @@ def _where(data: Mapping[str, Any], loc: tuple[int | str, ...]) -> tuple[str, st
         what = f"{'question' if loc[0] == 'questions' else 'task'} {ident!r}" if ident else f"{loc[0]}[{loc[1]}]"
         rest = [p for p in loc[2:] if p not in ("single", "multiple", "myth_or_fact", "numeric", "text", "yaml")]
         return what, _dotted(rest)
-    return "the file", _dotted(list(loc))
+    return "the file", _dotted(list(loc)) or "(top level)"
 
 
 def _dotted(parts: list[int | str]) -> str:
     text = ""
     for part in parts:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(top level)"
+    return text
 
 
 def parse_bank(text: str, source: str) -> BankFile:
@@ -67,9 +67,11 @@ def parse_bank(text: str, source: str) -> BankFile:
         bank = BankFile.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        what, field = _where(data, tuple(first["loc"]))
+        loc = tuple(first["loc"]) + (("type",) if first["type"] in ("union_tag_invalid", "union_tag_not_found") else ())
+        what, field = _where(data, loc)
         message = re.sub(r"^(Value|Assertion) error, ", "", first["msg"])
-        raise QuizError(f"{source}: {what}, field {field!r}: {message}") from None
+        where = f"{what}, field {field!r}" if field else what
+        raise QuizError(f"{source}: {where}: {message}") from None
     known = concepts()
     for item in [*bank.questions, *bank.tasks]:
         if item.concept not in known:

@@ -140,8 +140,9 @@ class QuestionCard(widgets.VBox):
         self._say("Hint: " + html.escape(words), NOTE_STYLE, f"Hint: {words}", escaped=True)
         return words
 
-    def observe(self, measured: Any, unit: str = "") -> str:
-        """After the experiment: the prediction next to the measurement, with the explanation."""
+    def compare(self, measured: Any, unit: str = "") -> str:
+        """After the experiment: the prediction next to the measurement, with the explanation.
+        (Not `observe`: that name is traitlets' own.)"""
         message = self.state.observe(measured, unit)
         head, _, _rest = message.partition("\nWhy:")
         self._say(html.escape(head) + "<br><b>Why:</b>" + _steps(self.state.question.explanation), NOTE_STYLE, message, escaped=True)

@@ -151,6 +151,7 @@ class Quiz:
         self._live = live
         self._questions: dict[str, QuestionState] = {}
         self._tasks: dict[str, TaskState] = {}
+        self._cards: dict[str, Any] = {}
 
     @property
     def live(self) -> bool:
@@ -192,7 +193,11 @@ class Quiz:
         return outcome.verdict
 
     def observe(self, ident: str, measured: Any, unit: str = "") -> str:
-        """After the experiment: the learner's prediction next to what the lab measured."""
+        """After the experiment: the learner's prediction next to what the lab measured
+        (in the prediction's card when it was shown live, printed otherwise)."""
+        card = self._cards.get(ident)
+        if card is not None and self.live:
+            return str(card.compare(measured, unit))
         message = self.question_state(ident).observe(measured, unit)
         self._emit(message)
         return message
@@ -209,7 +214,9 @@ class Quiz:
         """Show one question (a widget live, text headless) and return its view."""
         from meshkit.quiz.cards import QuestionCard
 
-        return self._show(QuestionCard(self.question_state(ident), self.live))
+        card = QuestionCard(self.question_state(ident), self.live)
+        self._cards[ident] = card
+        return self._show(card)
 
     def predict(self, ident: str) -> Any:
         """Ask a question before the experiment that will answer it; `observe` after."""

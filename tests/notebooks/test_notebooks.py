@@ -23,6 +23,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.i
 def test_notebook_runs_top_to_bottom(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "lab"
     monkeypatch.setenv("MESHKIT_HOME", str(home))
+    monkeypatch.setenv("MESHKIT_PROGRESS", str(tmp_path / "progress.jsonl"))  # a learner's progress is not the test's to write
     # Headless on purpose: a kernel started from inside a live Jupyter
     # session would otherwise inherit its JPY_SESSION_NAME and think it is live.
     monkeypatch.setenv("MESHKIT_HEADLESS", "1")
