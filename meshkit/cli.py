@@ -23,6 +23,7 @@ from meshkit.errors import LabError, MeshkitError
 from meshkit.lab import Lab
 from meshkit.loadgen import summary
 from meshkit.progress import StatusLine
+from meshkit.tables import human_duration, to_text
 
 TOUR_RATE = 40.0
 TOUR_SECONDS = 5.0
@@ -39,10 +40,8 @@ def _headers(values: Sequence[str] | None) -> dict[str, str]:
 
 
 def _print_table(frame: pd.DataFrame) -> None:
-    if frame.empty:
-        print("(none)")
-    else:
-        print(frame.to_string(index=False))
+    """Print a Lab table for people (meshkit.tables): durations, counts and floats as a person reads them."""
+    print(to_text(frame))
 
 
 def _lab(args: argparse.Namespace, status: StatusLine | None = None) -> Lab:
@@ -65,10 +64,26 @@ def cmd_status(args: argparse.Namespace) -> None:
         sys.exit(3)
     health = lab.health()
     print(f"control plane: up, config version {health.get('version')}")
+    print("\nworkloads:")
     _print_table(lab.workloads())
-    print()
-    print("sidecars:")
+    print("\nservices (open a URL in a browser or with curl on this machine: a client outside the mesh):")
+    _print_table(lab.services()[["namespace", "service", "versions", "endpoints", "url"]])
+    print("\nsidecars:")
     _print_table(lab.proxy_status())
+    resources = lab.resources(sample=args.sample)
+    print(f"\nresources (CPU: % of one core over {human_duration(args.sample)}; memory: resident, MiB):")
+    _print_table(resources)
+    if not resources.empty:
+        print("\nby role:")
+        _print_table(_role_totals(resources))
+
+
+def _role_totals(resources: pd.DataFrame) -> pd.DataFrame:
+    """lab.resources() summed per role: what the mesh (control plane and sidecars) costs next to the apps."""
+    totals = resources.groupby("role", sort=False).agg(
+        processes=("pid", "size"), cpu_percent=("cpu_percent", "sum"), cpu_seconds=("cpu_seconds", "sum"), memory_mb=("memory_mb", "sum")
+    )
+    return totals.reset_index()
 
 
 def cmd_deploy(args: argparse.Namespace) -> None:
@@ -213,16 +228,13 @@ def cmd_certs(args: argparse.Namespace) -> None:
     if frame.empty:
         print("(no sidecars, so no workload certificates: inject a workload first)")
         return
-    shown = frame.assign(
-        not_after=frame["not_after"].dt.strftime("%Y-%m-%d %H:%M:%S"),
-        time_to_renewal=frame["time_to_renewal"].dt.total_seconds().round(0),
-    )[["workload", "instance", "identity", "serial", "not_after", "time_to_renewal", "rotations", "root", "trusted_roots"]]
-    print(shown.rename(columns={"time_to_renewal": "renew_in_s"}).to_string(index=False))
+    shown = frame[["workload", "instance", "identity", "serial", "not_after", "time_to_renewal", "rotations", "root", "trusted_roots"]]
+    _print_table(shown.rename(columns={"time_to_renewal": "renews_in"}))
 
 
 def cmd_stat(args: argparse.Namespace) -> None:
     frame = _lab(args).stat(args.workload, window=args.window)
-    print(f"what each workload served in the last {args.window:g} s, as its sidecar saw it:\n")
+    print(f"what each workload served in the last {human_duration(args.window)}, as its sidecar saw it:\n")
     _print_table(_fmt_stat(frame))
 
 
@@ -294,7 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--otlp-endpoint", default=None, metavar="URL",
                    help="also send every span to this OpenTelemetry collector (OTLP/HTTP, e.g. http://127.0.0.1:4318)")
     p.set_defaults(func=cmd_up)
-    sub.add_parser("status", help="workloads, sidecars and config state").set_defaults(func=cmd_status)
+    p = sub.add_parser("status", help="workloads, service URLs, sidecars, config state and resource use")
+    p.add_argument("--sample", type=float, default=0.5, help="seconds over which CPU use is measured (default 0.5)")
+    p.set_defaults(func=cmd_status)
     sub.add_parser("down", help="stop the lab and forget its state").set_defaults(func=cmd_down)
 
     p = sub.add_parser("certs", help="every sidecar's certificate: identity, serial, expiry, root")
