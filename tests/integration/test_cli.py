@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+
 from meshkit.lab import Lab
 
 
@@ -75,6 +77,15 @@ def test_tour_prints_measured_latency_and_edges_then_status_and_errors(tmp_path:
         status = meshkit(tmp_path, "status")
         assert status.returncode == 0
         assert "SYNCED" in status.stdout and "productpage-v1" in status.stdout
+        urls = dict(re.findall(r"^\s*default\s+(\S+)\s.*?(http://127\.0\.0\.1:\d+/\S*)$", status.stdout, re.MULTILINE))
+        assert set(urls) >= {"productpage", "details", "reviews", "ratings"}, status.stdout
+        assert httpx.get(urls["productpage"], timeout=5.0, trust_env=False).status_code == 200
+        resources = status.stdout.split("\nresources")[1]
+        assert re.search(r"control-plane\s+control plane\s+\d+", resources), resources
+        for role in ("app", "sidecar"):
+            row = re.search(rf"productpage-v1-0\s+{role}\s+\d+\s+\S+\s+\S+\s+([\d.]+)$", resources, re.MULTILINE)
+            assert row and float(row.group(1)) > 0, resources  # memory, MiB
+        assert re.search(r"^\s*sidecar\s+7\s", resources.split("by role:")[1], re.MULTILINE), resources
 
         call = meshkit(tmp_path, "call", "productpage", "/productpage")
         assert call.returncode == 0 and call.stdout.startswith("200 ")
