@@ -16,8 +16,10 @@ Rules, per column:
 - times (datetime): to the second, "2025-01-02 10:00:00" (with "UTC" when
   the column knows its zone);
 - whole-number floats, all of them (counts that pandas made float): "270";
-- other floats: three significant digits, whole numbers from 100 up:
-  "1234", "123", "12.3", "1.23", "0.123";
+- other floats: one count of decimals per column, for three significant
+  digits of its largest value (at most 4): 63.7 and 36.0 in one column,
+  0.99 and 1.00 in another; a single number (`human_number`) gets three
+  significant digits, whole from 100 up: "1234", "12.3", "0.123";
 - missing values (NaN, NaT, None): "-", Linkerd's sign for "no data".
 """
 
@@ -70,6 +72,19 @@ def human_number(value: float | None) -> str:
     return f"{number:.3g}"
 
 
+MAX_DECIMALS = 4
+
+
+def column_decimals(largest: float) -> int:
+    """Decimals for a column of floats: three significant digits of its largest value, 0 to 4.
+
+    One count of decimals per column keeps the points aligned, so values
+    compare at a glance (36.0 above 63.7, not 36 above 63.7)."""
+    if not largest or math.isinf(largest) or math.isnan(largest):
+        return 0
+    return max(0, min(MAX_DECIMALS, 2 - math.floor(math.log10(largest))))
+
+
 def human_time(value: pd.Timestamp | None) -> str:
     """A point in time to the second, with its zone's name when it has one."""
     if value is None or pd.isna(value):
@@ -108,7 +123,8 @@ def display_column(column: pd.Series) -> pd.Series:
         present = present[~present.map(math.isinf)]
         if len(present) and all(float(v).is_integer() for v in present):
             return column.map(lambda v: MISSING if pd.isna(v) else human_number(v) if math.isinf(v) else str(int(v)))
-        return column.map(human_number)
+        places = column_decimals(present.abs().max() if len(present) else 0.0)
+        return column.map(lambda v: human_number(v) if pd.isna(v) or math.isinf(v) else f"{v:.{places}f}")
     return column.map(_value)
 
 

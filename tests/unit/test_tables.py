@@ -63,7 +63,7 @@ def test_a_frame_is_formatted_per_column_and_the_original_keeps_its_dtypes() -> 
     assert shown.to_dict("list") == {
         "renews_in": ["12 h 5 min", "3 min 20 s", "-"],
         "requests": ["270", "3", "-"],
-        "p99_ms": ["1235", "0.0123", "12.3"],
+        "p99_ms": ["1235", "0", "12"],
         "sidecar": ["True", "False", "True"],
         "rotations": ["1", "2", "3"],
         "mixed": ["a", "-", "1.5"],
@@ -73,13 +73,27 @@ def test_a_frame_is_formatted_per_column_and_the_original_keeps_its_dtypes() -> 
 
 
 def test_a_float_column_with_one_fraction_keeps_its_fractions() -> None:
-    assert list(for_display(pd.DataFrame({"rps": [20.0, 19.5]}))["rps"]) == ["20", "19.5"]
+    assert list(for_display(pd.DataFrame({"rps": [20.0, 19.5]}))["rps"]) == ["20.0", "19.5"]
+
+
+@pytest.mark.parametrize(
+    ("values", "shown"),
+    [
+        ([63.7, 36.01], ["63.7", "36.0"]),
+        ([1.0, 0.987654], ["1.00", "0.99"]),
+        ([0.0123, 0.004], ["0.0123", "0.0040"]),
+        ([0.00001, 0.00002], ["0.0000", "0.0000"]),
+        ([150.2, 2.3, math.nan], ["150", "2", "-"]),
+    ],
+)
+def test_a_float_column_has_one_count_of_decimals_from_its_largest_value(values: list[float], shown: list[str]) -> None:
+    assert list(for_display(pd.DataFrame({"x": values}))["x"]) == shown
 
 
 def test_repeated_column_names_survive() -> None:
     frame = pd.DataFrame([[1.0, 2.5]], columns=["x", "x"])
     assert list(for_display(frame).columns) == ["x", "x"]
-    assert for_display(frame).iloc[0].tolist() == ["1", "2.5"]
+    assert for_display(frame).iloc[0].tolist() == ["1", "2.50"]
 
 
 def test_text_has_no_index_and_says_when_there_is_nothing() -> None:
