@@ -279,7 +279,8 @@ class Lab:
         seconds, as `top` shows it: 100 is one core busy), cpu_seconds (CPU
         time since the process started), memory_mb (resident memory, MiB).
         All processes are measured over the same window, so a call takes
-        `sample` seconds however large the lab. Run it while load flows to see
+        `sample` seconds however large the lab; the kernel counts CPU time in
+        ticks (10 ms on Linux), so a 0.5 s window reads in steps of 2%. Run it while load flows to see
         what the sidecars add: `lab.resources().groupby("role")[["cpu_percent", "memory_mb"]].sum()`.
         """
         if not 0 < sample <= 60:
