@@ -295,6 +295,26 @@ def cmd_trace(args: argparse.Namespace) -> None:
     print(trace_text(tree))
 
 
+def cmd_quiz(args: argparse.Namespace) -> None:
+    from meshkit.quiz.terminal import progress_table, run_quiz
+
+    if not args.notebook:
+        print(progress_table())
+        print("\nstart one: meshkit quiz 04")
+        return
+    run_quiz(args.notebook, _lab(args), tasks=not args.no_tasks)
+
+
+def cmd_progress(args: argparse.Namespace) -> None:
+    from meshkit.quiz.terminal import export_progress, progress_table
+
+    if args.export:
+        rows = export_progress(Path(args.export), all_learners=args.all)
+        print(f"wrote {rows} attempts to {args.export}")
+        return
+    print(progress_table())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meshkit", description="An interactive service-mesh lab.")
     parser.add_argument("--home", default=None, help="lab state directory (default: $MESHKIT_HOME or ~/.meshkit)")
@@ -389,6 +409,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=TOUR_RATE)
     p.add_argument("--duration", type=float, default=TOUR_SECONDS)
     p.set_defaults(func=cmd_tour)
+    p = sub.add_parser("quiz", help="a notebook's quiz in the terminal, with its live tasks against the running lab")
+    p.add_argument("notebook", nargs="?", help="the notebook's number, such as 04 (none: list the quizzes and your progress)")
+    p.add_argument("--no-tasks", action="store_true", help="questions only, no live tasks")
+    p.set_defaults(func=cmd_quiz)
+    p = sub.add_parser("progress", help="your quiz progress per notebook; --export writes every attempt as CSV")
+    p.add_argument("--export", metavar="FILE", help="write every attempt to FILE (CSV), for an instructor")
+    p.add_argument("--all", action="store_true", help="with --export: every learner in the progress file, not only you")
+    p.set_defaults(func=cmd_progress)
     return parser
 
 
