@@ -69,16 +69,51 @@ def static(traces: Sequence[BaseTraceType], layout: Mapping[str, Any]) -> go.Fig
     return go.Figure(data=list(traces), layout=dict(layout))
 
 
+# -- shared layout ----------------------------------------------------------------
+#
+# A chart never gets a width: plotly then sizes it to the element it is drawn
+# in (the notebook's output, or half of it when two charts share a row), so
+# it fits a laptop with the file browser open as well as a wide screen. What
+# must stay readable at any width is placed where width does not matter:
+# the title left-aligned, reserving its own room above the plot area; the
+# legend as a horizontal row (wrapping onto more rows when narrow) under the
+# chart, where it cannot cover data; axis labels pushing the margins instead
+# of being clipped.
+
+TITLE_FONT = {"size": 15}
+LEGEND_UNDER: dict[str, Any] = {
+    # yref "container": y is measured in the whole figure, and plotly reserves the legend's
+    # height at the bottom, so tick labels and axis titles are pushed up instead of covered.
+    "orientation": "h", "x": 0.0, "xanchor": "left", "y": 0.0, "yanchor": "bottom", "yref": "container",
+}
+
+
+def chart_layout(title: str, height: int, **rest: Any) -> dict[str, Any]:
+    """A layout that follows its container's width: no width, a left title with its own margin, legend under the chart."""
+    layout: dict[str, Any] = {
+        # Measured from the figure's left edge (not the plot area's, which long tick labels push right).
+        "title": {"text": title, "font": TITLE_FONT, "x": 0.0, "xanchor": "left", "xref": "container",
+                  "yref": "container", "y": 1.0, "yanchor": "top", "pad": {"t": 8, "l": 10}, "automargin": True},
+        "autosize": True,
+        "height": height,
+        "legend": dict(LEGEND_UNDER),
+        "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
+    }
+    for key, value in rest.items():
+        if key.startswith(("xaxis", "yaxis")) and isinstance(value, dict) and value.get("visible", True):
+            value = {"automargin": True, **value}
+        layout[key] = value
+    return layout
+
+
 # -- latency ------------------------------------------------------------------
 
-LATENCY_LAYOUT: dict[str, Any] = {
-    "title": {"text": "Latency per destination version (rolling window)"},
-    "xaxis": {"title": {"text": "time"}},
-    "yaxis": {"title": {"text": "ms"}, "rangemode": "tozero"},
-    "legend": {"title": {"text": "version and percentile"}},
-    "height": 320,
-    "margin": {"l": 50, "r": 10, "t": 40, "b": 40},
-}
+LATENCY_LAYOUT: dict[str, Any] = chart_layout(
+    "Latency per destination version (rolling window)", 360,
+    xaxis={"title": {"text": "time"}},
+    yaxis={"title": {"text": "ms"}, "rangemode": "tozero"},
+    legend={**LEGEND_UNDER, "title": {"text": "version, percentile:"}},
+)
 
 
 def latency_traces(percentiles: pd.DataFrame) -> list[BaseTraceType]:
@@ -104,14 +139,13 @@ def latency_figure(percentiles: pd.DataFrame) -> go.Figure:
 
 # -- split ----------------------------------------------------------------------
 
-SPLIT_LAYOUT: dict[str, Any] = {
-    "title": {"text": "Configured vs observed split"},
-    "barmode": "group",
-    "xaxis": {"title": {"text": "destination version"}, "type": "category"},
-    "yaxis": {"title": {"text": "% of requests"}, "range": [0, 105]},
-    "height": 300,
-    "margin": {"l": 50, "r": 10, "t": 40, "b": 40},
-}
+SPLIT_LAYOUT: dict[str, Any] = chart_layout(
+    "Configured vs observed split", 360,
+    barmode="group",
+    xaxis={"title": {"text": "destination version"}, "type": "category"},
+    # Up to 115 so a full bar's "100%" label, drawn above the bar, stays inside the plot.
+    yaxis={"title": {"text": "% of requests"}, "range": [0, 115], "tickvals": [0, 20, 40, 60, 80, 100]},
+)
 
 
 def split_traces(table: pd.DataFrame) -> list[BaseTraceType]:
@@ -131,16 +165,13 @@ def split_figure(table: pd.DataFrame) -> go.Figure:
 
 # -- rate and success -------------------------------------------------------------
 
-RATE_LAYOUT: dict[str, Any] = {
-    "title": {"text": "Request rate and success rate"},
-    "xaxis": {"title": {"text": "time"}},
-    "yaxis": {"title": {"text": "requests per second"}, "rangemode": "tozero"},
-    "yaxis2": {"title": {"text": "success %"}, "overlaying": "y", "side": "right", "range": [0, 105], "dtick": 25,
-               "showgrid": False},
-    "legend": {"orientation": "h", "x": 0, "y": 1.12},
-    "height": 300,
-    "margin": {"l": 50, "r": 50, "t": 60, "b": 40},
-}
+RATE_LAYOUT: dict[str, Any] = chart_layout(
+    "Request rate and success rate", 320,
+    xaxis={"title": {"text": "time"}},
+    yaxis={"title": {"text": "requests per second"}, "rangemode": "tozero"},
+    yaxis2={"title": {"text": "success %"}, "overlaying": "y", "side": "right", "range": [0, 105], "dtick": 25,
+            "showgrid": False},
+)
 
 
 def rate_traces(rates: pd.DataFrame) -> list[BaseTraceType]:
@@ -157,14 +188,11 @@ def rate_figure(rates: pd.DataFrame) -> go.Figure:
 
 # -- topology ---------------------------------------------------------------------
 
-TOPOLOGY_LAYOUT: dict[str, Any] = {
-    "title": {"text": "Topology: who calls whom, and how it is secured"},
-    "xaxis": {"visible": False},
-    "yaxis": {"visible": False},
-    "height": 380,
-    "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
-    "legend": {"orientation": "h"},
-}
+TOPOLOGY_LAYOUT: dict[str, Any] = chart_layout(
+    "Topology: who calls whom, and how it is secured", 420,
+    xaxis={"visible": False},
+    yaxis={"visible": False},
+)
 
 
 def short_host(name: str) -> str:
@@ -314,6 +342,7 @@ def topology_traces(edges: pd.DataFrame, workloads: pd.DataFrame | None = None) 
         mids = [_midpoint(positions[str(r["source"])], positions[short_host(str(r["destination"]))]) for r in records]
         traces.append(go.Scatter(x=[m[0] for m in mids], y=[m[1] for m in mids], mode="text", name="edge labels",
                                  text=[edge_label(r) for r in records], textfont={"size": 11}, showlegend=False,
+                                 cliponaxis=False,
                                  hovertext=[f"{r['source']} -> {short_host(str(r['destination']))}: {edge_label(r)}" for r in records],
                                  hoverinfo="text"))
     symbols = {"workload": "circle", "service": "triangle-up", "outside": "square"}
@@ -322,9 +351,20 @@ def topology_traces(edges: pd.DataFrame, workloads: pd.DataFrame | None = None) 
         x=[positions[n][0] for n in names], y=[positions[n][1] for n in names], mode="markers+text", name="nodes",
         text=[f"{n} (outside the mesh)" if nodes[n] == "outside" else n for n in names], textposition="bottom center",
         marker={"size": 18, "symbol": [symbols[nodes[n]] for n in names], "color": "#4c78a8"}, showlegend=False,
-        hovertext=[f"{nodes[n]}: {n}" for n in names], hoverinfo="text",
+        hovertext=[f"{nodes[n]}: {n}" for n in names], hoverinfo="text", cliponaxis=False,
     ))
-    return traces, {**TOPOLOGY_LAYOUT, "annotations": annotations}
+    return traces, {**TOPOLOGY_LAYOUT, **_graph_ranges(positions), "annotations": annotations}
+
+
+def _graph_ranges(positions: Mapping[str, tuple[float, float]]) -> dict[str, Any]:
+    """Axis ranges with room around the outer nodes: their names and the edge labels are
+    drawn centered on a node and would otherwise be cut at the chart's left and right edges."""
+    xs = [x for x, _ in positions.values()] or [0.0]
+    ys = [y for _, y in positions.values()] or [0.0]
+    return {
+        "xaxis": {**TOPOLOGY_LAYOUT["xaxis"], "range": [min(xs) - 0.6, max(xs) + 0.6]},
+        "yaxis": {**TOPOLOGY_LAYOUT["yaxis"], "range": [min(ys) - 0.6, max(ys) + 0.45]},
+    }
 
 
 def _midpoint(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
@@ -346,14 +386,12 @@ def topology_figure(edges: pd.DataFrame, workloads: pd.DataFrame | None = None) 
 
 # -- certificates -------------------------------------------------------------------
 
-CERTIFICATES_LAYOUT: dict[str, Any] = {
-    "title": {"text": "Workload certificates: lifetime left, rotations marked"},
-    "xaxis": {"type": "date", "title": {"text": "time"}},
-    "yaxis": {"type": "category", "automargin": True},
-    "height": 320,
-    "margin": {"l": 10, "r": 10, "t": 40, "b": 40},
-    "barmode": "overlay",
-}
+CERTIFICATES_LAYOUT: dict[str, Any] = chart_layout(
+    "Workload certificates: lifetime left, rotations marked", 340,
+    xaxis={"type": "date", "title": {"text": "time"}},
+    yaxis={"type": "category"},
+    barmode="overlay",
+)
 
 
 def certificates_traces(certs: pd.DataFrame, now: pd.Timestamp) -> tuple[list[BaseTraceType], dict[str, Any]]:
@@ -372,6 +410,8 @@ def certificates_traces(certs: pd.DataFrame, now: pd.Timestamp) -> tuple[list[Ba
             orientation="h", name="certificate lifetime", marker={"color": colors},
             text=[f"{human_seconds(left)} left, rotated {n}x" for left, n in zip(table["left_s"], table["rotation_count"], strict=True)],
             textposition="inside", insidetextanchor="end",
+            customdata=table["identity"] if not table.empty else [],
+            hovertemplate="%{customdata}<br>%{text}<extra></extra>",
         )
     ]
     marks_x = [t for times in table.get("rotation_times", []) for t in times]
@@ -380,9 +420,23 @@ def certificates_traces(certs: pd.DataFrame, now: pd.Timestamp) -> tuple[list[Ba
         traces.append(go.Scatter(x=marks_x, y=marks_y, mode="markers", name="rotation",
                                  marker={"symbol": "x", "size": 10, "color": "black"}))
     now_ts = utc(now)
+    identities = list(table["identity"]) if not table.empty else []
     layout = {**CERTIFICATES_LAYOUT, "shapes": [{"type": "line", "x0": now_ts, "x1": now_ts, "yref": "paper", "y0": 0,
-                                                 "y1": 1, "line": {"color": "black", "dash": "dash"}}]}
+                                                 "y1": 1, "line": {"color": "black", "dash": "dash"}}],
+              # Bars stay keyed by the full SPIFFE ID (hover shows it); the axis names only
+              # namespace/service-account, so the bars keep the chart's width on a narrow screen.
+              "yaxis": {**CERTIFICATES_LAYOUT["yaxis"], "tickmode": "array", "tickvals": identities,
+                        "ticktext": [short_identity(i) for i in identities]}}
     return traces, layout
+
+
+def short_identity(identity: str) -> str:
+    """spiffe://cluster.local/ns/default/sa/reviews -> default/reviews; anything else unchanged."""
+    _, _, path = identity.partition("://")
+    parts = path.split("/")
+    if len(parts) == 5 and parts[1] == "ns" and parts[3] == "sa":
+        return f"{parts[2]}/{parts[4]}"
+    return identity
 
 
 def _life_color(fraction: float) -> str:

@@ -121,3 +121,42 @@ def test_certificates_chart_from_a_hand_made_frame() -> None:
     assert list(bars.x) == [pytest.approx(600_000.0)] * 2
     assert marks.name == "rotation" and len(marks.x) == 2
     assert pd.Timestamp(fig.layout.shapes[0].x0) == NOW
+
+
+ALL_LAYOUTS = {
+    "latency": figures.LATENCY_LAYOUT, "split": figures.SPLIT_LAYOUT, "rate": figures.RATE_LAYOUT,
+    "topology": figures.TOPOLOGY_LAYOUT, "certificates": figures.CERTIFICATES_LAYOUT,
+}
+
+
+@pytest.mark.parametrize("name", list(ALL_LAYOUTS))
+def test_charts_take_their_containers_width_with_the_legend_under_them(name: str) -> None:
+    # A fixed width overflows a laptop's notebook; a legend at the side eats the plot's width
+    # (or covers the data); a title measured from the plot area is pushed off by long tick labels.
+    layout = go.Figure(layout=ALL_LAYOUTS[name]).layout
+    assert layout.width is None and layout.autosize is True and layout.height
+    assert layout.legend.orientation == "h" and layout.legend.yref == "container" and layout.legend.y == 0
+    assert layout.title.xref == "container" and layout.title.x == 0 and layout.title.automargin is True
+    for axis in (layout.xaxis, layout.yaxis):
+        assert axis.visible is False or axis.automargin is True, "tick labels push the margin instead of being cut"
+
+
+def test_split_axis_leaves_room_for_a_full_bars_label() -> None:
+    assert figures.SPLIT_LAYOUT["yaxis"]["range"][1] > 105
+
+
+def test_topology_ranges_leave_room_for_the_outer_names() -> None:
+    traces, layout = figures.topology_traces(EDGES, WORKLOADS)
+    nodes = next(t for t in traces if t.name == "nodes")
+    assert layout["xaxis"]["range"][0] < min(nodes.x) and layout["xaxis"]["range"][1] > max(nodes.x)
+    assert layout["yaxis"]["range"][0] < min(nodes.y) and layout["xaxis"]["visible"] is False
+    assert nodes.cliponaxis is False
+
+
+def test_certificates_axis_names_namespace_and_service_account() -> None:
+    certs = pd.DataFrame({"identity": ["spiffe://cluster.local/ns/default/sa/bookinfo-reviews"],
+                          "not_before": [NOW - pd.Timedelta(minutes=1)], "not_after": [NOW + pd.Timedelta(minutes=9)]})
+    fig = figures.certificates_figure(certs, NOW)
+    assert list(fig.data[0].y) == ["spiffe://cluster.local/ns/default/sa/bookinfo-reviews"], "bars keep the full identity"
+    assert list(fig.layout.yaxis.ticktext) == ["default/bookinfo-reviews"]
+    assert figures.short_identity("not-a-spiffe-id") == "not-a-spiffe-id"
