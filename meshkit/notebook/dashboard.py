@@ -136,8 +136,10 @@ class Dashboard:
     # -- display ----------------------------------------------------------
 
     def widget(self) -> widgets.Widget:
-        controls = widgets.HBox([self.split, self.loadgen])
-        return widgets.VBox([self.note, controls, self.charts.widget()])
+        """Note, controls and charts, as wide as the notebook: the split and the load
+        generator sit side by side when they fit and wrap one under the other when not."""
+        controls = widgets.HBox([self.split, self.loadgen], layout=widgets.Layout(flex_flow="row wrap", width="100%"))
+        return widgets.VBox([self.note, controls, self.charts.widget()], layout=widgets.Layout(width="100%"))
 
     def text(self) -> str:
         """What the dashboard shows, in words: the split, the last config version, the load's numbers."""

@@ -19,6 +19,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import anywidget
 import ipywidgets as widgets
 import pandas as pd
 import plotly.graph_objects as go
@@ -31,6 +32,12 @@ REFRESH_S = 0.5
 TOPOLOGY_EVERY = 4
 """Ticks between topology redraws: the graph needs a scrape of every sidecar."""
 
+CHART_BASIS = "500px"
+"""Two charts share a row while each gets at least this much; narrower, they wrap one under the other."""
+
+LIVE_CONFIG = {"responsive": True, "displaylogo": False}
+"""plotly.js config of a live chart: `responsive` redraws it at its element's width on a window resize."""
+
 
 def new_figure(live: bool, layout: Mapping[str, Any]) -> go.Figure:
     """A FigureWidget for a live frontend, a go.Figure otherwise.
@@ -40,10 +47,109 @@ def new_figure(live: bool, layout: Mapping[str, Any]) -> go.Figure:
     """
     if live:
         try:
-            return go.FigureWidget(layout=dict(layout))
+            fig = go.FigureWidget(layout=dict(layout))
         except ImportError:
             pass
+        else:
+            fig._config = dict(LIVE_CONFIG)  # the widget's synced plotly.js config (FigureWidget has no public setter)
+            return fig
     return go.Figure(layout=dict(layout))
+
+
+def chart_box(fig: widgets.Widget, in_row: bool = False) -> widgets.VBox:
+    """A box that gives a live chart its width: its parent's, or a share of a row.
+
+    A FigureWidget cannot take an ipywidgets Layout (its `layout` is the
+    plotly layout), so the box carries the CSS. `min_width` 0 lets it shrink
+    below the width the chart was drawn at instead of pushing the notebook
+    wider; in a row, `flex` shares the row with a neighbour and wraps under
+    it below CHART_BASIS (in a column the same `flex` would set the height).
+    A column box stretches the chart's element to its own width, which is
+    the width ChartFitter then draws it at.
+    """
+    share = {"flex": f"1 1 {CHART_BASIS}"} if in_row else {"width": "100%"}
+    return widgets.VBox([fig], layout=widgets.Layout(min_width="0", overflow="hidden", **share))
+
+
+def chart_row(*figs: widgets.Widget) -> widgets.HBox:
+    """Live charts (from new_figure) side by side when the notebook is wide, one under the other when narrow.
+
+    The row carries a ChartFitter, which keeps every chart of the widget tree
+    it ends up in (this row, and the boxes around it) drawn at its box's width.
+    """
+    return widgets.HBox([*(chart_box(f, in_row=True) for f in figs), ChartFitter()],
+                        layout=widgets.Layout(flex_flow="row wrap", width="100%"))
+
+
+FITTER_ESM = """
+// Keeps the plotly charts of this widget's box as wide as their elements.
+//
+// A FigureWidget measures its element once, when it is first drawn, and that
+// is often before JupyterLab has put it on the page: it then falls back to
+// plotly's 700 px, wider than a laptop's notebook. Afterwards it only follows
+// window resizes (config `responsive`), not the notebook getting narrower
+// because the file browser opened. So this watches the outermost widget box
+// around it and, when a chart's drawing and its element differ in width,
+// sends the window resize that responsive charts redraw on. Charts that
+// already fit do not trigger it, so it settles after one redraw. One fitter
+// per widget tree is enough: a second one in the same tree stays idle.
+function outermostBox(el) {
+  let box = el.parentElement && el.parentElement.closest(".jupyter-widget-box, .widget-box");
+  for (let up = box; up; up = up.parentElement && up.parentElement.closest(".jupyter-widget-box, .widget-box")) {
+    box = up;
+  }
+  return box;
+}
+
+function misfit(scope) {
+  for (const plot of scope.querySelectorAll(".js-plotly-plot")) {
+    const svg = plot.querySelector(".main-svg");
+    const width = plot.clientWidth;
+    if (svg && width > 0 && Math.abs(svg.getBoundingClientRect().width - width) > 1) return true;
+  }
+  return false;
+}
+
+export default {
+  render({ el }) {
+    el.style.display = "none";
+    let observer = null;
+    let frame = 0;
+    const check = (scope) => {
+      frame = 0;
+      if (misfit(scope)) window.dispatchEvent(new Event("resize"));
+    };
+    let owned = null;
+    const attach = () => {
+      const scope = el.isConnected ? outermostBox(el) : null;
+      if (!scope) {
+        frame = requestAnimationFrame(attach);
+        return;
+      }
+      if (scope.dataset.meshkitFitted) return;
+      scope.dataset.meshkitFitted = "1";
+      owned = scope;
+      observer = new ResizeObserver(() => {
+        if (!frame) frame = requestAnimationFrame(() => check(scope));
+      });
+      observer.observe(scope);
+      for (const plot of scope.querySelectorAll(".js-plotly-plot")) observer.observe(plot);
+    };
+    attach();
+    return () => {
+      if (frame) cancelAnimationFrame(frame);
+      if (observer) observer.disconnect();
+      if (owned) delete owned.dataset.meshkitFitted;
+    };
+  },
+};
+"""
+
+
+class ChartFitter(anywidget.AnyWidget):
+    """Invisible: redraws the live charts of the box it is in at their boxes' width (see FITTER_ESM)."""
+
+    _esm = FITTER_ESM
 
 
 class LiveCharts:
@@ -129,10 +235,15 @@ class LiveCharts:
         return {name: go.Figure(fig) for name, fig in named.items() if fig is not None}
 
     def widget(self) -> widgets.Widget:
-        """The charts in one box (live figures are widgets themselves)."""
-        row = widgets.HBox([self.latency, self.split]) if self.live else widgets.VBox()
-        extra = [f for f in (self.topology, self.certificates) if f is not None]
-        return widgets.VBox([row, self.rate, *extra])
+        """The charts in one box as wide as the notebook (live figures are widgets themselves).
+
+        Latency and split share a row when there is room for both and wrap
+        otherwise; the wider charts (rate, topology, certificates) take a row
+        each. The row's ChartFitter keeps every chart drawn at its box's width.
+        """
+        rows = [chart_row(self.latency, self.split), chart_box(self.rate)]
+        rows += [chart_box(f) for f in (self.topology, self.certificates) if f is not None]
+        return widgets.VBox(rows, layout=widgets.Layout(width="100%"))
 
 
 class Refresher:

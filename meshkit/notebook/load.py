@@ -111,7 +111,8 @@ class LoadRun(widgets.HBox):
         self.stop_button = widgets.Button(description="Stop", button_style="warning", layout=widgets.Layout(width="80px"))
         self.stop_button.on_click(lambda _: self.stop())
         self.label = widgets.Label(f"#{self.run_id} {target} {spec.rate:g}/s, {self.total} requests")
-        super().__init__(children=[self.label, self.bar, self.stop_button])
+        super().__init__(children=[self.label, self.bar, self.stop_button],
+                         layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
         self.future: concurrent.futures.Future[None] = aio.submit(run_streaming(spec, self._stop, self._rows))
         self.future.add_done_callback(self._ended)
 
@@ -179,8 +180,10 @@ class LoadGenerator(widgets.VBox):
         self.start_button.on_click(lambda _: self.start())
         self.status = widgets.HTML()
         self.run_box = widgets.VBox()
+        # The form's two columns wrap one under the other when the notebook is narrow.
         form = widgets.HBox([widgets.VBox([self.service, self.path, self.rate]),
-                             widgets.VBox([self.duration, self.headers, self.start_button])])
+                             widgets.VBox([self.duration, self.headers, self.start_button])],
+                            layout=widgets.Layout(flex_flow="row wrap"))
         super().__init__(children=[widgets.HTML("<b>Load generator</b>"), form, self.status, self.run_box])
 
     def on_run(self, listener: Callable[[LoadRun], None]) -> None:

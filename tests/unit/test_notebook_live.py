@@ -6,8 +6,9 @@ import threading
 import time
 
 import pandas as pd
+import pytest
 
-from meshkit.notebook.live import LiveCharts, Refresher
+from meshkit.notebook.live import ChartFitter, LiveCharts, Refresher
 from meshkit.notebook.recorder import Recorder, Row
 
 
@@ -63,3 +64,20 @@ def test_charts_redraw_only_when_the_recorder_changed() -> None:
     assert list(charts.split.data[0].x) == ["v1", "v2"] and list(charts.split.data[1].y) == [50.0, 50.0]
     assert set(charts.figures()) == {"latency", "split", "rate"}
     charts.refresh_topology(pd.DataFrame())  # no topology chart without an edges source: nothing to do
+
+
+def test_live_charts_are_responsive_and_wrap_in_a_full_width_box() -> None:
+    pytest.importorskip("anywidget", reason="plotly's FigureWidget needs anywidget")
+    charts = LiveCharts(Recorder(), target="reviews", live=True, edges=lambda: pd.DataFrame())
+    assert charts.latency._config["responsive"] is True, "redrawn at its element's width on a resize"
+    box = charts.widget()
+    assert box.layout.width == "100%"
+    row, *rest = box.children
+    assert row.layout.flex_flow == "row wrap", "latency and split wrap one under the other when narrow"
+    *cells, fitter = row.children
+    assert [cell.children[0] for cell in cells] == [charts.latency, charts.split]
+    assert all(cell.layout.min_width == "0" and cell.layout.flex.startswith("1 1 ") for cell in cells)
+    assert isinstance(fitter, ChartFitter), "keeps each chart of the tree drawn at its box's width"
+    assert [cell.children[0] for cell in rest] == [charts.rate, charts.topology]
+    assert all(cell.layout.flex is None and cell.layout.width == "100%" for cell in rest), (
+        "in a column, flex would set the height: a box taller than its chart")
