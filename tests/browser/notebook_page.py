@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,6 +130,21 @@ def plot(root: Locator, title_starts: str) -> Plot:
     if not found:
         raise KeyError(f"no chart titled {title_starts!r}: {[p.title for p in plots(root)]}")
     return found[0]
+
+
+def rendered_chart_titles(root: Locator, charts: Sequence[str], timeout_s: float) -> list[str]:
+    """The titles of the charts under `root` once one starting with each of `charts` has drawn
+    (or the titles at the deadline).
+
+    A live chart draws only after the browser has loaded plotly's widget code,
+    which on a cold start (a fresh virtualenv, an empty browser cache) can come
+    well after the cell has finished."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        titles = [p.title for p in plots(root)]
+        if all(any(t.startswith(chart) for t in titles) for chart in charts) or time.monotonic() > deadline:
+            return titles
+        time.sleep(0.5)
 
 
 def output_text(page: Page) -> str:

@@ -1,19 +1,24 @@
 """Notebook 04 in a real browser: JupyterLab, Debian's Chromium, Playwright.
 
 The test starts JupyterLab on a copy of notebooks/ (its own port, token,
-lab home and Jupyter folders), opens notebook 04 in headless Chromium, runs
-every cell from the Run menu, and checks that the notebook passed its own
-checks and that the dashboard is live (widgets, not the static figures a
-headless run shows). Then it does what the notebook asks a learner to do:
-drags the v1 slider of the dashboard's split with the mouse, sets the load
-generator to 100 requests a second and presses Start load, and reads the
-split chart's bars from the plotly div: the observed share of each version
-must be a plausible binomial draw at its new weight.
+lab home and Jupyter folders), opens notebook 04 in headless Chromium at a
+laptop's 1366x768 with the file browser open (JupyterLab's default layout,
+so the notebook gets about 930 px), runs every cell from the Run menu, and
+checks that the notebook passed its own checks, that the dashboard is live
+(widgets, not the static figures a headless run shows), and that every
+chart and widget fits its output (tests/browser/layout.py). Then it does
+what the notebook asks a learner to do: drags the v1 slider of the
+dashboard's split with the mouse, sets the load generator to 100 requests a
+second and presses Start load, and reads the split chart's bars from the
+plotly div: the observed share of each version must be a plausible binomial
+draw at its new weight. Last, it closes and reopens the file browser: the
+charts must follow the notebook's width both ways.
 
-Screenshots of the dashboard (slider, latency chart, topology) are saved in
-test-artifacts/browser/ with the server's log; on failure, one of the whole
-page too. JupyterLab, its kernel and the lab the notebook started are
-stopped whatever happens.
+Screenshots are saved in test-artifacts/browser/ with the server's log: the
+page as the learner sees it, the dashboard's whole output before and after
+the slider, and the page with the file browser closed; on failure, one of
+the whole page too. JupyterLab, its kernel and the lab the notebook started
+are stopped whatever happens.
 """
 
 from __future__ import annotations
@@ -21,21 +26,18 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, Locator, Page, sync_playwright
-from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import BrowserContext, Locator, Page
 
 from tests.browser import notebook_page as nb
-from tests.browser.chromium import FLAGS, require_chromium, starts_by_itself
-from tests.browser.jupyter import Server, jupyter_lab
+from tests.browser.conftest import ARTIFACTS
+from tests.browser.jupyter import Server
+from tests.browser.layout import LAPTOP, assert_fits, show_file_browser
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts" / "browser"
 NOTEBOOK = "04-traffic-shifting-and-canary-releases.ipynb"
 DASHBOARD_CELL = "board = dashboard(lab"
+CHARTS = ("Latency", "Configured vs observed", "Request rate", "Topology")
 
 RUN_ALL_TIMEOUT_S = 150
 NEW_V1 = 60          # where the v1 slider is dragged to (from 10): v3 takes the rest, v2 keeps 0
@@ -48,33 +50,8 @@ def within_binomial(hits: int, n: int, p: float, z: float = 3.29) -> bool:
     return abs(hits - n * p) <= z * math.sqrt(n * p * (1 - p)) + 1
 
 
-SCREENSHOTS = ("dashboard-after-run-all.png", "dashboard-after-slider.png")
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    with jupyter_lab(ROOT / "notebooks", tmp_path, ARTIFACTS) as running:
-        yield running
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[BrowserContext]:
-    path = require_chromium()
-    with sync_playwright() as playwright:
-        try:
-            context = playwright.chromium.launch_persistent_context(
-                str(tmp_path / "chromium-profile"), executable_path=path, headless=True, args=FLAGS,
-                viewport={"width": 1920, "height": 1100}, timeout=60_000,
-            )
-        except PlaywrightError as exc:
-            alone, detail = starts_by_itself(path, tmp_path / "chromium-alone")
-            if not alone:
-                pytest.skip(f"Chromium at {path} does not start on this machine, even without Playwright: {detail}")
-            raise AssertionError(f"Chromium starts alone but Playwright could not launch it: {exc}") from exc
-        try:
-            yield context
-        finally:
-            context.close()
+SCREENSHOTS = ("laptop-split-chart.png", "dashboard-after-run-all.png", "dashboard-after-slider.png",
+               "laptop-file-browser-closed.png")
 
 
 @pytest.mark.timeout(300)
@@ -95,7 +72,7 @@ def test_dashboard_split_follows_the_slider_in_a_real_browser(server: Server, br
 def check_notebook_04(page: Page, server: Server) -> None:
     started = time.monotonic()
     nb.open_notebook(page, server.page_url(NOTEBOOK))
-    nb.hide_left_sidebar(page)
+    show_file_browser(page)
     nb.run_all_cells(page)
     prompts = nb.wait_for_run_all(page, RUN_ALL_TIMEOUT_S)
     ran_s = time.monotonic() - started
@@ -111,11 +88,19 @@ def check_notebook_04(page: Page, server: Server) -> None:
     assert v1.count() == 1, f"the dashboard has no v1 slider: is it live?\n{board.inner_text()[:2000]}"
     start = board.get_by_role("button", name="Start load")
     assert start.count() == 1
-    titles = rendered_chart_titles(board, ("Latency", "Configured vs observed", "Request rate", "Topology"), timeout_s=60)
-    for chart in ("Latency", "Configured vs observed", "Request rate", "Topology"):
+    titles = nb.rendered_chart_titles(board, CHARTS, timeout_s=60)
+    for chart in CHARTS:
         assert any(t.startswith(chart) for t in titles), f"no {chart} chart in the dashboard: {titles}"
     assert [nb.readout(s) for s in (v1, v2, v3)] == [10, 0, 90], "the dashboard starts from the notebook's 10/0/90"
-    screenshot(page, board, SCREENSHOTS[0])
+
+    # On a laptop with the file browser open, every chart and widget of the notebook fits its output.
+    split_chart = board.locator(".js-plotly-plot").filter(has_text="Configured vs observed")
+    try:
+        assert_fits(page)
+    finally:  # what the learner sees, whether it fits or not
+        split_chart.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / SCREENSHOTS[0]))
+    screenshot(page, board, SCREENSHOTS[1])
 
     # Drag v1 to 60 with the mouse: on release the widget rebalances (v3 takes the rest) and applies.
     nb.drag_slider(page, v1, NEW_V1)
@@ -147,23 +132,20 @@ def check_notebook_04(page: Page, server: Server) -> None:
     assert any(t["name"].startswith("v1") for t in latency.traces) and any(t["y"] for t in latency.traces)
     topology = nb.plot(board, "Topology")
     assert topology.trace("nodes")["x"], "the topology graph has no nodes"
-    screenshot(page, board, SCREENSHOTS[1])
+    assert_fits(page)
+    screenshot(page, board, SCREENSHOTS[2])
+
+    # The learner closes the file browser (latency and split then share a row) and opens it again.
+    nb.hide_left_sidebar(page)
+    try:
+        assert_fits(page)
+    finally:
+        split_chart.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / SCREENSHOTS[3]))
+    show_file_browser(page)
+    assert_fits(page)
     (ARTIFACTS / "timings.txt").write_text(f"run all cells: {ran_s:.1f} s\nwhole test in the browser: "
                                            f"{time.monotonic() - started:.1f} s\nsplit: {weights}\nobserved: {counts}\n")
-
-
-def rendered_chart_titles(board: Locator, charts: tuple[str, ...], timeout_s: float) -> list[str]:
-    """The dashboard's chart titles once every chart has drawn (or the titles at the deadline).
-
-    A live chart draws only after the browser has loaded plotly's widget code,
-    which on a cold start (a fresh virtualenv, an empty browser cache) can come
-    well after the cell has finished."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        titles = [p.title for p in nb.plots(board)]
-        if all(any(t.startswith(chart) for t in titles) for chart in charts) or time.monotonic() > deadline:
-            return titles
-        time.sleep(0.5)
 
 
 def settled_split(board: Locator, weights: dict[str, int], timeout_s: float) -> nb.Plot:
@@ -186,10 +168,12 @@ def settled_split(board: Locator, weights: dict[str, int], timeout_s: float) -> 
 
 
 def screenshot(page: Page, board: Locator, name: str) -> None:
-    """The dashboard's whole output, made tall enough to show at once (the notebook scrolls inside the page)."""
-    height = board.bounding_box()
-    size = page.viewport_size or {"width": 1920, "height": 1100}
-    if height is not None and height["height"] + 200 > size["height"]:
-        page.set_viewport_size({"width": size["width"], "height": int(height["height"]) + 300})
+    """The dashboard's whole output, the page made tall enough to show it at once (the notebook
+    scrolls inside the page), at the same width; then back to the laptop's size."""
+    box = board.bounding_box()
+    size = page.viewport_size or LAPTOP
+    if box is not None and box["height"] + 200 > size["height"]:
+        page.set_viewport_size({"width": size["width"], "height": int(box["height"]) + 300})
     board.scroll_into_view_if_needed()
     board.screenshot(path=str(ARTIFACTS / name))
+    page.set_viewport_size(size)
