@@ -10,7 +10,9 @@ STAMP   = $(VENV)/.meshkit-installed
 
 .PHONY: setup lab test tour bench clean
 
-setup: $(STAMP)
+LAB_SETTINGS = $(VENV)/share/jupyter/lab/settings/overrides.json
+
+setup: $(STAMP) $(LAB_SETTINGS)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "meshkit needs Python 3.11 or newer; set PYTHON=python3.11 (or newer)")'
@@ -18,6 +20,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
 	@touch $@
+
+# JupyterLab defaults for this venv's JupyterLab only (its application settings
+# directory; a learner's own settings still win): the file browser drops its
+# Modified column so the notebooks' names get the sidebar's width.
+$(LAB_SETTINGS): jupyterlab-settings/overrides.json $(STAMP)
+	@mkdir -p $(dir $@)
+	cp $< $@
 
 # Jupyter refuses to run as root unless told; containers often run as root.
 ROOT_FLAG = $(if $(filter 0,$(shell id -u)),--allow-root,)
