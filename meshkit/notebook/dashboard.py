@@ -85,7 +85,8 @@ class Dashboard:
         self.charts = LiveCharts(self.recorder, target=service, live=self.live, edges=lambda: lab.topology(window=TOPOLOGY_WINDOW_S),
                                  workloads=lab.workloads, certificates=getattr(lab, "certificates", None))
         self._configured()
-        self.split.observe(lambda _: self._configured(), names="version")
+        # `weights` (not `version`): the split also follows changes made elsewhere (another cell, the CLI).
+        self.split.observe(lambda _: self._configured(), names="weights")
         self.refresher = Refresher(self._tick, lambda: self.loadgen.active > 0)
         self.loadgen.on_run(lambda _: self.refresher.kick())
         self.note = widgets.HTML(html.escape(caller_note(lab.workloads())))

@@ -564,3 +564,12 @@ def config_docs(name: str) -> list[dict[str, Any]]:
     for doc in docs:
         doc["metadata"].setdefault("namespace", "default")
     return docs
+
+
+def test_the_dashboards_configured_split_follows_a_change_made_elsewhere(lab: Lab) -> None:
+    board = Dashboard(lab, "reviews", live=False)
+    board.split.set_weights({"v1": 100, "v2": 0, "v3": 0})
+    lab.apply(istio.with_split(lab.get("vs", "reviews"), "reviews", "default", {"v1": 20, "v2": 0, "v3": 80}))
+    board.split.refresh()
+    configured = board.split_table().set_index("version")["configured"]
+    assert configured.to_dict() == {"v1": 20.0, "v2": 0.0, "v3": 80.0}
