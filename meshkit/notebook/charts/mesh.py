@@ -177,7 +177,7 @@ EDGE_WINDOW_S = 10.0
 """The edge chart shows the last this many seconds, so an edge fades once its sidecars stop reporting it."""
 
 EDGE_LAYOUT = chart_layout(
-    "What the sidecars report: requests per second on each edge", 360,
+    "What the sidecars report, per edge", 360,
     barmode="stack",
     xaxis={"title": {"text": "requests per second"}, "rangemode": "tozero"},
     yaxis={"type": "category", "title": {"text": ""}},
