@@ -12,7 +12,7 @@ learner's browser would.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import ipywidgets as widgets
@@ -29,18 +29,48 @@ from meshkit.quiz.tasks import TaskResult
 RIGHT_STYLE = "color: #2ca02c"
 WRONG_STYLE = "color: #d62728"
 NOTE_STYLE = "color: #555"
-WIDE = widgets.Layout(width="100%")
+WIDE = widgets.Layout(width="auto")  # not 100%: a widget's own margin would push it past its card
 
 
 def _html(body: str, style: str = "") -> str:
     return f'<div style="{style}; white-space: pre-wrap; line-height: 1.4">{body}</div>'
 
 
+def _execution_count() -> int | None:
+    if not frontend.in_kernel():
+        return None
+    from IPython import get_ipython
+
+    return getattr(get_ipython(), "execution_count", None)
+
+
+class ShownOnce:
+    """Display a card once per cell: `quiz.ask(...)` shows it, and the same card as the
+    cell's value does not show it again. Live it is the widget; headless, its text."""
+
+    live: bool
+    _shown_at: int | None = None
+    text: Callable[[], str]  # each card's words, printed headless
+
+    def display(self) -> None:
+        self._shown_at = _execution_count()
+        if not self.live:
+            print(self.text())
+        elif frontend.in_kernel():
+            from IPython.display import display
+
+            display(self._repr_mimebundle_(), raw=True)  # type: ignore[attr-defined]
+
+    def _ipython_display_(self) -> None:
+        if self._shown_at is None or self._shown_at != _execution_count():
+            self.display()
+
+
 def _steps(steps: Sequence[str]) -> str:
     return "<ol>" + "".join(f"<li>{html.escape(s)}</li>" for s in steps) + "</ol>"
 
 
-class QuestionCard(widgets.VBox):
+class QuestionCard(ShownOnce, widgets.VBox):
     """One question: its control, Check, Hint, and the feedback under them.
 
     Traits: `feedback` (the last words shown), `tries`, `solved`."""
@@ -72,7 +102,7 @@ class QuestionCard(widgets.VBox):
                 for i, o in enumerate(q.options)
             ]
         parts += [self.control, widgets.HBox([self.check_button, self.hint_button]), self.output]
-        super().__init__(children=parts, layout=widgets.Layout(width="100%", border="1px solid #ddd", padding="0.5em", margin="0.5em 0"))
+        super().__init__(children=parts, layout=widgets.Layout(border="1px solid #ddd", padding="0.5em", margin="0.5em 0"))
 
     def _control(self) -> widgets.Widget:
         q = self.state.question
@@ -158,17 +188,9 @@ class QuestionCard(widgets.VBox):
         q = self.state.question
         return text.question_text(q, predict=self.state.prediction) + f'\n  answer in code: quiz.answer("{q.id}", {text.how_to_answer(q)!r}) -- or run it live in JupyterLab'
 
-    def display(self) -> None:
-        if self.live:
-            frontend.show(self)
-        else:
-            print(self.text())
-
-    def _ipython_display_(self) -> None:  # the cell's value: shown by display() already
-        return None
 
 
-class TaskCard(widgets.VBox):
+class TaskCard(ShownOnce, widgets.VBox):
     """A live task: Check (on the running lab), Hint, Show solution, Solve it for me.
 
     Traits: `result` (the last check's sentence) and `passed`."""
@@ -194,7 +216,7 @@ class TaskCard(widgets.VBox):
         self.solution_button.on_click(lambda _b: self.show_solution())
         self.solve_button.on_click(lambda _b: self.solve())
         buttons = widgets.HBox([self.check_button, self.hint_button, self.solution_button, self.solve_button], layout=widgets.Layout(flex_flow="row wrap"))
-        super().__init__(children=[head, buttons, self.output], layout=widgets.Layout(width="100%", border="1px solid #9ac", padding="0.5em", margin="0.5em 0"))
+        super().__init__(children=[head, buttons, self.output], layout=widgets.Layout(border="1px solid #9ac", padding="0.5em", margin="0.5em 0"))
 
     def check(self) -> TaskResult | None:
         self._say("Checking the lab (config, then fresh traffic)...", NOTE_STYLE, quiet=True)
@@ -242,17 +264,9 @@ class TaskCard(widgets.VBox):
     def text(self) -> str:
         return text.task_text(self.state.words) + f'\n  check it in code: quiz.task("{self.state.words.id}").check()'
 
-    def display(self) -> None:
-        if self.live:
-            frontend.show(self)
-        else:
-            print(self.text())
-
-    def _ipython_display_(self) -> None:
-        return None
 
 
-class QuizCard(widgets.VBox):
+class QuizCard(ShownOnce, widgets.VBox):
     """The end of a notebook: its questions, then its live tasks."""
 
     def __init__(self, title: str, questions: Sequence[QuestionState], tasks: Sequence[TaskState], live: bool = True) -> None:
@@ -262,14 +276,5 @@ class QuizCard(widgets.VBox):
         head = widgets.HTML(f"<h3>Check yourself: {html.escape(title)}</h3><span style='{NOTE_STYLE}'>{len(self.questions)} questions and {len(self.tasks)} live task(s); your answers are saved to your progress (`meshkit progress`).</span>")
         super().__init__(children=[head, *self.questions, *self.tasks], layout=widgets.Layout(width="100%"))
 
-    def display(self) -> None:
-        if self.live:
-            frontend.show(self)
-        else:
-            print(self.text())
-
     def text(self) -> str:
         return "\n\n".join([*(c.text() for c in self.questions), *(c.text() for c in self.tasks)])
-
-    def _ipython_display_(self) -> None:
-        return None

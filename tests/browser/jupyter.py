@@ -98,6 +98,8 @@ def server_environment(home: Path, state: Path) -> dict[str, str]:
     env.pop("IPYTHONDIR", None)
     env.update(
         MESHKIT_HOME=str(home),
+        MESHKIT_PROGRESS=str(progress_file(home)),  # the quiz's progress, never the tester's own
+        MESHKIT_LEARNER="browser-test",
         JUPYTER_CONFIG_DIR=str(state / "config"),
         JUPYTER_DATA_DIR=str(state / "data"),
         JUPYTER_RUNTIME_DIR=str(state / "runtime"),
@@ -107,6 +109,11 @@ def server_environment(home: Path, state: Path) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
     )
     return env
+
+
+def progress_file(home: Path) -> Path:
+    """Where the server's kernels save quiz progress: beside the lab home, inside the test's tmp."""
+    return home.parent / "progress.jsonl"
 
 
 def write_settings(settings_dir: Path) -> None:
