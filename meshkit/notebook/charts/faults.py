@@ -356,8 +356,9 @@ class EndpointSampler:
 
 
 ENDPOINTS_LAYOUT = chart_layout(
-    "Endpoints as the caller's sidecar sees them (read about every 2 s)", 300,
-    xaxis={"title": {"text": "time"}, "type": "date", "tickformat": "%H:%M:%S"},
+    "Endpoints as the caller's sidecar sees them", 300,
+    xaxis={"title": {"text": "time (the sidecar is read about every 2 s while load runs)"}, "type": "date",
+           "tickformat": "%H:%M:%S"},
     yaxis={"type": "category", "title": {"text": ""}},
     legend={**LEGEND_UNDER, "title": {"text": "state:"}},
 )
