@@ -148,7 +148,7 @@ def test_versions_over_time_counts_each_version_per_second_with_zeros_and_failur
     traces, layout = mesh.versions_over_time(frame)
     by_name = {t.name: t for t in traces}
     assert list(by_name) == ["v1", "v2", "v3", "failed"]
-    assert list(by_name["v1"].x) == [1.0, 2.0, 3.0], "the newest second (still filling) is left out"
+    assert list(by_name["v1"].x) == [0.5, 1.5, 2.5], "the newest second (still filling) is left out"
     assert list(by_name["v1"].y) == [2.0, 0.0, 0.0]
     assert list(by_name["v2"].y) == [0.0, 1.0, 0.0] and list(by_name["failed"].y) == [0.0, 1.0, 0.0]
     assert list(by_name["v3"].y) == [0.0, 0.0, 1.0]
@@ -159,7 +159,7 @@ def test_versions_over_time_counts_each_version_per_second_with_zeros_and_failur
 def test_versions_over_time_keeps_a_horizon_and_halves_counts_for_two_second_bins() -> None:
     frame = rows([(float(t), 5, 200, "v1", 1) for t in range(20)])
     traces, _ = mesh.versions_over_time(frame, bin_s=2.0, horizon_s=6.0)
-    assert list(traces[0].x) == [14.0, 16.0, 18.0] and list(traces[0].y) == [1.0, 1.0, 1.0]
+    assert list(traces[0].x) == [13.0, 15.0, 17.0] and list(traces[0].y) == [1.0, 1.0, 1.0]
     assert mesh.versions_over_time(rows([]))[0] == []
 
 

@@ -235,7 +235,8 @@ PUSH_COLUMNS = ["version", "at", "node", "ack_ms", "nack"]
 ACK_LAYOUT = chart_layout(
     "Config versions: each sidecar's ACK time (log scale)", 380,
     xaxis={"title": {"text": "config version"}, "type": "category"},
-    yaxis={"title": {"text": "ms from the change to the ACK"}, "type": "log"},
+    # dtick 1: a tick at each power of ten only (10, 100, 1000 ms), not plotly's unlabelled 2s and 5s.
+    yaxis={"title": {"text": "ms from the change to the ACK"}, "type": "log", "dtick": 1},
 )
 
 
@@ -323,7 +324,7 @@ FAILED = "failed"
 
 
 def versions_over_time(frame: pd.DataFrame, bin_s: float = 1.0, horizon_s: float = 120.0) -> Drawn:
-    """One line per version: requests per second it answered, in bins of `bin_s` seconds.
+    """One line per version: requests per second it answered, in bins of `bin_s` seconds (a point mid-bin).
 
     `frame` has the recorder's columns at, version and code. Requests that
     failed (no 200) are a line of their own. Bins with no request are 0,
@@ -350,9 +351,9 @@ def versions_over_time(frame: pd.DataFrame, bin_s: float = 1.0, horizon_s: float
         y = [float(counts.get((name, b), 0)) / bin_s for b in bins]
         color = FAILED_COLOR if name == FAILED else version_color(name, versions)
         traces.append(go.Scatter(
-            x=[(b + 1) * bin_s for b in bins], y=y, mode="lines+markers", name=name,
-            line={"color": color, "shape": "hv" if len(bins) > 1 else "linear"}, marker={"size": 4},
-            hovertemplate=f"{html.escape(name)}: %{{y:.1f}} requests/s up to %{{x:.0f}} s<extra></extra>",
+            x=[(b + 0.5) * bin_s for b in bins], y=y, mode="lines+markers", name=name,
+            line={"color": color}, marker={"size": 5},
+            hovertemplate=f"{html.escape(name)}: %{{y:.1f}} requests/s around %{{x:.1f}} s<extra></extra>",
         ))
     return traces, {**VERSIONS_LAYOUT, "annotations": NO_NOTE}
 
