@@ -48,6 +48,8 @@ def fill(fig: go.Figure, traces: Sequence[BaseTraceType], layout: Mapping[str, A
     When the traces are the same series as before (same count, types and
     names), only their values change, all inside one batch_update. When the
     series changed (a new version appeared), the trace list is replaced.
+    A layout given is the chart's whole set of annotations: one it leaves out
+    (such as "no requests yet") is removed, not kept from the last redraw.
     """
     same = len(fig.data) == len(traces) and all(
         old.type == new.type and old.name == new.name for old, new in zip(fig.data, traces, strict=True)
@@ -61,6 +63,8 @@ def fill(fig: go.Figure, traces: Sequence[BaseTraceType], layout: Mapping[str, A
                 values = {k: v for k, v in new.to_plotly_json().items() if k not in ("type", "uid")}
                 old.update(values, overwrite=True)
         if layout:
+            if "annotations" not in layout and fig.layout.annotations:
+                fig.layout.annotations = ()  # update_layout merges lists, so an emptied one is set apart
             fig.update_layout(layout)
     return fig
 

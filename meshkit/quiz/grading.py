@@ -31,6 +31,9 @@ class Verdict:
     feedback: str  # the misconception behind a wrong answer, or what was right
     explanation: tuple[str, ...] = field(default=())
 
+    def __repr__(self) -> str:  # a cell ending with quiz.answer(...) shows this under the printed feedback
+        return f"<{'right' if self.correct else 'wrong'}: {self.answer}>"
+
 
 def letter(index: int) -> str:
     return LETTERS[index]

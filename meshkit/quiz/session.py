@@ -192,15 +192,15 @@ class Quiz:
         self._emit(text.outcome(state.question, outcome))
         return outcome.verdict
 
-    def observe(self, ident: str, measured: Any, unit: str = "") -> str:
+    def observe(self, ident: str, measured: Any, unit: str = "") -> None:
         """After the experiment: the learner's prediction next to what the lab measured
-        (in the prediction's card when it was shown live, printed otherwise)."""
+        (in the prediction's card when it was shown live, printed otherwise). Returns
+        nothing, so a cell ending with it does not show the words twice."""
         card = self._cards.get(ident)
         if card is not None and self.live:
-            return str(card.compare(measured, unit))
-        message = self.question_state(ident).observe(measured, unit)
-        self._emit(message)
-        return message
+            card.compare(measured, unit)
+            return
+        self._emit(self.question_state(ident).observe(measured, unit))
 
     def progress(self) -> Any:
         """This learner's progress over every notebook (a DataFrame)."""

@@ -160,3 +160,17 @@ def test_certificates_axis_names_namespace_and_service_account() -> None:
     assert list(fig.data[0].y) == ["spiffe://cluster.local/ns/default/sa/bookinfo-reviews"], "bars keep the full identity"
     assert list(fig.layout.yaxis.ticktext) == ["default/bookinfo-reviews"]
     assert figures.short_identity("not-a-spiffe-id") == "not-a-spiffe-id"
+
+
+def test_fill_drops_an_annotation_the_new_layout_leaves_out() -> None:
+    import plotly.graph_objects as go
+
+    from meshkit.notebook.figures import fill
+
+    fig = go.Figure()
+    fill(fig, [go.Bar(x=[], y=[], name="a")], {"annotations": [{"text": "no requests yet", "showarrow": False}]})
+    assert [a.text for a in fig.layout.annotations] == ["no requests yet"]
+    fill(fig, [go.Bar(x=["v1"], y=[3], name="a")], {"title": {"text": "t"}})
+    assert fig.layout.annotations == ()
+    fill(fig, [go.Bar(x=["v1"], y=[4], name="a")])
+    assert fig.layout.title.text == "t", "no layout given: the layout stays"
