@@ -315,6 +315,19 @@ class Lab:
         except (httpx.HTTPError, ValueError) as exc:
             raise LabError(f"the sidecar of {views[0].node} did not answer: {exc}") from exc
 
+    def endpoints(self, workload: str = CLIENT.name) -> pd.DataFrame:
+        """The endpoints one workload's sidecar balances its calls over, as it sees them
+        now (like `istioctl proxy-config endpoints`): per service and subset, each
+        endpoint's address, version, whether outlier detection has ejected it, and its
+        requests in flight. Read from the sidecar's /clusters page."""
+        views = [v for v in self._select(workload) if v.sidecar and v.running]
+        if not views:
+            raise UnknownWorkload(f"{workload!r} has no sidecar: inject it first with lab.inject({workload!r})")
+        docs = self._admin_json(views[:1], "/clusters")
+        if not docs or not isinstance(docs[0], list):
+            raise LabError(f"the sidecar of {views[0].node} did not answer for its endpoints")
+        return observe.endpoints_frame(docs[0])
+
     def pushes(self, limit: int = 20) -> pd.DataFrame:
         """Recent config pushes: version, how many sidecars ACKed, slowest ACK in ms."""
         rows = []

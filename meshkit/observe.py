@@ -493,3 +493,27 @@ def drops(status: Mapping[str, Any]) -> pd.DataFrame:
     result = pd.DataFrame(rows, columns=DROP_COLUMNS)
     result.attrs.update({k: status.get(k) for k in ("records", "capacity", "evicted", "persisted", "otlp")})
     return result
+
+
+ENDPOINT_COLUMNS = [
+    "service", "subset", "address", "instance", "version", "mtls", "ejected", "ejections", "consecutive_5xx",
+    "active_requests", "host",
+]  # fmt: skip
+
+
+def endpoints_frame(clusters: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per endpoint of a sidecar's /clusters page; `service` is the host's first label."""
+    rows = [
+        {
+            "service": str(cluster.get("host", "")).split(".", 1)[0],
+            "subset": cluster.get("subset"),
+            "host": cluster.get("host"),
+            **{key: endpoint.get(key) for key in ("address", "instance", "version", "mtls", "active_requests")},
+            "ejected": bool(endpoint.get("ejected")),
+            "ejections": int(endpoint.get("ejections") or 0),
+            "consecutive_5xx": int(endpoint.get("consecutive_5xx") or 0),
+        }
+        for cluster in clusters
+        for endpoint in cluster.get("endpoints", [])
+    ]
+    return pd.DataFrame(rows, columns=ENDPOINT_COLUMNS)

@@ -301,3 +301,14 @@ def test_service_links_are_links_live_and_text_headless(lab: Lab) -> None:
     assert isinstance(live, ipywidgets.HTML) and f'href="{url}"' in live.value
     headless = service_links(lab, live=False)
     assert isinstance(headless, Pretty) and url in headless.data
+
+
+def test_endpoints_are_the_callers_view_of_each_service(lab: Lab) -> None:
+    lab.call("productpage", "/productpage")
+    endpoints = lab.endpoints("productpage-v1")
+    reviews = endpoints[(endpoints.service == "reviews") & endpoints.subset.isna()]
+    assert sorted(reviews.version) == ["v1", "v2", "v3"]
+    assert not reviews.ejected.any() and reviews.mtls.all()
+    assert reviews.host.eq("reviews.default.svc.cluster.local").all()
+    with pytest.raises(UnknownWorkload, match="no workload or namespace 'nosuch'"):
+        lab.endpoints("nosuch")

@@ -8,6 +8,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
+from meshkit.errors import UnknownWorkload
+from meshkit.observe import endpoints_frame
+
 from meshkit.notebook.charts import faults
 from meshkit.notebook.charts.faults import (
     ABORTED,
@@ -144,21 +147,21 @@ def test_last_run_keeps_the_newest_run_only() -> None:
 # -- endpoints: the caller's sidecar ---------------------------------------------------------
 
 
-def clusters_page(v2_ejected: bool) -> list[dict[str, Any]]:
-    """The shape of a sidecar's /clusters page (meshkit.sidecar.cluster.Cluster.describe)."""
+def clusters_page(v2_ejected: bool) -> pd.DataFrame:
+    """lab.endpoints() of a sidecar's /clusters page (meshkit.sidecar.cluster.Cluster.describe)."""
     def endpoint(version: str, ejected: bool, ejections: int) -> dict[str, Any]:
         return {"address": f"127.0.0.1:1{version[1]}", "instance": f"pick-{version}-0", "version": version,
                 "ejected": ejected, "ejections": ejections, "consecutive_5xx": 0, "active_requests": 0}
 
     pick = [endpoint("v1", False, 0), endpoint("v2", v2_ejected, int(v2_ejected))]
-    return [
+    return endpoints_frame([
         {"name": "outbound|9080||pick.default.svc.cluster.local", "host": "pick.default.svc.cluster.local",
          "subset": None, "endpoints": pick},
         {"name": "outbound|9080|v2|pick.default.svc.cluster.local", "host": "pick.default.svc.cluster.local",
          "subset": "v2", "endpoints": [pick[1]]},
         {"name": "outbound|9080||slow.default.svc.cluster.local", "host": "slow.default.svc.cluster.local",
          "subset": None, "endpoints": [endpoint("v1", False, 0)]},
-    ]
+    ])
 
 
 def test_endpoint_rows_read_one_services_endpoints_once_each() -> None:
@@ -201,24 +204,15 @@ def test_endpoint_states_empty_says_why() -> None:
     assert traces == [] and "start the load" in layout["annotations"][0]["text"]
 
 
-class FakeLab:
-    def __init__(self, targets: list[dict[str, Any]]) -> None:
-        self.targets = targets
+class GoneLab:
+    """A lab whose caller has no sidecar any more: lab.endpoints raises as the real one does."""
 
-    def prometheus_targets(self) -> list[dict[str, Any]]:
-        return self.targets
-
-
-def test_the_callers_admin_address_comes_from_the_labs_prometheus_targets() -> None:
-    lab = FakeLab([{"targets": ["127.0.0.1:4001"], "labels": {"workload": "pick-v1"}},
-                   {"targets": ["127.0.0.1:4002"], "labels": {"workload": "curl"}}])
-    assert faults.caller_admin_url(lab, "curl") == "http://127.0.0.1:4002"  # type: ignore[arg-type]
-    with pytest.raises(faults.LabError, match="no sidecar"):
-        faults.caller_admin_url(lab, "ratings-v1")  # type: ignore[arg-type]
+    def endpoints(self, workload: str) -> pd.DataFrame:
+        raise UnknownWorkload(f"{workload!r} has no sidecar: inject it first")
 
 
 def test_a_sampler_whose_sidecar_is_gone_keeps_its_history_and_says_why() -> None:
-    sampler = faults.EndpointSampler(FakeLab([]), "pick")  # type: ignore[arg-type]
+    sampler = faults.EndpointSampler(GoneLab(), "pick")  # type: ignore[arg-type]
     frame = sampler()
     assert frame.empty and list(frame.columns) == faults.ENDPOINT_COLUMNS
     assert "no sidecar" in sampler.last_error

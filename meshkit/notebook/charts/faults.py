@@ -19,9 +19,7 @@ code, flags, version). The third reads what the caller's sidecar knows: its
 admin page `/clusters` lists every endpoint of every outbound cluster with
 `ejected`, `ejections` and `consecutive_5xx`. `EndpointSampler` reads it
 each time the bench asks (about every 2 s while load runs, and once after
-each run) and keeps the history; the Lab has no method for that page yet, so
-`caller_admin_url` finds the sidecar's admin address among the Lab's
-`prometheus_targets()` (the same admin listener serves /stats/prometheus).
+each run), through `lab.endpoints(workload)`, and keeps the history.
 
 Every chart's x axis is the wall clock of this machine, so the charts of one
 bench line up: the second v2's errors stop in one is the second it is marked
@@ -37,13 +35,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import httpx
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.basedatatypes import BaseTraceType
 
-from meshkit.errors import LabError
+from meshkit.errors import MeshkitError
 from meshkit.lab import Lab
 from meshkit.notebook.bench import Chart
 from meshkit.notebook.figures import LEGEND_UNDER, chart_layout
@@ -272,41 +269,26 @@ def service_of(host: str) -> str:
     return host.split(".", 1)[0]
 
 
-def endpoint_rows(clusters: Sequence[Mapping[str, Any]], at: float, service: str | None = None) -> list[dict[str, Any]]:
-    """One row per endpoint of the sidecar's /clusters page at time `at` (epoch seconds).
+def endpoint_rows(endpoints: pd.DataFrame, at: float, service: str | None = None) -> list[dict[str, Any]]:
+    """One row per endpoint of a `lab.endpoints()` reading at time `at` (epoch seconds).
 
     Only clusters without a subset are read (a subset's cluster lists the
     same endpoints again); `service` keeps one service's. `endpoint` is
     "version (instance)", what a learner recognises.
     """
     rows = []
-    for cluster in clusters:
-        name = service_of(str(cluster.get("host", "")))
-        if cluster.get("subset") is not None or (service is not None and name != service):
+    for row in endpoints.itertuples(index=False):
+        if isinstance(row.subset, str) or (service is not None and row.service != service):  # subset: NaN when none
             continue
-        for endpoint in cluster.get("endpoints", []):
-            version = str(endpoint.get("version") or "")
-            instance = str(endpoint.get("instance") or endpoint.get("address") or "")
-            rows.append({
-                "at": float(at), "service": name,
-                "endpoint": f"{version} ({instance})" if version else instance,
-                "version": version, "ejected": bool(endpoint.get("ejected")),
-                "ejections": int(endpoint.get("ejections") or 0),
-                "consecutive_5xx": int(endpoint.get("consecutive_5xx") or 0),
-            })
+        version = str(row.version or "")
+        instance = str(row.instance or row.address or "")
+        rows.append({
+            "at": float(at), "service": row.service,
+            "endpoint": f"{version} ({instance})" if version else instance,
+            "version": version, "ejected": bool(row.ejected),
+            "ejections": int(row.ejections), "consecutive_5xx": int(row.consecutive_5xx),
+        })
     return rows
-
-
-def caller_admin_url(lab: Lab, workload: str = "curl") -> str:
-    """The admin address of `workload`'s sidecar, from the Lab's Prometheus targets (the same listener).
-
-    The Lab has no method for a sidecar's /clusters page; its
-    `prometheus_targets()` names every sidecar's admin host:port by workload.
-    """
-    for group in lab.prometheus_targets():
-        if group.get("labels", {}).get("workload") == workload and group.get("targets"):
-            return f"http://{group['targets'][0]}"
-    raise LabError(f"{workload!r} has no sidecar: inject it first with lab.inject({workload!r})")
 
 
 class EndpointSampler:
@@ -327,20 +309,16 @@ class EndpointSampler:
         self.max_rows = max_rows
         self.last_error = ""
         self._rows: list[dict[str, Any]] = []
-        self._url: str | None = None
         self._lock = threading.Lock()
 
     def sample(self) -> list[dict[str, Any]]:
-        """One reading of the sidecar's endpoints, added to the history."""
+        """One reading of the sidecar's endpoints (lab.endpoints), added to the history."""
         try:
-            if self._url is None:
-                self._url = caller_admin_url(self.lab, self.workload)
-            clusters = httpx.get(f"{self._url}/clusters", timeout=5.0, trust_env=False).json()
-        except (httpx.HTTPError, ValueError, LabError) as exc:
-            self._url = None  # the sidecar may have restarted on another port
+            endpoints = self.lab.endpoints(self.workload)
+        except MeshkitError as exc:
             self.last_error = str(exc)
             return []
-        rows = endpoint_rows(clusters, time.time(), self.service)
+        rows = endpoint_rows(endpoints, time.time(), self.service)
         with self._lock:
             self._rows = (self._rows + rows)[-self.max_rows:]
         return rows
