@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.meshkit-installed
 
-.PHONY: setup lab test tour bench clean
+.PHONY: setup lab test test-fast tour bench clean
 
 LAB_SETTINGS = $(VENV)/share/jupyter/lab/settings/overrides.json
 
@@ -36,7 +36,11 @@ lab: setup
 
 test: setup
 	$(PY) tests/setup_system.py
-	$(PY) -m pytest -p no:cacheprovider -q tests
+	$(PY) -m pytest -p no:cacheprovider -q --durations=15 tests
+
+# The developer's loop: the pure tests only (no processes, sockets or browser), under a minute.
+test-fast: setup
+	$(PY) -m pytest -p no:cacheprovider -q tests/unit
 
 tour: setup
 	$(VENV)/bin/meshkit tour
