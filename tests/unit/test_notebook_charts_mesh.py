@@ -153,6 +153,7 @@ def test_versions_over_time_counts_each_version_per_second_with_zeros_and_failur
     assert list(by_name["v2"].y) == [0.0, 1.0, 0.0] and list(by_name["failed"].y) == [0.0, 1.0, 0.0]
     assert list(by_name["v3"].y) == [0.0, 0.0, 1.0]
     assert by_name["failed"].line.color == mesh.FAILED_COLOR
+    assert [by_name[v].line.dash for v in ("v1", "v2", "v3")] == ["solid", "dash", "dot"], "equal rates stay visible"
     assert layout["legend"]["title"]["text"] == "answered by:"
 
 

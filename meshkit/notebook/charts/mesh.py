@@ -321,6 +321,7 @@ VERSIONS_LAYOUT = chart_layout(
     legend={**LEGEND_UNDER, "title": {"text": "answered by:"}},
 )
 FAILED = "failed"
+VERSION_DASHES = ("solid", "dash", "dot", "dashdot")
 
 
 def versions_over_time(frame: pd.DataFrame, bin_s: float = 1.0, horizon_s: float = 120.0) -> Drawn:
@@ -347,12 +348,14 @@ def versions_over_time(frame: pd.DataFrame, bin_s: float = 1.0, horizon_s: float
     versions = sorted(v for v in rows["answered"].unique() if v != FAILED)
     names = versions + ([FAILED] if FAILED in set(rows["answered"]) else [])
     traces: list[BaseTraceType] = []
-    for name in names:
+    for i, name in enumerate(names):
         y = [float(counts.get((name, b), 0)) / bin_s for b in bins]
         color = FAILED_COLOR if name == FAILED else version_color(name, versions)
+        # Versions often carry the same rate (round robin: a third each); a dash of its own keeps each line visible.
+        dash = "solid" if name == FAILED else VERSION_DASHES[i % len(VERSION_DASHES)]
         traces.append(go.Scatter(
             x=[(b + 0.5) * bin_s for b in bins], y=y, mode="lines+markers", name=name,
-            line={"color": color}, marker={"size": 5},
+            line={"color": color, "dash": dash, "width": 2.5}, marker={"size": 5},
             hovertemplate=f"{html.escape(name)}: %{{y:.1f}} requests/s around %{{x:.1f}} s<extra></extra>",
         ))
     return traces, {**VERSIONS_LAYOUT, "annotations": NO_NOTE}
