@@ -63,9 +63,12 @@ def fill(fig: go.Figure, traces: Sequence[BaseTraceType], layout: Mapping[str, A
                 values = {k: v for k, v in new.to_plotly_json().items() if k not in ("type", "uid")}
                 old.update(values, overwrite=True)
         if layout:
-            if "annotations" not in layout and fig.layout.annotations:
-                fig.layout.annotations = ()  # update_layout merges lists, so an emptied one is set apart
-            fig.update_layout(layout)
+            # update_layout merges a list item by item (an old annotation survives a shorter
+            # new list), so the annotations are set whole, apart from the rest.
+            annotations = layout.get("annotations", ())
+            if annotations or fig.layout.annotations:
+                fig.layout.annotations = annotations
+            fig.update_layout({k: v for k, v in layout.items() if k != "annotations"})
     return fig
 
 

@@ -702,9 +702,10 @@ class MtlsInForce(NamedTuple):
 
     def describe(self) -> str:
         """In words, for the line under the buttons."""
+        root = self.policy.startswith(f"{ROOT_NAMESPACE}/")  # the root namespace's own policy covers the mesh
         where = {
             "workload": f"set for this workload by PeerAuthentication {self.policy}",
-            "namespace": f"set for the namespace by PeerAuthentication {self.policy}",
+            "namespace": f"set {'mesh-wide' if root else 'for the namespace'} by PeerAuthentication {self.policy}",
             "mesh": f"set mesh-wide by PeerAuthentication {self.policy}",
         }
         return f"{self.mode}: " + where.get(self.level, "no PeerAuthentication applies, so Istio's default")

@@ -174,3 +174,6 @@ def test_fill_drops_an_annotation_the_new_layout_leaves_out() -> None:
     assert fig.layout.annotations == ()
     fill(fig, [go.Bar(x=["v1"], y=[4], name="a")])
     assert fig.layout.title.text == "t", "no layout given: the layout stays"
+    fill(fig, [go.Bar(x=["v1"], y=[4], name="a")], {"annotations": [{"text": "x", "x": 1}, {"text": "y"}]})
+    fill(fig, [go.Bar(x=["v1"], y=[4], name="a")], {"annotations": [{"text": "z"}]})
+    assert [(a.text, a.x) for a in fig.layout.annotations] == [("z", None)], "a shorter list replaces, not merges"

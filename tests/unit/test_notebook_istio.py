@@ -343,6 +343,8 @@ def test_the_mode_in_force_and_where_it_comes_from(
 def test_the_mode_is_described_with_its_source() -> None:
     assert istio.mtls_in_force([MESH_STRICT], "default", None).describe() == (
         "STRICT: set mesh-wide by PeerAuthentication istio-system/default")
+    assert istio.mtls_in_force([MESH_STRICT], "istio-system", None).describe() == (
+        "STRICT: set mesh-wide by PeerAuthentication istio-system/default"), "seen from the root namespace itself too"
     assert "Istio's default" in istio.mtls_in_force([], "default", None).describe()
 
 
