@@ -301,8 +301,10 @@ def test_the_sidecar_control_shows_each_workloads_sidecar_and_restarts_the_chose
     assert lab.calls == [("inject", "details-v1")] and control.sidecars["details-v1"] is True
     assert control.target.value == "details-v1", "the choice stays after the refresh"
     assert ("details-v1 (sidecar)", "details-v1") in control.target.options
-    assert "sidecars on 2 of 3 workloads" in control.message and control.error == ""
+    assert control.message == "details-v1 restarted with a sidecar: 2 of 3 workloads have a sidecar now"
+    assert control.error == ""
     assert control.inject("default") and set(control.sidecars.values()) == {True}
+    assert control.message.startswith("every workload of namespace default restarted with a sidecar: 3 of 3")
     assert control.uninject("curl") and control.sidecars["curl"] is False
 
 

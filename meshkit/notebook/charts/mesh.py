@@ -411,7 +411,7 @@ class SidecarControl(ConfigControl):
     def __init__(self, lab: Lab, namespace: str | None = None) -> None:
         self.namespace = namespace or lab.namespace
         self.target = widgets.Dropdown(description="workload", style={"description_width": "70px"},
-                                       layout=widgets.Layout(width="max-content", min_width="260px"))
+                                       layout=widgets.Layout(width="max-content", min_width="320px"))
         self.inject_button = widgets.Button(description="Inject", button_style="primary", icon="plus",
                                             tooltip="restart it with a sidecar")
         self.uninject_button = widgets.Button(description="Uninject", icon="minus", tooltip="restart it without its sidecar")
@@ -459,7 +459,10 @@ class SidecarControl(ConfigControl):
         finally:
             self.inject_button.disabled = self.uninject_button.disabled = False
         self.refresh()
-        self.show_message(f"{chosen} restarted {what}; {sidecar_summary(self.workloads())} now")
+        workloads = self.workloads()
+        who = f"every workload of namespace {chosen}" if chosen == self.namespace else chosen
+        self.show_message(f"{who} restarted {what}: {int(workloads['sidecar'].astype(bool).sum())} of "
+                          f"{len(workloads)} workloads have a sidecar now")
         return True
 
 
