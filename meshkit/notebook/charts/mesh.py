@@ -65,14 +65,10 @@ P50_DASH = "dash"
 def _note(text: str) -> dict[str, Any]:
     """An annotation in the middle of an empty chart, saying why it is empty.
 
-    A chart with data hides it again with NO_NOTE: a live chart merges each
-    new layout into the old one (figures.fill), so an empty list would
-    leave the note where it was."""
-    return {"text": text, "visible": True, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
+    A chart with data says `"annotations": []`, and figures.fill sets a
+    layout's annotations whole, so a live chart drops the note once data comes."""
+    return {"text": text, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
             "showarrow": False, "font": {"size": 13, "color": "#7f7f7f"}}
-
-
-NO_NOTE = [{"text": "", "visible": False}]
 
 
 # -- run labels ---------------------------------------------------------------------
@@ -163,7 +159,7 @@ def latency_per_request(frame: pd.DataFrame, labels: Mapping[int, str] | None = 
             marker={"color": FAILED_COLOR, "symbol": "x", "size": 8},
             hovertemplate="%{text}<br>%{y:.1f} ms<extra></extra>",
         ))
-    return traces, {**LATENCY_PER_REQUEST_LAYOUT, "annotations": NO_NOTE}
+    return traces, {**LATENCY_PER_REQUEST_LAYOUT, "annotations": []}
 
 
 def latency_chart(labels: Mapping[int, str]) -> Chart:
@@ -218,7 +214,7 @@ def edge_traffic(topology: pd.DataFrame) -> Drawn:
             customdata=list(chosen["reporter"]) if "reporter" in chosen else None,
             hovertemplate="%{y}<br>%{x:.1f} requests/s, %{text}<br>reported by the %{customdata}'s sidecar<extra></extra>",
         ))
-    return traces, {**layout, "annotations": NO_NOTE,
+    return traces, {**layout, "annotations": [],
                     "yaxis": {**EDGE_LAYOUT["yaxis"], "visible": True, "categoryorder": "array",
                               "categoryarray": order}}
 
@@ -294,7 +290,7 @@ def ack_times(pushes: pd.DataFrame) -> Drawn:
             text=[f"{n}: {r}" for n, r in zip(nacked["node"], nacked["nack"], strict=True)],
             marker={"color": FAILED_COLOR, "symbol": "x", "size": 10}, hovertemplate="%{text}<extra>NACK</extra>",
         ))
-    return traces, {**ACK_LAYOUT, "annotations": NO_NOTE,
+    return traces, {**ACK_LAYOUT, "annotations": [],
                     "xaxis": {**ACK_LAYOUT["xaxis"], "categoryorder": "array", "categoryarray": labels}}
 
 
@@ -358,7 +354,7 @@ def versions_over_time(frame: pd.DataFrame, bin_s: float = 1.0, horizon_s: float
             line={"color": color, "dash": dash, "width": 2.5}, marker={"size": 5},
             hovertemplate=f"{html.escape(name)}: %{{y:.1f}} requests/s around %{{x:.1f}} s<extra></extra>",
         ))
-    return traces, {**VERSIONS_LAYOUT, "annotations": NO_NOTE}
+    return traces, {**VERSIONS_LAYOUT, "annotations": []}
 
 
 def versions_chart(bin_s: float = 1.0) -> Chart:
