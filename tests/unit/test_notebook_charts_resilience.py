@@ -132,3 +132,10 @@ def test_between_keeps_the_time_the_records_were_read() -> None:
     frame = storm()
     frame.attrs["until"] = T0 + 100
     assert resilience.between(frame, since=T0 + 1).attrs["until"] == T0 + 100
+
+
+def test_times_are_text_a_live_figure_sends_as_dates_not_as_nanoseconds() -> None:
+    traces, layout = resilience.load_vs_attempts(storm(), "broken")
+    assert all(isinstance(x, str) for x in traces[0].x)
+    assert pd.Timestamp(traces[0].x[1]) - pd.Timestamp(traces[0].x[0]) == pd.Timedelta(seconds=1)
+    assert layout["xaxis"]["type"] == "date"

@@ -44,11 +44,19 @@ def test_the_table_gives_each_users_share_per_version_in_the_window() -> None:
     assert table["count"].dtype == "int64"
 
 
-def test_the_window_keeps_the_newest_seconds_only() -> None:
+def test_the_window_keeps_the_newest_seconds_of_a_long_run_only() -> None:
     spec = [(0.0, 1, "v1", 200, ""), (1.0, 1, "v1", 200, ""), (9.0, 1, "v2", 200, ""), (10.0, 1, "v2", 200, "")]
     frame = routing.with_users(rows(spec), {1: "jason"})
     table = routing.user_table(frame, window_s=5.0)
     assert table[["answered_by", "count"]].values.tolist() == [["v2", 2]]
+
+
+def test_each_user_counts_its_latest_run_only_never_a_mix_with_the_run_before_a_rule_changed() -> None:
+    spec = [(0.0, 1, "v1", 200, ""), (1.0, 1, "v1", 200, ""), (2.0, 2, "v3", 200, ""),   # jason, then kim
+            (2.5, 3, "v2", 200, ""), (3.0, 3, "v2", 200, "")]                             # jason again, new rule
+    frame = routing.with_users(rows(spec), {1: "jason", 2: "kim", 3: "jason"})
+    table = routing.user_table(frame, window_s=5.0).set_index(["user", "answered_by"])["count"]
+    assert table.to_dict() == {("jason", "v2"): 2, ("kim", "v3"): 1}
 
 
 def test_a_request_no_version_answered_is_named_by_its_code_and_flags() -> None:
@@ -74,7 +82,7 @@ def test_chart_uses_the_shared_layout_with_its_legend_under_it_and_no_width() ->
     _, layout = routing.versions_by_user(frame)
     assert "width" not in layout and layout["legend"]["orientation"] == "h" and layout["legend"]["yanchor"] == "bottom"
     assert layout["yaxis"]["range"] == [0, 100] and layout["annotations"][0]["visible"] is False
-    assert "last 5 s" in layout["title"]["text"]
+    assert layout["title"]["text"] == "Which version each user reached (latest run per user, last 5 s)"
 
 
 def test_chart_of_no_requests_says_how_to_start() -> None:

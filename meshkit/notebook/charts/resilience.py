@@ -16,9 +16,9 @@ charts show that load as the sidecars recorded it, second by second:
 Both read the lab's telemetry (`lab.requests`), not the load generator's
 rows: the client only ever sees one answer per request, whatever happened
 behind it. `StormSource` fetches it once for both charts; `storm_charts`
-gives the two Charts for a `meshkit.notebook.bench.Bench`, and
-`run_with_steps` runs the bench's load while moving its control, as a
-learner raising `attempts` in the middle of a run would.
+gives the two Charts for a `meshkit.notebook.bench.Bench` (`storm_bench`
+builds one), and `run_with_steps` runs the bench's load while moving its
+control, as a learner raising `attempts` in the middle of a run would.
 
 Seconds are counted from the first request in view, so a run's seconds are
 whole; the x axis is this machine's wall clock.
@@ -152,11 +152,16 @@ def storm_phases(records: pd.DataFrame, phases: Sequence[tuple[str, float | None
     return pd.DataFrame(rows, columns=columns)
 
 
-def local_times(epoch_s: Sequence[float] | np.ndarray | pd.Series) -> pd.DatetimeIndex:
-    """Epoch seconds as this machine's wall clock (naive timestamps), what a learner's clock shows."""
+def local_times(epoch_s: Sequence[float] | np.ndarray | pd.Series) -> list[str]:
+    """Epoch seconds as this machine's wall clock, what a learner's clock shows, as text plotly reads as dates.
+
+    Text, not datetime64: a live FigureWidget sends a numpy datetime64
+    array to the browser as raw integers (nanoseconds), and its time axis
+    then shows numbers like 1796404625000000000.
+    """
     offset = datetime.now().astimezone().utcoffset()
     seconds = np.asarray(epoch_s, dtype="float64") + (offset.total_seconds() if offset else 0.0)
-    return pd.DatetimeIndex(pd.to_datetime(seconds, unit="s"))
+    return [str(t) for t in pd.DatetimeIndex(pd.to_datetime(seconds, unit="s")).strftime("%Y-%m-%d %H:%M:%S.%f")]
 
 
 def _note(text: str, visible: bool) -> list[dict[str, Any]]:
@@ -265,6 +270,18 @@ def storm_charts(lab: Lab, service: str, window_s: float = WINDOW_S) -> list[Cha
     source = StormSource(lab, service, window_s)
     return [Chart(lambda records: load_vs_attempts(records, service), source=source),
             Chart(attempts_and_refusals, source=source)]
+
+
+def storm_bench(lab: Lab, control: Any, *, service: str, window_s: float = WINDOW_S, **options: Any) -> Bench:
+    """A Bench on `service` with the two storm charts: the control (a RetryWidget), a load generator, the charts.
+
+    `options` are Bench's (path, rate, duration_s, title, live). The charts
+    are drawn once at once, so a live chart is first shown with its layout
+    (its own width, legend and axes) rather than plotly's default one.
+    """
+    bench = Bench(lab, control, service=service, charts=storm_charts(lab, service, window_s), **options)
+    bench.refresh()
+    return bench
 
 
 def run_with_steps(bench: Bench, steps: Sequence[tuple[float, Callable[[], Any]]] = (), **values: Any) -> LoadRun | None:

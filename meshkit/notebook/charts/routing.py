@@ -7,8 +7,9 @@ question the split chart cannot answer: *who* went where.
 
 - `versions_by_user`: for each value of the `end-user` header (and the
   requests without one), the share of its requests answered by each version
-  over the last seconds, one stacked bar per user, each version in its own
-  colour (05). A request that no version answered (404 NR when no rule
+  in that user's latest load run (its last seconds, for a long run), one
+  stacked bar per user, the number of requests written in each part, each
+  version in its own colour (05). A request that no version answered (404 NR when no rule
   matched, a 503) is its own grey part of the bar, named by its code and
   flags.
 
@@ -48,8 +49,8 @@ NO_HEADER = "(no header)"
 """The user of a request sent without the header: an anonymous visitor."""
 
 WINDOW_S = 5.0
-"""Seconds of the newest requests the chart counts: long enough for a few dozen per user, short
-enough that after a rule changes, the next run's bars show the new rule and not a mix."""
+"""Seconds of a user's latest run the chart counts: all of a short run, the recent part of a long
+one, so a rule changed while a long run goes on shows within seconds."""
 
 FAILED_COLOR = "#7f7f7f"
 EMPTY = "no requests yet: start load with a header, such as end-user: jason"
@@ -86,17 +87,33 @@ def answered_by(version: str, code: int, flags: str) -> str:
     return f"{code} {flags}".strip() if code else f"no answer {flags}".strip()
 
 
-def user_table(frame: pd.DataFrame, window_s: float | None = WINDOW_S) -> pd.DataFrame:
-    """Requests per (user, answered by) over the last `window_s` seconds of the rows (None: all of them).
+def latest(frame: pd.DataFrame, window_s: float | None = WINDOW_S) -> pd.DataFrame:
+    """For each user, the rows of its latest load run, and of those the last `window_s` seconds (None: all).
 
-    Columns: user, answered_by, count, percent (of that user's requests in
-    the window). Users in the order they first appear, so a chart's bars do
+    So a bar shows what the user's newest run met, never a mix with a run
+    made before the rule changed; a long run shows its recent seconds.
+    """
+    if frame.empty:
+        return frame
+    newest_run = frame.groupby("user")["run"].transform("max")
+    rows = frame[frame["run"] == newest_run]
+    if window_s is not None:
+        newest_at = rows.groupby("user")["at"].transform("max")
+        rows = rows[rows["at"] > newest_at - window_s]
+    return rows
+
+
+def user_table(frame: pd.DataFrame, window_s: float | None = WINDOW_S) -> pd.DataFrame:
+    """Requests per (user, answered by) in each user's latest run, its last `window_s` seconds (`latest`).
+
+    Columns: user, answered_by, count, percent (of that user's requests
+    counted). Users in the order they first appear, so a chart's bars do
     not jump around between redraws.
     """
     columns = {"user": "str", "answered_by": "str", "count": "int64", "percent": "float64"}
     if frame.empty:
         return pd.DataFrame({name: pd.Series(dtype=kind) for name, kind in columns.items()})
-    rows = frame if window_s is None else frame[frame["at"] > frame["at"].max() - window_s]
+    rows = latest(frame, window_s)
     labels = [answered_by(str(v), int(c), str(f)) for v, c, f in zip(rows["version"], rows["code"], rows["flags"], strict=True)]
     rows = rows.assign(answered_by=pd.Series(labels, index=rows.index, dtype="str"))
     order = list(dict.fromkeys(frame["user"]))
@@ -115,7 +132,7 @@ def user_versions(frame: pd.DataFrame, runs: Iterable[int] | None = None) -> pd.
     `runs` keeps the rows of those load runs only (all rows without it).
     """
     rows = frame if runs is None else frame[frame["run"].isin([int(r) for r in runs])]
-    table = user_table(rows, window_s=None)
+    table = user_table(rows, window_s=None)  # each user's latest run (of `runs`), all of it
     if table.empty:
         return pd.DataFrame(index=pd.Index([], name="user", dtype="str"))
     wide = table.pivot(index="user", columns="answered_by", values="count").fillna(0).astype("int64")
@@ -153,9 +170,9 @@ def versions_by_user(frame: pd.DataFrame, window_s: float | None = WINDOW_S, hea
             customdata=count,
             hovertemplate=f"{header}: %{{x}}<br>{label}: %{{customdata}} requests (%{{y:.0f}}%)<extra></extra>",
         ))
-    span = "all requests" if window_s is None else f"last {window_s:g} s"
+    span = "latest run per user" if window_s is None else f"latest run per user, last {window_s:g} s"
     layout = chart_layout(
-        f"Which version each user reached ({span}; numbers are requests)", 360,
+        f"Which version each user reached ({span})", 360,
         barmode="stack",
         xaxis={"title": {"text": f"{header} header sent"}, "type": "category"},
         yaxis={"title": {"text": "% of the user's requests"}, "range": [0, 100], "tickvals": [0, 25, 50, 75, 100]},
@@ -195,12 +212,15 @@ def users_bench(lab: Lab, control: widgets.Widget | None, *, service: str, heade
 
     `options` are Bench's (path, rate, duration_s, title, live). Live, the
     chart reads the runs' headers again about every 2 s while load runs.
+    The chart is drawn once at once, so a live chart is first shown with its
+    layout (its own width, legend and axes) rather than plotly's default one.
     """
     made: list[Bench] = []
     draw = partial(versions_by_user, window_s=window_s, header=header, versions=service_versions(lab, service))
     chart = Chart(draw, source=users_source(lambda: made[0], header))
     bench = Bench(lab, control, service=service, charts=[chart], **options)
     made.append(bench)
+    bench.refresh()
     return bench
 
 
