@@ -127,10 +127,10 @@ class Bench:
 
     def show(self) -> None:
         """Display it: widgets and live charts in JupyterLab; headless, the control and static charts."""
+        self.refresh()  # drawn before shown: a chart with an empty layout is drawn at plotly's 700 px
         if self.live:
             frontend.show(self.widget())
             return
-        self.refresh()
         text = f"{self.title}: " if self.title else ""
         frontend.show(frontend_text(f"{text}control {type(self.control).__name__ if self.control else 'none'}, load on {self.service}"))
 

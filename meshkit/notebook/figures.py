@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.basedatatypes import BaseTraceType
@@ -70,6 +72,18 @@ def fill(fig: go.Figure, traces: Sequence[BaseTraceType], layout: Mapping[str, A
                 fig.layout.annotations = annotations
             fig.update_layout({k: v for k, v in layout.items() if k != "annotations"})
     return fig
+
+
+def wall_clock(epoch_s: Sequence[float] | np.ndarray | pd.Series) -> list[str]:
+    """Epoch seconds as this machine's wall clock (what a learner's clock shows), as text plotly reads as dates.
+
+    Text, not datetime64: a live FigureWidget sends a numpy datetime64 array
+    to the browser as raw integers (nanoseconds), and its time axis then
+    shows numbers like 1796404625000000000.
+    """
+    offset = datetime.now().astimezone().utcoffset()
+    seconds = np.asarray(epoch_s, dtype="float64") + (offset.total_seconds() if offset else 0.0)
+    return [str(t) for t in pd.DatetimeIndex(pd.to_datetime(seconds, unit="s")).strftime("%Y-%m-%d %H:%M:%S.%f")]
 
 
 def static(traces: Sequence[BaseTraceType], layout: Mapping[str, Any]) -> go.Figure:

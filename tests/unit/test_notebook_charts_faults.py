@@ -23,7 +23,7 @@ from meshkit.notebook.charts.faults import (
     OVERFLOW,
     TIMEOUT,
 )
-from meshkit.notebook.figures import fill
+from meshkit.notebook.figures import fill, wall_clock
 from meshkit.notebook.recorder import COLUMNS, DTYPES
 
 T0 = 1_767_268_800.0  # 2026-01-01 12:00 UTC, on a whole second
@@ -87,7 +87,7 @@ def test_outcomes_per_second_stacks_one_bar_per_second_with_a_segment_per_outcom
     assert list(bars[OVERFLOW].y) == [2] and list(bars[OK].y) == [1, 1]
     assert bars[OVERFLOW].marker.color == OUTCOMES[OVERFLOW]
     # centred in its second, on the wall clock
-    assert pd.Timestamp(bars[OVERFLOW].x[0]) == faults.local_times([T0 + 0.5])[0]
+    assert bars[OVERFLOW].x[0] == wall_clock([T0 + 0.5])[0]
 
 
 def test_outcomes_per_second_keeps_the_newest_seconds() -> None:
@@ -127,7 +127,7 @@ def test_latency_per_outcome_draws_only_the_newest_points() -> None:
     frame = rows(*[(i * 0.01, 1.0, 200, "", "v1") for i in range(50)])
     traces, _ = faults.latency_per_outcome(frame, max_points=10)
     assert len(traces[0].x) == 10
-    assert pd.Timestamp(traces[0].x[-1]) == faults.local_times([T0 + 0.49])[0]
+    assert traces[0].x[-1] == wall_clock([T0 + 0.49])[0]
 
 
 def test_outcome_table_counts_requests_with_latencies_in_legend_order() -> None:

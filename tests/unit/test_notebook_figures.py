@@ -177,3 +177,12 @@ def test_fill_drops_an_annotation_the_new_layout_leaves_out() -> None:
     fill(fig, [go.Bar(x=["v1"], y=[4], name="a")], {"annotations": [{"text": "x", "x": 1}, {"text": "y"}]})
     fill(fig, [go.Bar(x=["v1"], y=[4], name="a")], {"annotations": [{"text": "z"}]})
     assert [(a.text, a.x) for a in fig.layout.annotations] == [("z", None)], "a shorter list replaces, not merges"
+
+
+def test_wall_clock_is_text_a_live_chart_reads_as_a_date() -> None:
+    import time as _time
+
+    from meshkit.notebook.figures import wall_clock
+
+    (text,) = wall_clock([_time.time()])
+    assert isinstance(text, str) and text.startswith(_time.strftime("%Y-%m-%d %H:"))

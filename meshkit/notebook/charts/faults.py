@@ -43,7 +43,7 @@ from plotly.basedatatypes import BaseTraceType
 from meshkit.errors import MeshkitError
 from meshkit.lab import Lab
 from meshkit.notebook.bench import Chart
-from meshkit.notebook.figures import LEGEND_UNDER, chart_layout
+from meshkit.notebook.figures import LEGEND_UNDER, chart_layout, wall_clock
 
 Drawn = tuple[list[BaseTraceType], dict[str, Any]]
 
@@ -108,13 +108,6 @@ def with_outcomes(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(outcome=pd.Series(labels, index=frame.index, dtype="str"))
 
 
-def local_times(epoch_s: Sequence[float] | np.ndarray | pd.Series) -> pd.DatetimeIndex:
-    """Epoch seconds as this machine's wall clock (naive timestamps), what a learner's clock shows."""
-    offset = datetime.now().astimezone().utcoffset()
-    seconds = np.asarray(epoch_s, dtype="float64") + (offset.total_seconds() if offset else 0.0)
-    return pd.DatetimeIndex(pd.to_datetime(seconds, unit="s"))
-
-
 def _note(text: str = "") -> dict[str, Any]:
     """An annotation in the middle of an empty chart, saying why it is empty; without text, hidden.
 
@@ -170,7 +163,7 @@ def outcomes_per_second(frame: pd.DataFrame, horizon_s: float | None = HORIZON_S
         if rows.empty:
             continue
         traces.append(go.Bar(
-            x=local_times(rows["second"].to_numpy() + 0.5), y=rows["count"].to_numpy(), name=name,
+            x=wall_clock(rows["second"].to_numpy() + 0.5), y=rows["count"].to_numpy(), name=name,
             marker={"color": color}, width=900,  # ms: a bar fills most of its second
             hovertemplate=f"{html.escape(name)}: %{{y}} requests in the second from %{{x|%H:%M:%S}}<extra></extra>",
         ))
@@ -239,7 +232,7 @@ def latency_per_outcome(frame: pd.DataFrame, max_points: int = MAX_POINTS) -> Dr
         detail = [f"{code} {flags}".strip() + (f" from {version}" if version else "")
                   for code, flags, version in zip(group["code"], group["flags"], group["version"], strict=True)]
         traces.append(go.Scatter(
-            x=local_times(group["at"].to_numpy()), y=group["latency_ms"].clip(lower=MIN_MS).to_numpy(),
+            x=wall_clock(group["at"].to_numpy()), y=group["latency_ms"].clip(lower=MIN_MS).to_numpy(),
             mode="markers", name=name, text=detail,
             marker={"color": color, "size": 6, "opacity": 0.75},
             hovertemplate="%{text}: %{y:.1f} ms at %{x|%H:%M:%S.%L}<extra></extra>",
@@ -365,7 +358,7 @@ def state_segments(times: Sequence[float], states: Sequence[bool], join_s: float
 
 def _with_breaks(xs: Sequence[float | None]) -> list[Any]:
     """Epoch seconds as wall-clock times, the None breaks kept."""
-    times = iter(local_times([x for x in xs if x is not None]))
+    times = iter(wall_clock([x for x in xs if x is not None]))
     return [None if x is None else next(times) for x in xs]
 
 
@@ -404,7 +397,7 @@ def endpoint_states(samples: pd.DataFrame, join_s: float = JOIN_S) -> Drawn:
         detail = [f"ejected {n} time(s) so far, {c} 5xx in a row"
                   for n, c in zip(rows["ejections"], rows["consecutive_5xx"], strict=True)]
         traces.append(go.Scatter(
-            x=local_times(rows["at"].to_numpy()), y=rows["endpoint"].to_numpy(), mode="markers", name=name,
+            x=wall_clock(rows["at"].to_numpy()), y=rows["endpoint"].to_numpy(), mode="markers", name=name,
             legendgroup=name, text=detail, marker={"color": color, "symbol": symbol, "size": 12},
             hovertemplate=f"%{{y}}: {name} at %{{x|%H:%M:%S}}<br>%{{text}}<extra></extra>",
         ))

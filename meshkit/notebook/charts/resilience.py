@@ -40,7 +40,7 @@ from plotly.basedatatypes import BaseTraceType
 from meshkit.lab import Lab
 from meshkit.notebook import frontend
 from meshkit.notebook.bench import Bench, Chart
-from meshkit.notebook.figures import LEGEND_UNDER, chart_layout, short_host
+from meshkit.notebook.figures import LEGEND_UNDER, chart_layout, short_host, wall_clock
 from meshkit.notebook.load import LoadRun
 
 Drawn = tuple[list[BaseTraceType], dict[str, Any]]
@@ -152,18 +152,6 @@ def storm_phases(records: pd.DataFrame, phases: Sequence[tuple[str, float | None
     return pd.DataFrame(rows, columns=columns)
 
 
-def local_times(epoch_s: Sequence[float] | np.ndarray | pd.Series) -> list[str]:
-    """Epoch seconds as this machine's wall clock, what a learner's clock shows, as text plotly reads as dates.
-
-    Text, not datetime64: a live FigureWidget sends a numpy datetime64
-    array to the browser as raw integers (nanoseconds), and its time axis
-    then shows numbers like 1796404625000000000.
-    """
-    offset = datetime.now().astimezone().utcoffset()
-    seconds = np.asarray(epoch_s, dtype="float64") + (offset.total_seconds() if offset else 0.0)
-    return [str(t) for t in pd.DatetimeIndex(pd.to_datetime(seconds, unit="s")).strftime("%Y-%m-%d %H:%M:%S.%f")]
-
-
 def _note(text: str, visible: bool) -> list[dict[str, Any]]:
     """One annotation in the middle of the chart saying why it is empty, shown only while it is.
 
@@ -184,7 +172,7 @@ def load_vs_attempts(records: pd.DataFrame, service: str = "the service") -> Dra
     The title adds up every record given (the source's window: the last minute).
     """
     table = storm_table(records)
-    x = local_times(table["second"])
+    x = wall_clock(table["second"])
     traces: list[BaseTraceType] = [
         go.Scatter(x=x, y=table["requests"], mode="lines+markers", name="requests/s sent by the client",
                    line={"color": REQUESTS_COLOR, "width": 2}, marker={"size": 4},
@@ -210,7 +198,7 @@ def load_vs_attempts(records: pd.DataFrame, service: str = "the service") -> Dra
 def attempts_and_refusals(records: pd.DataFrame) -> Drawn:
     """Per second: attempts per request (line, left axis) and % of requests the budget refused a retry (bars, right axis)."""
     table = storm_table(records)
-    x = local_times(table["second"])
+    x = wall_clock(table["second"])
     traces: list[BaseTraceType] = [
         go.Bar(x=x, y=table["refused_percent"], name="% of requests refused a retry (UO)", yaxis="y2",
                marker={"color": REFUSED_COLOR, "opacity": 0.45},

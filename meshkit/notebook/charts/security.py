@@ -40,7 +40,7 @@ from plotly.basedatatypes import BaseTraceType
 from meshkit.lab import Lab
 from meshkit.notebook import frontend
 from meshkit.notebook.bench import Bench, Chart
-from meshkit.notebook.figures import SECURITY_STYLE, chart_layout, layered_layout, short_host
+from meshkit.notebook.figures import SECURITY_STYLE, chart_layout, layered_layout, short_host, wall_clock
 from meshkit.notebook.load import LoadGenerator, LoadRun
 
 Drawn = tuple[list[BaseTraceType], dict[str, Any]]
@@ -206,13 +206,6 @@ def hop_rates(
     return pd.concat(out, ignore_index=True)[columns]
 
 
-def local_times(epoch_s: Sequence[float] | np.ndarray | pd.Series) -> pd.DatetimeIndex:
-    """Epoch seconds as this machine's wall clock (naive timestamps): what the learner's clock shows."""
-    offset = datetime.now().astimezone().utcoffset()
-    seconds = np.asarray(epoch_s, dtype="float64") + (offset.total_seconds() if offset else 0.0)
-    return pd.DatetimeIndex(pd.to_datetime(seconds, unit="s"))
-
-
 # -- the lane chart ----------------------------------------------------------------------------
 
 
@@ -244,7 +237,7 @@ def lanes(rates: pd.DataFrame, styles: Mapping[str, str], title: str, empty: str
         totals = rates.groupby(["caller", "callee", "t"])["rps"].sum()
         peak = float(totals.max()) if len(totals) else 0.0
     y_range = [0.0, max(1.0, peak * 1.35)]  # room above the busiest moment for the lane's name
-    start = local_times([float(rates["t"].min())])[0] if not rates.empty else None
+    start = wall_clock([float(rates["t"].min())])[0] if not rates.empty else None
     shown: set[str] = set()
     for i in range(MAX_LANES):
         name = _axis(i)
@@ -264,7 +257,7 @@ def lanes(rates: pd.DataFrame, styles: Mapping[str, str], title: str, empty: str
             if rows.empty:
                 continue
             traces.append(go.Scatter(
-                x=local_times(rows["t"]), y=rows["rps"].to_numpy(), yaxis=name, mode="lines", name=value,
+                x=wall_clock(rows["t"]), y=rows["rps"].to_numpy(), yaxis=name, mode="lines", name=value,
                 legendgroup=value, legendrank=rank + 1, showlegend=value not in shown, stackgroup=f"lane{i}",
                 line={"color": color, "width": 1}, fillcolor=color,
                 hovertemplate=f"{hop_name(caller, callee)}, {value}: %{{y:.1f}} req/s<extra></extra>",
