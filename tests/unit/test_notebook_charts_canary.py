@@ -110,7 +110,9 @@ def test_the_chart_draws_both_signals_per_version_and_the_limits() -> None:
     names = [(t.name, t.yaxis) for t in traces]
     assert names == [("v1", "y"), ("v1", "y2"), ("v2", "y"), ("v2", "y2"), ("p99 limit (2 x v1)", "y2"),
                      ("error-rate limit (2%)", "y")]
-    assert list(traces[0].x) == ["#1 v2 10%", "#2 v1 only"]
+    assert list(traces[0].x) == ["#1", "#2"], "a group's place is its run, which does not change while it fills"
+    assert list(layout["xaxis2"]["ticktext"]) == ["#1 v2 10%", "#2 v1 only"]
+    assert list(layout["xaxis2"]["tickvals"]) == ["#1", "#2"]
     assert list(traces[0].y) == [0.0, 0.0]
     assert traces[2].y[0] == pytest.approx(20.0) and math.isnan(traces[2].y[1]), "v2 got nothing after the rollback"
     assert traces[4].y[0] == pytest.approx(10.0) and math.isnan(traces[4].y[1]), "a run of v1 alone judges nothing"

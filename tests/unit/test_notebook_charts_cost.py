@@ -171,8 +171,7 @@ def test_the_sampler_labels_each_reading_with_the_path_of_its_moment() -> None:
     frame = sampler()
     assert lab.samples == [1.0, 1.0]
     assert list(frame["label"]) == [cost.DIRECT] * 2 + [cost.MTLS] * 3
-    assert cost.stretches(frame) == [(cost.DIRECT, pd.Timestamp(1.0, unit="s", tz="UTC"), pd.Timestamp(1.0, unit="s", tz="UTC")),
-                                     (cost.MTLS, pd.Timestamp(3.0, unit="s", tz="UTC"), pd.Timestamp(3.0, unit="s", tz="UTC"))]
+    assert cost.stretches(frame) == [(cost.DIRECT, 1.0, 1.0), (cost.MTLS, 3.0, 3.0)]
 
 
 def test_the_usage_chart_draws_cpu_and_memory_per_process_and_names_each_stretch() -> None:
@@ -188,7 +187,8 @@ def test_the_usage_chart_draws_cpu_and_memory_per_process_and_names_each_stretch
     assert traces[5].line.dash == "solid" and traces[3].line.dash == "dot" and traces[1].line.dash == "dash"
     assert list(traces[0].text) == [cost.DIRECT, cost.MTLS], "each stretch of readings is named by its path"
     assert traces[0].y[0] > 6.0, "above the highest CPU line"
-    assert layout["xaxis"]["anchor"] == "y2" and "annotations" not in layout
+    assert layout["xaxis"]["anchor"] == "y2" and layout["xaxis"]["type"] == "date" and "annotations" not in layout
+    assert all(isinstance(x, str) for t in traces for x in t.x), "times as text: a live chart sends datetime64 as nanoseconds"
 
 
 def test_no_reading_draws_an_empty_usage_chart_that_says_so() -> None:

@@ -194,46 +194,52 @@ def analysis_traces(rows: pd.DataFrame, baseline: str = "v1", thresholds: Thresh
     The error-rate limit is a dashed line; each run's p99 limit
     (`max_p99_ratio` x the baseline's p99) a red mark over its group, for
     runs where a canary answered (a run of the baseline alone judges nothing).
+    A group's place on the axis is its run number, which never changes; its
+    name under the axis (canary and observed share) follows the run while it
+    fills (a live chart keeps every category it was ever given).
     """
     table = run_signals(rows, baseline)
-    labels = list(dict.fromkeys(table["label"]))
+    runs = [int(r) for r in dict.fromkeys(table["run"])]
+    keys = [f"#{r}" for r in runs]
+    names = dict(zip(table["run"].astype(int), table["label"], strict=True)) if not table.empty else {}
     versions = sorted(set(table["version"]))
     palette = sorted({*KNOWN_VERSIONS, *versions})
     traces: list[BaseTraceType] = []
     for version in versions:
-        part = table[table["version"] == version].set_index("label")
-        errors = [float(part["error_rate"].get(label, math.nan)) * 100.0 for label in labels]
-        p99 = [float(part["p99_ms"].get(label, math.nan)) for label in labels]
-        count = [int(part["requests"].get(label, 0)) for label in labels]
+        part = table[table["version"] == version].set_index("run")
+        errors = [float(part["error_rate"].get(r, math.nan)) * 100.0 for r in runs]
+        p99 = [float(part["p99_ms"].get(r, math.nan)) for r in runs]
+        hover = [[int(part["requests"].get(r, 0)), names[r]] for r in runs]
         color = version_color(version, palette)
-        traces.append(go.Bar(x=labels, y=errors, name=version, legendgroup=version, marker={"color": color},
-                             customdata=count, yaxis="y",
-                             hovertemplate=f"{version}, %{{x}}: %{{y:.1f}}% of %{{customdata}} requests failed<extra></extra>"))
-        traces.append(go.Bar(x=labels, y=p99, name=version, legendgroup=version, marker={"color": color},
-                             showlegend=False, customdata=count, yaxis="y2", xaxis="x2",
-                             hovertemplate=f"{version}, %{{x}}: p99 %{{y:.0f}} ms of %{{customdata}} requests<extra></extra>"))
-    judged = table[table["version"] != baseline]["label"] if not table.empty else pd.Series(dtype="str")
-    limits = (table.drop_duplicates("label").set_index("label")["baseline_p99_ms"] * thresholds.max_p99_ratio
+        traces.append(go.Bar(x=keys, y=errors, name=version, legendgroup=version, marker={"color": color},
+                             customdata=hover, yaxis="y",
+                             hovertemplate=f"{version}, %{{customdata[1]}}: %{{y:.1f}}% of %{{customdata[0]}} requests failed<extra></extra>"))
+        traces.append(go.Bar(x=keys, y=p99, name=version, legendgroup=version, marker={"color": color},
+                             showlegend=False, customdata=hover, yaxis="y2", xaxis="x2",
+                             hovertemplate=f"{version}, %{{customdata[1]}}: p99 %{{y:.0f}} ms of %{{customdata[0]}} requests<extra></extra>"))
+    judged = set(table[table["version"] != baseline]["run"].astype(int)) if not table.empty else set()
+    limits = (table.drop_duplicates("run").set_index("run")["baseline_p99_ms"] * thresholds.max_p99_ratio
               if not table.empty else pd.Series(dtype="float64"))
-    if labels:
+    if runs:
         traces.append(go.Scatter(
-            x=labels, y=[float(limits.get(label, math.nan)) if label in set(judged) else math.nan for label in labels],
-            mode="markers", yaxis="y2", xaxis="x2",
+            x=keys, y=[float(limits.get(r, math.nan)) if r in judged else math.nan for r in runs],
+            mode="markers", yaxis="y2", xaxis="x2", customdata=[names[r] for r in runs],
             name=f"p99 limit ({thresholds.max_p99_ratio:g} x {baseline})", marker={"symbol": "line-ew-open", "size": 36,
                                                                                 "color": LIMIT_COLOR, "line": {"width": 3}},
-            hovertemplate=f"%{{x}}: p99 limit %{{y:.0f}} ms<extra></extra>",
+            hovertemplate="%{customdata}: p99 limit %{y:.0f} ms<extra></extra>",
         ))
         traces.append(go.Scatter(
-            x=[labels[0], labels[-1]], y=[thresholds.max_error_rate * 100.0] * 2, mode="lines", yaxis="y",
+            x=[keys[0], keys[-1]], y=[thresholds.max_error_rate * 100.0] * 2, mode="lines", yaxis="y",
             name=f"error-rate limit ({thresholds.max_error_rate:.0%})", line={"color": LIMIT_COLOR, "dash": "dash"},
             hoverinfo="skip",
         ))
     title = "Canary analysis: each load run is a step (its canary's observed share)"
     layout = chart_layout(
-        title if labels else f"{title}: no steps yet, set a split and start load", 520,
+        title if runs else f"{title}: no steps yet, set a split and start load", 520,
         barmode="group",
         xaxis={"type": "category", "anchor": "y", "showticklabels": False, "matches": "x2"},
-        xaxis2={"type": "category", "anchor": "y2", "title": {"text": "step: run, canary, share"}},
+        xaxis2={"type": "category", "anchor": "y2", "title": {"text": "step: run, canary, share"},
+                "tickmode": "array", "tickvals": keys, "ticktext": [names[r] for r in runs]},
         yaxis={"title": {"text": "error %"}, "domain": [0.58, 1.0], "rangemode": "tozero"},
         yaxis2={"title": {"text": "p99 ms (log)"}, "domain": [0.0, 0.46], "type": "log",
                 "tickvals": LOG_TICKS, "ticktext": [f"{v:g}" for v in LOG_TICKS]},

@@ -54,7 +54,7 @@ from meshkit.lab import CLIENT, Lab
 from meshkit.notebook import frontend
 from meshkit.notebook.bench import Bench, Chart
 from meshkit.notebook.controls import ConfigControl, lab_resources
-from meshkit.notebook.figures import LEGEND_UNDER, SECURITY_STYLE, chart_layout, version_color
+from meshkit.notebook.figures import LEGEND_UNDER, SECURITY_STYLE, chart_layout, version_color, wall_clock
 from meshkit.notebook.load import LoadRun
 
 Drawn = tuple[list[BaseTraceType], dict[str, Any]]
@@ -396,12 +396,13 @@ USAGE_COLUMNS = ["t", "label", "process", "workload", "role", "cpu_percent", "me
 
 
 def usage_reading(usage: pd.DataFrame, workloads: Sequence[str], at: float, label: str, control_plane: bool = True) -> pd.DataFrame:
-    """lab.resources() rows of `workloads` (and the control plane) as one reading, stamped `at` (epoch s) with `label`."""
+    """lab.resources() rows of `workloads` (and the control plane) as one reading: `t` is `at` (epoch seconds, when
+    the window ended), `label` what was going on (the path)."""
     keep = usage["workload"].isin(list(workloads)) | ((usage["role"] == "control plane") & control_plane)
     rows = usage[keep]
     process = [("control plane" if role == "control plane" else f"{w} {role}") for w, role in zip(rows["workload"], rows["role"], strict=True)]
     return pd.DataFrame({
-        "t": pd.Series([pd.Timestamp(at, unit="s", tz="UTC")] * len(rows), dtype="datetime64[ns, UTC]"),
+        "t": pd.Series([float(at)] * len(rows), dtype="float64"),
         "label": pd.Series([label] * len(rows), dtype="str"),
         "process": pd.Series(process, dtype="str"),
         "workload": rows["workload"].astype("str").to_numpy(),
@@ -429,14 +430,14 @@ def usage_traces(readings: pd.DataFrame) -> Drawn:
         color = version_color(name, processes)
         for i, (column, axis, unit) in enumerate((("cpu_percent", "y", "% of a core"), ("memory_mb", "y2", "MiB"))):
             traces.append(go.Scatter(
-                x=rows["t"], y=rows[column], mode="lines+markers", name=name, legendgroup=name, showlegend=i == 0,
+                x=wall_clock(rows["t"]), y=rows[column], mode="lines+markers", name=name, legendgroup=name, showlegend=i == 0,
                 yaxis=axis, line={"color": color, "dash": ROLE_DASH.get(role, "solid"), "width": 2}, marker={"size": 5},
                 hovertemplate=f"{name}<br>%{{y:.1f}} {unit}<extra></extra>",
             ))
     title = "CPU and memory of each process on the hop (lab.resources)"
     layout = chart_layout(
         title if processes else f"{title}: no reading yet, start load", 460,
-        xaxis={"title": {"text": "time"}, "anchor": "y2"},
+        xaxis={"title": {"text": "time"}, "type": "date", "anchor": "y2"},
         yaxis={"title": {"text": "CPU % of one core"}, "domain": [0.52, 1.0], "rangemode": "tozero"},
         yaxis2={"title": {"text": "memory MiB"}, "domain": [0.0, 0.40], "rangemode": "tozero"},
         legend={**LEGEND_UNDER, "title": {"text": "process:"}},
@@ -444,17 +445,17 @@ def usage_traces(readings: pd.DataFrame) -> Drawn:
     return traces, layout
 
 
-def stretches(readings: pd.DataFrame) -> list[tuple[str, pd.Timestamp, pd.Timestamp]]:
-    """Consecutive readings with the same label: (label, first time, last time), in time order."""
+def stretches(readings: pd.DataFrame) -> list[tuple[str, float, float]]:
+    """Consecutive readings with the same label: (label, first time, last time) in epoch seconds, in time order."""
     if readings.empty:
         return []
     times = readings.drop_duplicates("t").sort_values("t")[["t", "label"]]
-    out: list[tuple[str, pd.Timestamp, pd.Timestamp]] = []
+    out: list[tuple[str, float, float]] = []
     for t, label in zip(times["t"], times["label"], strict=True):
         if out and out[-1][0] == label:
-            out[-1] = (label, out[-1][1], t)
+            out[-1] = (label, out[-1][1], float(t))
         else:
-            out.append((str(label), t, t))
+            out.append((str(label), float(t), float(t)))
     return out
 
 
@@ -467,7 +468,7 @@ def stretch_trace(readings: pd.DataFrame) -> BaseTraceType:
     marks = [(label, first + (last - first) / 2) for label, first, last in stretches(readings) if label]
     top = float(readings["cpu_percent"].max()) if not readings.empty else 0.0
     return go.Scatter(
-        x=[t for _, t in marks], y=[max(top * 1.15, 5.0)] * len(marks), mode="text", yaxis="y", name="path",
+        x=wall_clock([t for _, t in marks]), y=[max(top * 1.15, 5.0)] * len(marks), mode="text", yaxis="y", name="path",
         text=[label for label, _ in marks], textfont={"size": 11, "color": [PATH_COLORS.get(label, "#444") for label, _ in marks]},
         showlegend=False, hoverinfo="skip", cliponaxis=False,
     )

@@ -36,7 +36,7 @@ from plotly.basedatatypes import BaseTraceType
 
 from meshkit.lab import Lab
 from meshkit.notebook import figures
-from meshkit.notebook.figures import LEGEND_UNDER, chart_layout, version_color
+from meshkit.notebook.figures import LEGEND_UNDER, chart_layout, version_color, wall_clock
 
 Drawn = tuple[list[BaseTraceType], dict[str, Any]]
 
@@ -66,7 +66,8 @@ class SignalHistory:
 
     `by` and `reporter` are lab.metrics's: the default, per destination
     workload as each workload's own sidecar served it, is `lab.stat()`'s
-    view. Each reading becomes one row per group with its time `t`; a call
+    view. Each reading becomes one row per group with its time `t` (epoch
+    seconds); a call
     returns every reading kept (at most `keep`), oldest first, with columns
     t, key (the group, its columns joined by " -> "), requests, rps,
     success_rate and p99_ms.
@@ -105,7 +106,7 @@ def reading(metrics: pd.DataFrame, by: Sequence[str], at: float) -> pd.DataFrame
     keys = [" -> ".join(figures.short_host(str(part)) for part in parts)
             for parts in zip(*(metrics[c] for c in by), strict=True)]
     return pd.DataFrame({
-        "t": pd.Timestamp(at, unit="s", tz="UTC"),
+        "t": float(at),
         "key": keys,
         "requests": metrics["requests"].astype("int64").to_numpy(),
         "rps": metrics["rps"].astype("float64").to_numpy(),
@@ -167,14 +168,14 @@ def signals_traces(frame: pd.DataFrame, title: str = "Golden signals per workloa
         for i, (column, axis, label) in enumerate(PANELS):
             unit = "%" if column == "success_pct" else " ms" if column == "p99_ms" else "/s"
             traces.append(go.Scatter(
-                x=rows["t"], y=values[column], mode="lines+markers", name=key, legendgroup=key,
+                x=wall_clock(rows["t"]), y=values[column], mode="lines+markers", name=key, legendgroup=key,
                 showlegend=i == 0, yaxis=axis, line={"color": color, "width": 2}, marker={"size": 5},
                 connectgaps=False,
                 hovertemplate=f"{key}<br>{label}: %{{y:.3~g}}{unit}<extra></extra>",
             ))
     layout = chart_layout(
         title if keys else f"{title} (no requests yet: start load)", 540,
-        xaxis={"title": {"text": "time"}, "anchor": "y3"},
+        xaxis={"title": {"text": "time"}, "type": "date", "anchor": "y3"},
         yaxis={"title": {"text": "requests/s"}, "domain": DOMAINS["y"], "rangemode": "tozero"},
         yaxis2={"title": {"text": "success %"}, "domain": DOMAINS["y2"], "range": [0, 105], "tickvals": [0, 50, 80, 100]},
         yaxis3={"title": {"text": "p99 ms"}, "domain": DOMAINS["y3"], "rangemode": "tozero"},
