@@ -13,6 +13,7 @@ function and a test of it, never a new widget class.
                   charts=[Chart(outcomes_per_second)], rate=20, duration_s=6)
     bench.show()
     bench.run_load()          # from code: headless runs and tests
+    bench.run_load(steps=[(4, lambda: widget.set_mode("STRICT"))])   # move the control mid-run
 
 Live, the charts redraw every half second while load runs; headless, `show`
 and `run_load` draw them once, statically, after the run.
@@ -21,6 +22,7 @@ and `run_load` draw them once, statically, after the run.
 from __future__ import annotations
 
 import html
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -101,15 +103,40 @@ class Bench:
     def _tick(self, n: int) -> None:
         self.refresh(fresh_sources=n % SLOW_SOURCE_EVERY == 0)
 
-    def run_load(self, wait: bool = True, **values: Any) -> LoadRun | None:
-        """Start load (keyword overrides as LoadGenerator.start); with `wait`, return once it ended, charts redrawn."""
+    def run_load(
+        self,
+        wait: bool = True,
+        steps: Sequence[tuple[float, Callable[[], Any]]] = (),
+        also: Sequence[LoadGenerator] = (),
+        **values: Any,
+    ) -> LoadRun | None:
+        """Start load (keyword overrides as LoadGenerator.start: rate, duration_s, headers, ...).
+
+        With `wait`, return once it ended (and the runs of the `also`
+        generators, such as a second caller's), charts redrawn; headless,
+        they are shown as static figures. `steps` are (second, callable):
+        each is called at its second after the start while the load runs,
+        as a learner moving the control in the middle of a run would.
+        """
         run = self.loadgen.start(**values)
-        if run is not None and wait:
-            run.wait()
-            self.refresh()
-            if not self.live:
-                frontend.show(*self.static_figures())
+        if run is None or not wait:
+            return run
+        started = time.monotonic()
+        for at, step in sorted(steps, key=lambda s: s[0]):
+            time.sleep(max(0.0, at - (time.monotonic() - started)))
+            step()
+        run.wait()
+        for generator in also:
+            generator.wait()
+        self.refresh()
+        if not self.live:
+            frontend.show(*self.static_figures())
         return run
+
+    def rows(self, run: LoadRun) -> pd.DataFrame:
+        """The request rows of one load run (latency_ms, code, flags, version, ...), oldest first."""
+        frame = self.frame()
+        return frame[frame["run"] == run.run_id].reset_index(drop=True)
 
     def static_figures(self) -> list[go.Figure]:
         return [static(fig.data, fig.layout.to_plotly_json()) for fig in self.figures]

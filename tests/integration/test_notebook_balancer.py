@@ -92,7 +92,7 @@ def test_a_bench_moved_while_load_runs_shows_the_hash_then_the_spread(lab: Lab) 
     widget.set_policy("CONSISTENT_HASH", "end-user")
     bench = Bench(lab, widget, service="reviews", path="/reviews/0", charts=[mesh.versions_chart()],
                   rate=20, duration_s=4, live=False)
-    run = mesh.run_load_with(bench, [(2.0, lambda: widget.set_policy("ROUND_ROBIN"))], headers={"end-user": "jason"})
+    run = bench.run_load(steps=[(2.0, lambda: widget.set_policy("ROUND_ROBIN"))], headers={"end-user": "jason"})
     assert run is not None and run.state == "done"
     frame = bench.frame()
     early, late = frame[frame["at"] < frame["at"].min() + 1.5], frame[frame["at"] > frame["at"].min() + 2.8]

@@ -26,8 +26,8 @@ Two controls go with them, both views of the lab:
   `spec.trafficPolicy.loadBalancer`: subsets, connectionPool,
   outlierDetection and every other field stay as they are.
 
-`run_load_with` drives a bench from code the way a learner would: it starts
-the load, moves the control while the load runs, and shows the charts.
+A notebook drives a bench from code the way a learner would with
+`bench.run_load(steps=[(second, move_the_control), ...])`.
 """
 
 from __future__ import annotations
@@ -591,29 +591,3 @@ class BalancerWidget(ConfigControl):
 # -- driving a bench from code ---------------------------------------------------------------
 
 
-def run_load_with(bench: Bench, steps: Sequence[tuple[float, Callable[[], Any]]] = (), **values: Any) -> LoadRun | None:
-    """Run the bench's load and, while it runs, call each step at its second (as a learner moving the control).
-
-    `steps` is (seconds after the start, callable), in order; `values`
-    overrides the load generator's form (rate, duration_s, headers, ...).
-    Returns once the run ended, with the charts redrawn, and headless shows
-    them as static figures (as Bench.run_load does).
-    """
-    run = bench.run_load(wait=False, **values)
-    if run is None:
-        return None
-    started = time.monotonic()
-    for at, step in sorted(steps, key=lambda s: s[0]):
-        time.sleep(max(0.0, at - (time.monotonic() - started)))
-        step()
-    run.wait()
-    bench.refresh()
-    if not bench.live:
-        frontend.show(*bench.static_figures())
-    return run
-
-
-def run_rows(bench: Bench, run: LoadRun) -> pd.DataFrame:
-    """The bench's request rows of one load run (latency_ms, code, version, ...), oldest first."""
-    frame = bench.frame()
-    return frame[frame["run"] == run.run_id].reset_index(drop=True)

@@ -17,7 +17,7 @@ Both read the lab's telemetry (`lab.requests`), not the load generator's
 rows: the client only ever sees one answer per request, whatever happened
 behind it. `StormSource` fetches it once for both charts; `storm_charts`
 gives the two Charts for a `meshkit.notebook.bench.Bench` (`storm_bench`
-builds one), and `run_with_steps` runs the bench's load while moving its
+builds one), and `bench.run_load(steps=...)` runs its load while moving its
 control, as a learner raising `attempts` in the middle of a run would.
 
 Seconds are counted from the first request in view, so a run's seconds are
@@ -272,23 +272,3 @@ def storm_bench(lab: Lab, control: Any, *, service: str, window_s: float = WINDO
     return bench
 
 
-def run_with_steps(bench: Bench, steps: Sequence[tuple[float, Callable[[], Any]]] = (), **values: Any) -> LoadRun | None:
-    """Run the bench's load and, while it runs, call each step at its second (as a learner moving the control).
-
-    `steps` is (seconds after the start, callable); `values` overrides the
-    load generator's form (rate, duration_s, ...). Returns once the run
-    ended, with the charts redrawn; headless, shows them as static figures
-    (as Bench.run_load does).
-    """
-    run = bench.run_load(wait=False, **values)
-    if run is None:
-        return None
-    started = time.monotonic()
-    for at, step in sorted(steps, key=lambda s: s[0]):
-        time.sleep(max(0.0, at - (time.monotonic() - started)))
-        step()
-    run.wait()
-    bench.refresh()
-    if not bench.live:
-        frontend.show(*bench.static_figures())
-    return run

@@ -17,9 +17,8 @@ hops with the same rate do not hide each other:
 - `authz_hops` (10): per hop, allowed / denied (403).
 
 `HopSource` fetches the calls for a `Bench` chart, `outside_caller` makes
-every load run of a bench also send from a workload outside the mesh, and
-`run_with_steps` drives a bench from code as a learner would: it starts the
-load, moves the control while the load runs, then shows the charts.
+every load run of a bench also send from a workload outside the mesh (pass
+it to `bench.run_load(also=[...])` to wait for its runs too).
 """
 
 from __future__ import annotations
@@ -395,37 +394,3 @@ def outside_caller(bench: Bench, source: str = "legacy/curl", service: str | Non
     return outsider
 
 
-def run_with_steps(
-    bench: Bench,
-    steps: Sequence[tuple[float, Callable[[], Any]]] = (),
-    also: Sequence[LoadGenerator] = (),
-    **values: Any,
-) -> LoadRun | None:
-    """Run the bench's load and, while it runs, call each step at its second (as a learner moving the control).
-
-    `steps` is (seconds after the start, callable); `values` overrides the
-    load generator's form (rate, duration_s, ...); `also` are other load
-    generators whose runs (such as an outside_caller's) are waited for too.
-    Returns once every run ended, with the charts redrawn; headless, shows
-    them as static figures (as Bench.run_load does).
-    """
-    run = bench.run_load(wait=False, **values)
-    if run is None:
-        return None
-    started = time.monotonic()
-    for at, step in sorted(steps, key=lambda s: s[0]):
-        time.sleep(max(0.0, at - (time.monotonic() - started)))
-        step()
-    run.wait()
-    for generator in also:
-        generator.wait()
-    bench.refresh()
-    if not bench.live:
-        frontend.show(*bench.static_figures())
-    return run
-
-
-def run_rows(bench: Bench, run: LoadRun) -> pd.DataFrame:
-    """The bench's request rows of one load run (code, flags, latency_ms, ...), oldest first."""
-    frame = bench.frame()
-    return frame[frame["run"] == run.run_id].reset_index(drop=True)
