@@ -112,15 +112,17 @@ def test_an_unknown_path_or_workload_is_said_not_raised(lab: Lab) -> None:
     assert not control.set_path("sidecars, carrier pigeon") and "unknown path" in control.error
 
 
-def test_a_bench_labels_each_run_with_its_path_and_samples_the_hops_processes(lab: Lab) -> None:
+def test_measured_paths_land_in_the_bench_as_runs_labelled_with_their_path(lab: Lab) -> None:
     control = cost.PathControl(lab, client="curl", workloads=["details-v1"])
     usage = cost.UsageSampler(lab, ["curl", "details-v1"], sample_s=0.2, label=lambda: control.path)
     bench = cost.cost_bench(lab, control, usage, service="details", path="/details/0", rate=50, duration_s=1.5,
                             live=False)
-    runs = cost.run_paths(bench, control, [cost.DIRECT, cost.MTLS])
-    assert [r.state for r in runs] == ["done", "done"]
-    assert [control.run_paths[r.run_id] for r in runs] == [cost.DIRECT, cost.MTLS]
-    table = cost.hop_table(cost.with_paths(bench.frame(), control.run_paths))
+    runs = cost.measure_paths(bench, control, [cost.DIRECT, cost.MTLS], usage=usage, requests=60)
+    assert [control.run_paths[r] for r in runs] == [cost.DIRECT, cost.MTLS]
+    rows = bench.frame()
+    assert [int((rows.run == r).sum()) for r in runs] == [60, 60]
+    assert rows["at"].between(rows["at"].min(), rows["at"].min() + 120).all(), "each row at its wall-clock send time"
+    table = cost.hop_table(cost.with_paths(rows, control.run_paths))
     assert list(table.index) == [cost.DIRECT, cost.MTLS] and (table.success == 1.0).all()
     readings = usage.history()
     assert {cost.DIRECT, cost.MTLS} <= set(readings.label)

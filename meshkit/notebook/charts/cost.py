@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import copy
 import math
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
@@ -56,6 +57,7 @@ from meshkit.notebook.bench import Bench, Chart
 from meshkit.notebook.controls import ConfigControl, lab_resources
 from meshkit.notebook.figures import LEGEND_UNDER, SECURITY_STYLE, chart_layout, version_color, wall_clock
 from meshkit.notebook.load import LoadRun
+from meshkit.notebook.recorder import rows_from_frame
 
 Drawn = tuple[list[BaseTraceType], dict[str, Any]]
 Manifest = dict[str, Any]
@@ -378,16 +380,20 @@ class UsageSampler:
         self.keep = keep
         self.clock = clock
         self.readings: list[pd.DataFrame] = []
+        self._lock = threading.Lock()  # the bench's refresher and measure_paths's thread may both read
 
     def __call__(self) -> pd.DataFrame:
         label = self.label()
         usage = self.lab.resources(sample=self.sample_s)
-        self.readings.append(usage_reading(usage, self.workloads, self.clock(), label, self.control_plane))
-        del self.readings[: max(0, len(self.readings) - self.keep)]
+        reading = usage_reading(usage, self.workloads, self.clock(), label, self.control_plane)
+        with self._lock:
+            self.readings.append(reading)
+            del self.readings[: max(0, len(self.readings) - self.keep)]
         return self.history()
 
     def history(self) -> pd.DataFrame:
-        kept = [r for r in self.readings if not r.empty]
+        with self._lock:
+            kept = [r for r in self.readings if not r.empty]
         return pd.concat(kept, ignore_index=True) if kept else usage_reading(pd.DataFrame(columns=USAGE_INPUT), [], 0.0, "")
 
 
@@ -544,22 +550,54 @@ def cost_bench(lab: Lab, control: PathControl, usage: UsageSampler, *, service: 
     return bench
 
 
-def run_paths(bench: Bench, control: PathControl, paths: Sequence[str], **load: Any) -> list[LoadRun]:
-    """One load run on each path in turn (keyword overrides as Bench.run_load); returns once all ended.
+def measure_paths(bench: Bench, control: PathControl, paths: Sequence[str], *, usage: UsageSampler | None = None,
+                  requests: int = 1000) -> list[int]:
+    """Put the hop on each path in turn and send it `requests` at the bench's rate; returns the run numbers.
 
-    The charts are redrawn after each run; headless, they are shown once, at
-    the end, as static figures (live, they are on screen already). A path the
-    lab refuses stops the round, with the reason on the control.
+    The load is `lab.load`, not the bench's load generator, and the charts
+    are redrawn after each run rather than during it: a chart redraw runs
+    in the kernel's process and, live, holds it for milliseconds at a time,
+    which would add to the very latencies being compared (a sidecar pair
+    costs about a millisecond). The rows go into the bench's recorder as one
+    run each, labelled with the path, so the charts and `hop_table` show
+    exactly what was measured. `usage` (the bench's CPU and memory source)
+    is read about every `sample_s` from a thread while each load runs; it
+    mostly waits, so it adds nothing measurable. Headless, the charts are
+    shown once at the end. A path the lab refuses stops the round, with the
+    reason on the control.
     """
-    runs: list[LoadRun] = []
+    lab, runs = bench.lab, []
+    target, url, rate = bench.service, str(bench.loadgen.path.value), float(bench.loadgen.rate.value)
     for path in paths:
         if not control.set_path(path):
             break
-        run = bench.run_load(wait=False, **load)
-        if run is None:
-            break
-        runs.append(run.wait())
+        run = bench.recorder.new_run()
+        control.run_paths[run] = control.path
+        started = time.time()
+        frame = _sampled(usage, lambda: lab.load(target, url, rate=rate, requests=requests))
+        bench.recorder.add(rows_from_frame(frame, target=target, run=run, started_at=started))
+        runs.append(run)
         bench.refresh()
     if not bench.live:
         frontend.show(*bench.static_figures())
     return runs
+
+
+def _sampled(usage: UsageSampler | None, work: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    """Run `work` while a thread takes `usage` readings one after another (each waits its window); the last one
+    ends at most one window after `work`."""
+    if usage is None:
+        return work()
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            usage()
+
+    thread = threading.Thread(target=sample, name="meshkit-usage", daemon=True)
+    thread.start()
+    try:
+        return work()
+    finally:
+        done.set()
+        thread.join()
