@@ -172,7 +172,7 @@ def test_latency_percentiles_agree_with_the_load_generator_within_the_bucket_err
     table = lab.metrics(window=None, by=["source_workload", "destination_workload"], reporter="source")
     entry = table[(table["source_workload"] == "curl") & (table["destination_workload"] == "front-v1")].iloc[0]
     rows = pd.concat([run["main"], run["missing"]])
-    hop_ms = 3.0
+    hop_ms = 10.0  # the client-to-sidecar hop: a few ms, more on a loaded 2-core machine
     for q in (0.5, 0.9, 0.99):
         truth = float(np.quantile(rows["service_ms"], q, method="inverted_cdf"))
         estimate = float(entry[f"p{round(q * 100)}_ms"])
