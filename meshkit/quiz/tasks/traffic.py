@@ -105,7 +105,8 @@ def rollback_verdict(weights: Mapping[str, int], catalog: Mapping[str, float], s
     v1 = catalog.get("v1", 0.0)
     config = f"the VirtualService 'catalog' gives {describe_weights(weights)}" if weights else "no VirtualService routes catalog"
     if v1 < 1.0:
-        return failed(f"{percent(1 - v1)} of {sent} fresh catalog requests still reached v2; {config}", catalog_v1=v1, shop_success=shop_success)
+        others = ", ".join(f"{v} {percent(share)}" for v, share in sorted(catalog.items()) if v != "v1")
+        return failed(f"{percent(1 - v1)} of {sent} fresh catalog requests did not reach v1 ({others}); {config}", catalog_v1=v1, shop_success=shop_success)
     if shop_success < 0.98:
         return failed(f"catalog is on v1, but only {percent(shop_success)} of {pages} shop page loads succeeded", catalog_v1=v1, shop_success=shop_success)
     return passed(f"all {sent} catalog requests reached v1 and {percent(shop_success)} of {pages} shop page loads succeeded", catalog_v1=v1, shop_success=shop_success)
