@@ -186,7 +186,7 @@ class QuestionCard(ShownOnce, widgets.VBox):
 
     def text(self) -> str:
         q = self.state.question
-        return text.question_text(q, predict=self.state.prediction) + f'\n  answer in code: quiz.answer("{q.id}", {text.how_to_answer(q)!r}) -- or run it live in JupyterLab'
+        return text.question_text(q, predict=self.state.prediction) + f'\n  answer in code: quiz.answer("{q.id}", ...) with {text.how_to_answer(q)}; or open the notebook in JupyterLab'
 
 
 
