@@ -21,7 +21,7 @@ from meshkit.notebook.controls import ConfigControl, lab_resources
 from meshkit.notebook.weights import normalized, rebalance
 
 WIDE = widgets.Layout(width="420px")
-LABEL = {"description_width": "150px"}
+LABEL = {"description_width": "190px"}  # wide enough for Istio's longest field names (http1MaxPendingRequests)
 MAX_MS = 3_600_000
 """Longest duration a field offers (an hour): more is a typo in a lab."""
 MAX_LIMIT = 2**32 - 1
@@ -329,12 +329,14 @@ class BreakerWidget(ServiceControl):
     """
 
     def __init__(self, lab: Lab, service: str, namespace: str | None = None) -> None:
-        self.pool_on = widgets.Checkbox(value=False, description="circuit breaker (connectionPool)")
+        self.pool_on = widgets.Checkbox(value=False, description="circuit breaker (connectionPool)", indent=False,
+                                        layout=widgets.Layout(width="auto"))
         self.max_connections = number("maxConnections", 1, MAX_LIMIT)
         self.max_pending = number("http1MaxPendingRequests", 1, MAX_LIMIT)
         self.max_per_connection = number("maxRequestsPerConnection", 0, MAX_LIMIT)
         self.max_retries = number("maxRetries", 0, MAX_LIMIT)
-        self.outlier_on = widgets.Checkbox(value=False, description="outlier detection")
+        self.outlier_on = widgets.Checkbox(value=False, description="outlier detection", indent=False,
+                                           layout=widgets.Layout(width="auto"))
         self.consecutive_5xx = number("consecutive5xxErrors", 5, MAX_LIMIT)
         self.interval_ms = number("interval (ms)", 1000, MAX_MS)
         self.base_ejection_ms = number("baseEjectionTime (ms)", 30_000, MAX_MS)
