@@ -50,3 +50,10 @@ def test_route_weights_read_the_catch_all_rule() -> None:
     assert route_weights({"spec": {"http": [{"route": [{"destination": {"host": "r"}}]}]}}) == {"all": 100}
     assert route_weights(None) == {}
     assert mesh.pin_verdict({}, pd.Series(["v1"] * 10 + ["v2"] * 5), []).message.startswith("10 of 15 fresh requests reached reviews v1 (v2 5)")
+
+
+def test_the_breaker_verdict_tells_waiting_from_failing_fast() -> None:
+    assert resilience.breaker_verdict(40, 0, None, 207.0).message == (
+        "none of 40 requests was turned away fast (503 UO): with no limit each one waited for slow, median 207 ms")
+    assert resilience.breaker_verdict(40, 29, 2.0, 150.0).passed
+    assert "not fast" in resilience.breaker_verdict(40, 29, 180.0, 150.0).message

@@ -76,7 +76,7 @@ FAST_MS = 100.0
 def breaker_verdict(sent: int, overflow: int, overflow_median_ms: float | None, median_ms: float) -> TaskResult:
     if overflow == 0:
         return failed(
-            f"none of {sent} requests was turned away fast (503 UO); they queued instead, median latency {median_ms:.0f} ms",
+            f"none of {sent} requests was turned away fast (503 UO): with no limit each one waited for slow, median {median_ms:.0f} ms",
             overflow=0, median_ms=median_ms,
         )
     assert overflow_median_ms is not None
