@@ -108,6 +108,14 @@ class Processes:
         self.started.append(proc)
         return proc
 
+    def stop(self, procs: list[Proc]) -> None:
+        """Stop some of the processes started (a pair started again on new ports)."""
+        for proc in procs:
+            if proc.popen.poll() is None:
+                proc.popen.terminate()
+                proc.popen.wait(timeout=STOP_GRACE_S)
+            self.started.remove(proc)
+
     def stop_all(self) -> None:
         for proc in self.started:
             if proc.popen.poll() is None:
@@ -120,6 +128,9 @@ class Processes:
                 proc.popen.kill()
                 proc.popen.wait(timeout=STOP_GRACE_S)
         self.started.clear()
+
+
+BIND_ATTEMPTS = 3
 
 
 def wait_ready(proc: Proc, ready: Callable[[], bool], what: str) -> None:
@@ -362,9 +373,6 @@ def sidecar_pair(procs: Processes, upstream_port: int, telemetry: str | None = N
     }.get(telemetry or "", ("sidecar", "meshkit sidecar pair"))
     if ca is not None:
         name, label = "sidecar-mtls", "meshkit sidecar pair, mTLS"
-    inbound = free_port()
-    server_ports = SidecarPorts(outbound=free_port(), admin=free_port(), inbound=inbound, app=upstream_port)
-    client_ports = SidecarPorts(outbound=free_port(), admin=free_port())
 
     def settings(role: str) -> dict[str, object] | None:
         if telemetry == "off":
@@ -373,8 +381,21 @@ def sidecar_pair(procs: Processes, upstream_port: int, telemetry: str | None = N
             return {"access_log": str(procs.workdir / f"{role}.access.log")}
         return None
 
-    server = start_sidecar(procs, f"{name}-server", "upstream-v1-0", SERVICE, server_ports, inbound, settings(f"{name}-server"), ca)
-    client = start_sidecar(procs, f"{name}-client", "bench-client-0", "bench-client", client_ports, inbound, settings(f"{name}-client"), ca)
+    # A port chosen free can be taken before the sidecar binds it (by any process's outgoing
+    # connection, the server sidecar's own included): start the pair again on new ports then.
+    for attempt in range(BIND_ATTEMPTS):
+        inbound = free_port()
+        server_ports = SidecarPorts(outbound=free_port(), admin=free_port(), inbound=inbound, app=upstream_port)
+        client_ports = SidecarPorts(outbound=free_port(), admin=free_port())
+        mark = len(procs.started)
+        try:
+            server = start_sidecar(procs, f"{name}-server", "upstream-v1-0", SERVICE, server_ports, inbound, settings(f"{name}-server"), ca)
+            client = start_sidecar(procs, f"{name}-client", "bench-client-0", "bench-client", client_ports, inbound, settings(f"{name}-client"), ca)
+            break
+        except LabError as exc:
+            if "address already in use" not in str(exc) or attempt == BIND_ATTEMPTS - 1:
+                raise
+            procs.stop(procs.started[mark:])
     admin = (client_ports.admin, server_ports.admin)
     return Target(name, label, PROXY_URL, ("127.0.0.1", client_ports.outbound), (client, server), admin)
 
