@@ -98,15 +98,19 @@ class QuestionBase(Strict):
     predict: bool = False
 
 
+def exactly_one_right(options: list[Choice], what: str) -> None:
+    right = sum(o.correct for o in options)
+    if right != 1:
+        raise ValueError(f"a {what} question has exactly one right {'option' if what != 'which-YAML' else 'snippet'}, this one has {right}")
+
+
 class SingleChoice(QuestionBase):
     type: Literal["single"]
     options: list[Option] = Field(min_length=2)
 
     @model_validator(mode="after")
     def _one_right(self) -> SingleChoice:
-        right = sum(o.correct for o in self.options)
-        if right != 1:
-            raise ValueError(f"a single-choice question has exactly one right option, this one has {right}")
+        exactly_one_right(list(self.options), "single-choice")
         return self
 
 
@@ -170,9 +174,7 @@ class WhichYaml(QuestionBase):
 
     @model_validator(mode="after")
     def _one_right(self) -> WhichYaml:
-        right = sum(o.correct for o in self.options)
-        if right != 1:
-            raise ValueError(f"a which-YAML question has exactly one right snippet, this one has {right}")
+        exactly_one_right(list(self.options), "which-YAML")
         return self
 
 

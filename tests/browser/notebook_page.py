@@ -16,6 +16,8 @@ from typing import Any
 
 from playwright.sync_api import Locator, Page
 
+from tests.browser.layout import show_file_browser
+
 PROMPTS_JS = "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')].map(e => e.textContent.trim())"
 
 # The traces of every plotly chart under `root`: name, x, y and customdata as plain arrays
@@ -337,3 +339,18 @@ def narrow_charts(root: Locator, tolerance_px: float = 2.0, settle_s: float = 5.
         if not found or time.monotonic() > deadline:
             return found
         time.sleep(0.25)
+
+
+def run_notebook_as_a_learner(page: Page, url: str, timeout_s: float) -> None:
+    """Open the notebook with the file browser shown, Run All from the menu, and check that every
+    cell ran, none shows an error, and the notebook's own checks passed."""
+    open_notebook(page, url)
+    show_file_browser(page)
+    run_all_cells(page)
+    done = wait_for_run_all(page, timeout_s)
+    unnumbered = [i for i, p in enumerate(done) if not re.fullmatch(r"\[\d+\]:", p)]
+    assert not unnumbered, f"cells {unnumbered} did not run (an earlier cell failed?):\n{output_text(page)[-4000:]}"
+    errors = error_outputs(page)
+    assert not errors, "cells with an error output:\n" + "\n".join(e[:1500] for e in errors)
+    passed = page.locator(".jp-OutputArea-output", has_text="All checks passed")
+    assert passed.count() >= 1, f"notebook's own checks:\n{output_text(page)[-4000:]}"

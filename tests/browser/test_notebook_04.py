@@ -71,15 +71,8 @@ def test_dashboard_split_follows_the_slider_in_a_real_browser(server: Server, br
 
 def check_notebook_04(page: Page, server: Server) -> None:
     started = time.monotonic()
-    nb.open_notebook(page, server.page_url(NOTEBOOK))
-    show_file_browser(page)
-    nb.run_all_cells(page)
-    prompts = nb.wait_for_run_all(page, RUN_ALL_TIMEOUT_S)
+    nb.run_notebook_as_a_learner(page, server.page_url(NOTEBOOK), RUN_ALL_TIMEOUT_S)
     ran_s = time.monotonic() - started
-    unnumbered = [i for i, p in enumerate(prompts) if not re.fullmatch(r"\[\d+\]:", p)]
-    assert not unnumbered, f"cells {unnumbered} did not run (an earlier cell failed?):\n{nb.output_text(page)[-4000:]}"
-    passed = page.locator(".jp-OutputArea-output", has_text="All checks passed")
-    assert passed.count() >= 1, f"notebook's own checks:\n{nb.output_text(page)[-4000:]}"
 
     # Live, not headless: the kernel was started by the server (JPY_SESSION_NAME), so the
     # dashboard is widgets (sliders, a Start button) over live plotly charts.

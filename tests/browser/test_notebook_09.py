@@ -44,7 +44,7 @@ from playwright.sync_api import BrowserContext, Locator, Page
 from tests.browser import notebook_page as nb
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.jupyter import Server
-from tests.browser.layout import assert_fits, show_file_browser
+from tests.browser.layout import assert_fits
 
 NOTEBOOK = "09-mtls-permissive-to-strict.ipynb"
 BENCH_CELL = "bench = Bench(lab, mtls"
@@ -92,17 +92,8 @@ def test_mtls_modes_drive_the_hop_chart_in_a_real_browser(server: Server, browse
 
 def check_notebook_09(page: Page, server: Server) -> None:
     started = time.monotonic()
-    nb.open_notebook(page, server.page_url(NOTEBOOK))
-    show_file_browser(page)
-    nb.run_all_cells(page)
-    prompts = nb.wait_for_run_all(page, RUN_ALL_TIMEOUT_S)
+    nb.run_notebook_as_a_learner(page, server.page_url(NOTEBOOK), RUN_ALL_TIMEOUT_S)
     ran_s = time.monotonic() - started
-    unnumbered = [i for i, p in enumerate(prompts) if not re.fullmatch(r"\[\d+\]:", p)]
-    assert not unnumbered, f"cells {unnumbered} did not run (an earlier cell failed?):\n{nb.output_text(page)[-4000:]}"
-    errors = nb.error_outputs(page)
-    assert not errors, "cells with an error output:\n" + "\n".join(e[:1500] for e in errors)
-    passed = page.locator(".jp-OutputArea-output", has_text="All checks passed")
-    assert passed.count() >= 1, f"notebook's own checks:\n{nb.output_text(page)[-4000:]}"
 
     bench = nb.cell_with(page, BENCH_CELL).locator(".jp-OutputArea")
     assert HEADLESS_TEXT not in bench.inner_text(), "the bench shows the headless text, not widgets"
