@@ -315,6 +315,32 @@ def cmd_progress(args: argparse.Namespace) -> None:
     print(progress_table())
 
 
+def cmd_journal(args: argparse.Namespace) -> None:
+    frame = _lab(args).journal(all_sessions=args.all)
+    for problem in frame.attrs.get("problems", []):
+        print(f"meshkit: {problem}", file=sys.stderr)
+    if args.last:
+        frame = frame.tail(args.last)
+    if frame.empty:
+        print("the journal is empty: nothing was done to this lab yet")
+        return
+    shown = frame.assign(time=frame["time"].dt.strftime("%H:%M:%S"))
+    _print_table(shown.drop(columns=["cell"]))
+
+
+def cmd_export_script(args: argparse.Namespace) -> None:
+    lab = _lab(args)
+    if args.notebook:
+        from meshkit import export_notebook
+
+        if args.since or args.checkpoint or args.last:
+            raise LabError("--since, --checkpoint and --last slice a lab's journal; a notebook's export takes the whole notebook")
+        path = export_notebook.write_notebook_script(Path(args.notebook), lab._journal, Path(args.output))
+    else:
+        path = lab.export_script(args.output, since=args.since, checkpoint=args.checkpoint, last=args.last)
+    print(f"wrote {path}: run it with `python {path}`")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meshkit", description="An interactive service-mesh lab.")
     parser.add_argument("--home", default=None, help="lab state directory (default: $MESHKIT_HOME or ~/.meshkit)")
@@ -417,6 +443,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export", metavar="FILE", help="write every attempt to FILE (CSV), for an instructor")
     p.add_argument("--all", action="store_true", help="with --export: every learner in the progress file, not only you")
     p.set_defaults(func=cmd_progress)
+    p = sub.add_parser("journal", help="what was done to this lab, one line per action (deploy, apply, load, ...)")
+    p.add_argument("--all", action="store_true", help="every session this lab home remembers, not only the current one")
+    p.add_argument("--last", type=int, default=None, metavar="N", help="only the last N actions")
+    p.set_defaults(func=cmd_journal)
+    p = sub.add_parser("export-script", help="write the experiment (or a notebook with your widget moves) as a Python script")
+    p.add_argument("notebook", nargs="?", help="a notebook (.ipynb) to export with your moves put in; none: the lab's journal")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="the script to write, such as canary.py")
+    p.add_argument("--since", default=None, metavar="TIME", help="only actions from TIME on ('20:05', '2026-12-04 20:05')")
+    p.add_argument("--checkpoint", default=None, metavar="NAME", help="only actions after the checkpoint NAME")
+    p.add_argument("--last", type=int, default=None, metavar="N", help="only the last N actions")
+    p.set_defaults(func=cmd_export_script)
     return parser
 
 

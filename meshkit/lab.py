@@ -16,9 +16,10 @@ backend to place processes and the control plane to change config.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -27,13 +28,13 @@ from typing import Any
 import httpx
 import pandas as pd
 
-from meshkit import aio, config, observe, security_report, telemetry
+from meshkit import aio, config, journal, observe, security_report, telemetry
 from meshkit.backends.base import Backend, InstanceView, ProcessUsage
-from meshkit.backends.local import LocalBackend
+from meshkit.backends.local import LocalBackend, spec_to_dict
 from meshkit.control.otlp import BadEndpoint, traces_url
 from meshkit.demo.apps import Latency, WorkloadSpec, get_app
 from meshkit.demo.paths import DEFAULT_ID, fill_path
-from meshkit.errors import ControlPlaneError, LabError, UnknownWorkload
+from meshkit.errors import ControlPlaneError, LabError, MeshkitError, UnknownWorkload
 from meshkit.home import LabHome, default_home
 from meshkit.loadgen import LoadSpec, results_frame, run_load
 from meshkit.names import service_host
@@ -121,12 +122,13 @@ class Lab:
     otlp_endpoint: str | None = None
 
     def __post_init__(self) -> None:
+        lifetime = self.cert_lifetime
+        self._cert_lifetime_s = lifetime.total_seconds() if isinstance(lifetime, timedelta) else lifetime
         self._home = LabHome(Path(self.home).expanduser() if self.home else default_home())
         if isinstance(self.backend, str):
             if self.backend != "local":
                 raise LabError(f"unknown backend {self.backend!r}: this version has 'local'")
-            lifetime = self.cert_lifetime
-            seconds = lifetime.total_seconds() if isinstance(lifetime, timedelta) else lifetime
+            seconds = self._cert_lifetime_s
             if seconds is not None and not 60 <= seconds <= 90 * 86400:
                 raise LabError(f"cert_lifetime must be between one minute and 90 days, got {seconds:g} s")
             if self.otlp_endpoint is not None:
@@ -137,6 +139,8 @@ class Lab:
             self._backend: Backend = LocalBackend(self._home, seconds, self.otlp_endpoint)
         else:
             self._backend = self.backend
+        self._journal = journal.Journal(self._home.root)
+        journal.watch_cells()
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -145,19 +149,29 @@ class Lab:
 
         `control_port` pins the control plane's loopback port (default: the
         port it had before, or any free one)."""
+        fresh = self._start(control_port)
+        self._journal_mark("up", fresh=fresh, cert_lifetime_s=self._cert_lifetime_s)
+        return self
+
+    def _start(self, control_port: int | None = None) -> bool:
+        """Start (or reattach); True when this started a new, empty lab."""
+        fresh = not self._backend.running()
         self._backend.up(self.progress, control_port)
         if not any(v.workload == CLIENT.name and v.namespace == self.namespace for v in self._backend.instances()):
             self._backend.deploy(CLIENT_APP, [CLIENT], self.namespace, inject=False, progress=self.progress)
-        return self
+        return fresh
 
     def down(self) -> None:
-        """Stop every process of the lab and forget its state."""
+        """Stop every process of the lab and forget its state (the journal and checkpoints stay)."""
         self._backend.down()
+        self._journal_mark("down")
 
     def reset(self) -> Lab:
         """A fresh lab in the same home: everything stopped, config forgotten, started again."""
-        self.down()
-        return self.up()
+        self._backend.down()
+        self._start()
+        self._journal_mark("reset", cert_lifetime_s=self._cert_lifetime_s)
+        return self
 
     def running(self) -> bool:
         return self._backend.running()
@@ -188,19 +202,24 @@ class Lab:
         """Deploy a demo app ("bookinfo" or "shop"), or your own workloads
         (WorkloadSpec: a service, a version, its latency, error rate and
         downstream calls), which make up the app "custom". Returns the app's workloads."""
-        if isinstance(app, str):
-            name, specs = app, get_app(app)
-        else:
-            name, specs = CUSTOM_APP, (app,) if isinstance(app, WorkloadSpec) else tuple(app)
-        self._backend.deploy(name, specs, namespace or self.namespace, inject, self.progress)
+        where = namespace or self.namespace
+        fields: dict[str, Any] = {"app": app if isinstance(app, str) else CUSTOM_APP, "namespace": where, "inject": inject}
+        with self._journaled("deploy", **fields) as extra:
+            if isinstance(app, str):
+                name, specs = app, get_app(app)
+            else:
+                name, specs = CUSTOM_APP, (app,) if isinstance(app, WorkloadSpec) else tuple(app)
+                extra["specs"] = [spec_to_dict(s) for s in specs]
+            self._backend.deploy(name, specs, where, inject, self.progress)
         return self.workloads(app=name)
 
     def undeploy(self, app: str) -> None:
         """Remove every workload of a demo app."""
-        views = [v for v in self._backend.instances() if v.app == app]
-        if not views:
-            raise UnknownWorkload(f"app {app!r} is not deployed (deployed: {', '.join(self._apps()) or 'none'})")
-        self._backend.undeploy(views)
+        with self._journaled("undeploy", app=app):
+            views = [v for v in self._backend.instances() if v.app == app]
+            if not views:
+                raise UnknownWorkload(f"app {app!r} is not deployed (deployed: {', '.join(self._apps()) or 'none'})")
+            self._backend.undeploy(views)
 
     def inject(self, target: str | None = None) -> pd.DataFrame:
         """Restart a workload, or every workload of a namespace, with a sidecar.
@@ -208,12 +227,14 @@ class Lab:
         `target` is a workload name ("reviews-v2"), a namespace ("default"),
         or "namespace/workload"; None means the lab's namespace.
         """
-        self._backend.set_sidecar(self._select(target), True, self.progress)
+        with self._journaled("inject", target=target):
+            self._backend.set_sidecar(self._select(target), True, self.progress)
         return self.workloads()
 
     def uninject(self, target: str | None = None) -> pd.DataFrame:
         """Restart a workload (or a namespace's workloads) without its sidecar."""
-        self._backend.set_sidecar(self._select(target), False, self.progress)
+        with self._journaled("uninject", target=target):
+            self._backend.set_sidecar(self._select(target), False, self.progress)
         return self.workloads()
 
     def workloads(self, app: str | None = None) -> pd.DataFrame:
@@ -355,9 +376,14 @@ class Lab:
         pushed and this returns once every sidecar has ACKed it. The table says
         what changed; its `attrs` hold the version and the slowest ACK in ms.
         """
-        resources = config.load(source)
-        answer = self._control().apply([config.to_manifest(r) for r in resources])
-        acks = self._wait_acked(answer["version"])
+        with self._journaled("apply") as extra:
+            resources = config.load(source)
+            manifests = [config.to_manifest(r) for r in resources]
+            extra["resources"] = manifests
+            answer = self._control().apply(manifests)
+            extra["version"] = answer["version"]
+            extra["changed"] = [item["changed"] for item in answer["applied"]]
+            acks = self._wait_acked(answer["version"])
         rows = [
             {"kind": r.KIND, "namespace": r.namespace, "name": r.name, "changed": item["changed"]}
             for r, item in zip(resources, answer["applied"], strict=True)
@@ -389,11 +415,14 @@ class Lab:
 
     def delete(self, kind: str, name: str, namespace: str | None = None) -> int:
         """Remove one resource; returns the config version the sidecars ACKed."""
-        wanted = _kind(kind)
-        answer = self._control().delete_resource(wanted, namespace or self.namespace, name)
-        if not answer["changed"]:
-            raise UnknownWorkload(f"no {wanted} named {name!r} in namespace {namespace or self.namespace!r}")
-        self._wait_acked(answer["version"])
+        with self._journaled("delete", kind=kind, name=name, namespace=namespace or self.namespace) as extra:
+            wanted = _kind(kind)
+            extra["kind"] = wanted
+            answer = self._control().delete_resource(wanted, namespace or self.namespace, name)
+            if not answer["changed"]:
+                raise UnknownWorkload(f"no {wanted} named {name!r} in namespace {namespace or self.namespace!r}")
+            extra["version"] = answer["version"]
+            self._wait_acked(answer["version"])
         return int(answer["version"])
 
     def export_istio(self, path: str | Path | None = None) -> str:
@@ -496,12 +525,17 @@ class Lab:
         """Open-loop load: `rate` requests per second for `duration` seconds
         (or exactly `requests`), latency counted from each request's intended
         send time. One row per request."""
-        spec = self.load_spec(
-            service, path, rate=rate, duration=duration, requests=requests, concurrency=concurrency,
-            method=method, headers=headers, source=source, timeout=timeout,
-        )
-        frame = results_frame(aio.run(run_load(spec, progress=progress)))
-        frame["sidecar"] = spec.proxy is not None
+        args = {"service": service, "path": path, "rate": rate, "duration": duration, "requests": requests,
+                "concurrency": concurrency, "method": method, "headers": dict(headers or {}), "source": source,
+                "timeout": timeout}
+        with self._journaled("load", args=args) as extra:
+            spec = self.load_spec(
+                service, path, rate=rate, duration=duration, requests=requests, concurrency=concurrency,
+                method=method, headers=headers, source=source, timeout=timeout,
+            )
+            frame = results_frame(aio.run(run_load(spec, progress=progress)))
+            frame["sidecar"] = spec.proxy is not None
+            extra["summary"] = journal.load_summary(frame)
         return frame
 
     def edges(self) -> pd.DataFrame:
@@ -555,6 +589,10 @@ class Lab:
         stays trusted (nothing breaks) and LabError names the ones pending;
         calling rotate_root again starts a fresh rotation.
         """
+        with self._journaled("rotate_root"):
+            return self._rotate_root(timeout)
+
+    def _rotate_root(self, timeout: float) -> pd.DataFrame:
         control = self._control()
         started = control.rotate_root()
         new_root = started["signing_root"]["key_id"]
@@ -736,6 +774,68 @@ class Lab:
         since = None if window_s is None else (now if now is not None else time.time()) - window_s
         doc = self._control().telemetry_records(since=since, trace_id=trace_id, limit=limit, columns=columns)
         return observe.requests_frame(doc)
+
+    # -- the journal ---------------------------------------------------------
+
+    def journal(self, all_sessions: bool = False) -> pd.DataFrame:
+        """What was done to this lab, one row per action, oldest first (see meshkit.journal).
+
+        By default the actions since the lab's last fresh start (the lab
+        running now was built from them); all_sessions=True keeps every
+        one the home remembers. Lines that cannot be read are skipped and
+        named in `attrs["problems"]`."""
+        reading = self._journal.read()
+        table = journal.frame(reading.entries if all_sessions else journal.session(reading.entries))
+        table.attrs["problems"] = reading.problems
+        return table
+
+    def note(self, text: str) -> None:
+        """Write a note of your own into the journal ("tried STRICT before the legacy client moved")."""
+        self._journal_mark("note", text=str(text))
+
+    def export_script(
+        self,
+        path: str | Path,
+        *,
+        since: Any = None,
+        checkpoint: str | None = None,
+        last: int | None = None,
+    ) -> Path:
+        """Write this lab's experiment as a plain Python script that replays it on a fresh lab.
+
+        The script repeats the journal's actions since the lab's last fresh
+        start (or a slice: `since` a time — a datetime, a pandas-readable
+        time or epoch seconds —, after the checkpoint named `checkpoint`, or
+        the `last` N actions, rebuilding the lab as it was where the slice
+        begins), then writes each load run as CSV and the charts as HTML and
+        prints each measurement next to the original one. Run it with
+        `python <path>`; see docs/export.md."""
+        from meshkit import export_script
+
+        return export_script.write_from_journal(self._journal, Path(path), since=since, checkpoint=checkpoint, last=last)
+
+    def _journal_mark(self, action: str, **fields: Any) -> None:
+        """Append one entry (an action that succeeded) with the config version it left."""
+        version = fields.pop("version") if "version" in fields else self._config_version()
+        self._journal.record(action, **{"version": version, **fields, **journal.origin()})
+
+    @contextlib.contextmanager
+    def _journaled(self, action: str, **fields: Any) -> Iterator[dict[str, Any]]:
+        """Journal the action in the block: with what it adds to `extra` when it
+        succeeds, as refused (with the error) when it raises a MeshkitError."""
+        extra: dict[str, Any] = {}
+        try:
+            yield extra
+        except MeshkitError as exc:
+            self._journal.record(action, **{**fields, **extra, "ok": False, "error": str(exc), **journal.origin()})
+            raise
+        self._journal_mark(action, **{**fields, **extra})
+
+    def _config_version(self) -> int | None:
+        try:
+            return int(self._control().healthz()["version"])
+        except (MeshkitError, KeyError, TypeError, ValueError):
+            return None
 
     # -- helpers -----------------------------------------------------------
 

@@ -48,6 +48,7 @@ from typing import Any
 import ipywidgets as widgets
 from traitlets import Dict, Float, Int, List, Unicode
 
+from meshkit import journal
 from meshkit.errors import MeshkitError
 from meshkit.lab import Lab
 from meshkit.notebook.istio import Manifest, merge_edits
@@ -175,6 +176,7 @@ class ConfigControl(widgets.VBox):
 
     def __init__(self, lab: Lab, title: str, controls: Sequence[widgets.Widget], **kwargs: Any) -> None:
         self.lab = lab
+        self.title = title
         self.status = widgets.HTML()
         self.form: dict[str, widgets.ValueWidget] = {}
         self._loaded: dict[str, Any] = {}
@@ -272,10 +274,16 @@ class ConfigControl(widgets.VBox):
 
     # -- applying ------------------------------------------------------------
 
+    @property
+    def journal_name(self) -> str:
+        """How the journal and an exported script name this widget: its class and its title."""
+        return f"{type(self).__name__} ({self.title})"
+
     def apply(self, resource: Manifest) -> bool:
         """Apply one resource; on refusal show why and return False (nothing changed)."""
         try:
-            frame = self.lab.apply(resource)
+            with journal.acting_widget(self.journal_name):
+                frame = self.lab.apply(resource)
         except MeshkitError as exc:
             self.show_error(str(exc))
             return False
@@ -289,7 +297,8 @@ class ConfigControl(widgets.VBox):
     def delete(self, kind: str, name: str, namespace: str) -> bool:
         """Remove one resource; a missing one is shown as an error, not raised."""
         try:
-            self.version = self.lab.delete(kind, name, namespace)
+            with journal.acting_widget(self.journal_name):
+                self.version = self.lab.delete(kind, name, namespace)
         except MeshkitError as exc:
             self.show_error(str(exc))
             return False

@@ -23,10 +23,10 @@ from typing import Any
 import ipywidgets as widgets
 from traitlets import Int, Unicode
 
-from meshkit import aio
+from meshkit import aio, journal
 from meshkit.errors import MeshkitError
 from meshkit.lab import CLIENT, Lab
-from meshkit.loadgen import LoadSpec, Result, plan, run_load
+from meshkit.loadgen import LoadSpec, Result, plan, results_frame, run_load
 from meshkit.notebook.controls import ERROR_STYLE
 from meshkit.notebook.recorder import Recorder, rows_from_results, wall_offset
 
@@ -97,10 +97,15 @@ class LoadRun(widgets.HBox):
     completed = Int(0)
     total = Int(0)
 
-    def __init__(self, spec: LoadSpec, recorder: Recorder, target: str, on_end: Callable[[LoadRun], None] | None = None) -> None:
+    def __init__(self, spec: LoadSpec, recorder: Recorder, target: str, on_end: Callable[[LoadRun], None] | None = None,
+                 journal_args: Mapping[str, Any] | None = None, journal_version: int | None = None) -> None:
         self.spec = spec
+        self.journal_args = dict(journal_args or {})
+        """The lab.load arguments this run is journalled as (the version: the config it ran against)."""
+        self.journal_version = journal_version
         self.recorder = recorder
         self.target = target
+        self.results: list[Result] = []
         self.run_id = recorder.new_run()
         self.total = plan(spec).total
         self._on_end = on_end
@@ -117,6 +122,7 @@ class LoadRun(widgets.HBox):
         self.future.add_done_callback(self._ended)
 
     def _rows(self, results: list[Result]) -> None:
+        self.results += results
         rows = rows_from_results(results, target=self.target, run=self.run_id, offset=self._offset)
         self.recorder.add(rows)
         self.completed += len(rows)
@@ -209,7 +215,10 @@ class LoadGenerator(widgets.VBox):
         self.error = ""
         self.status.value = ""
         self.active += 1
-        run = LoadRun(spec, self.recorder, str(values["service"]), on_end=self._ended)
+        args = {"service": str(values["service"]), "path": str(values["path"]), "rate": float(values["rate"]),
+                "duration": float(values["duration_s"]), "headers": dict(headers), "source": self.source}
+        run = LoadRun(spec, self.recorder, str(values["service"]), on_end=self._ended,
+                      journal_args=args, journal_version=self.lab._config_version())
         self.runs.append(run)
         self.run_box.children = [*self.run_box.children, run]
         for listener in self._listeners:
@@ -218,8 +227,19 @@ class LoadGenerator(widgets.VBox):
 
     def _ended(self, run: LoadRun) -> None:
         self.active -= 1
+        self._journal(run)
         for listener in self._listeners:
             listener(run)
+
+    def _journal(self, run: LoadRun) -> None:
+        """Journal the run as the load it was: a stopped run as the requests it sent."""
+        summary = journal.load_summary(results_frame(run.results))
+        args = dict(run.journal_args)
+        if run.state == "stopped":
+            args.update(duration=None, requests=summary["count"])
+        self.lab._journal_mark("load", args=args, summary=summary, version=run.journal_version,
+                               widget="LoadGenerator", state=run.state,
+                               **({"ok": False, "error": run.error} if run.state == "failed" else {}))
 
     def stop_all(self) -> None:
         for run in self.runs:

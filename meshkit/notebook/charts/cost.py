@@ -48,7 +48,7 @@ import plotly.graph_objects as go
 from plotly.basedatatypes import BaseTraceType
 from traitlets import Unicode
 
-from meshkit import config
+from meshkit import config, journal
 from meshkit.core.peer_auth import ROOT_NAMESPACE, effective_mode
 from meshkit.errors import MeshkitError
 from meshkit.lab import CLIENT, Lab
@@ -240,12 +240,13 @@ class PathControl(ConfigControl):
             rows = table[table["namespace"] == self.namespace].set_index("workload")
             want = path != DIRECT
             restart = [w for w in self.ends if w in rows.index and bool(rows.loc[w, "sidecar"]) != want]
-            for workload in restart:
-                target = f"{self.namespace}/{workload}"
-                if want:
-                    self.lab.inject(target)
-                else:
-                    self.lab.uninject(target)
+            with journal.acting_widget(self.journal_name):
+                for workload in restart:
+                    target = f"{self.namespace}/{workload}"
+                    if want:
+                        self.lab.inject(target)
+                    else:
+                        self.lab.uninject(target)
         except MeshkitError as exc:
             self.show_error(str(exc))
             return False

@@ -46,6 +46,7 @@ import plotly.graph_objects as go
 from plotly.basedatatypes import BaseTraceType
 from traitlets import Dict
 
+from meshkit import journal
 from meshkit.errors import MeshkitError
 from meshkit.lab import Lab
 from meshkit.notebook import frontend
@@ -448,7 +449,8 @@ class SidecarControl(ConfigControl):
         self.show_message(f"restarting {chosen} {what} ...")
         self.inject_button.disabled = self.uninject_button.disabled = True
         try:
-            (self.lab.inject if sidecar else self.lab.uninject)(chosen)
+            with journal.acting_widget(self.journal_name):
+                (self.lab.inject if sidecar else self.lab.uninject)(chosen)
         except MeshkitError as exc:
             self.show_error(str(exc))
             return False
