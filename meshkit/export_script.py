@@ -126,7 +126,7 @@ def action_comment(entry: Mapping[str, Any]) -> str:
     """The comment over an action: when, who (a widget), what it was."""
     what = f"{entry['action']} {journal.describe(entry)}".rstrip()
     if entry.get("widget"):
-        return f"# {clock(entry['at'])} widget {entry['widget']}: this is the {what} it made"
+        return f"# {clock(entry['at'])} made with the widget {entry['widget']}: {what}"
     return f"# {clock(entry['at'])} {what}"
 
 

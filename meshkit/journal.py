@@ -234,11 +234,12 @@ def choose(
     return current[:cut], current[cut:]
 
 
-REPLAYED = frozenset({"up", "reset", "deploy", "undeploy", "inject", "uninject", "apply", "delete", "rotate_root", "load"})
+REPLAYED = frozenset({"deploy", "undeploy", "inject", "uninject", "apply", "delete", "rotate_root", "load"})
 
 
 def is_replayable(entry: Mapping[str, Any]) -> bool:
-    """An action a script repeats: it succeeded and it changes or measures the lab."""
+    """An action a script repeats: it succeeded and it changes or measures the lab
+    (not up or reset: a script starts on a fresh lab of its own)."""
     return bool(entry.get("ok", True)) and entry["action"] in REPLAYED
 
 
