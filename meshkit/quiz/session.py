@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from meshkit import journal
 from meshkit.errors import LabError, MeshkitError
 from meshkit.lab import Lab
 from meshkit.quiz import text
@@ -113,7 +114,8 @@ class TaskState:
         """Check the running lab: its config and its behaviour. The result says what was measured."""
         lab = self._lab()
         try:
-            result = self.task.check(lab)
+            with journal.acting_widget(f"live task {self.words.id} (check)"):
+                result = self.task.check(lab)
         except MeshkitError:
             raise
         except Exception as exc:  # a check must never show a learner a traceback
@@ -126,7 +128,8 @@ class TaskState:
         """Apply the solution through the Lab API ("solve it for me"), then check."""
         lab = self._lab()
         self._record("solve", False, "")
-        self.task.solve(lab)
+        with journal.acting_widget(f"live task {self.words.id} (solve it for me)"):
+            self.task.solve(lab)
         return self.check()
 
     def setup(self) -> None:
