@@ -38,6 +38,15 @@ class LabHome:
 
     root: Path
 
+    def __post_init__(self) -> None:
+        # Absolute, because the path is how the lab finds its own processes:
+        # it is in their command lines, and `up`/`down` stop every meshkit
+        # process whose command line names it. A relative home (MESHKIT_HOME=.meshkit,
+        # set once for every user of a JupyterHub) is the same string in every
+        # learner's lab, so one learner's `meshkit up` stopped another's lab.
+        # It also keeps a lab working after the kernel changes directory.
+        object.__setattr__(self, "root", Path(self.root).expanduser().absolute())
+
     @property
     def lab_json(self) -> Path:
         return self.root / "lab.json"
