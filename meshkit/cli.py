@@ -341,6 +341,39 @@ def cmd_export_script(args: argparse.Namespace) -> None:
     print(f"wrote {path}: run it with `python {path}`")
 
 
+def cmd_catch_up(args: argparse.Namespace) -> None:
+    status = StatusLine()
+    changes = _lab(args, status).catch_up(args.notebook)
+    status.done()
+    print(changes)
+
+
+def cmd_checkpoint(args: argparse.Namespace) -> None:
+    path = _lab(args).checkpoint(args.name)
+    print(f"saved checkpoint {args.name} ({path.name} in {path.parent})")
+
+
+def cmd_restore(args: argparse.Namespace) -> None:
+    status = StatusLine()
+    changes = _lab(args, status).restore(args.name)
+    status.done()
+    print(changes)
+
+
+def cmd_checkpoints(args: argparse.Namespace) -> None:
+    frame = _lab(args).checkpoints()
+    for problem in frame.attrs.get("problems", []):
+        print(f"meshkit: {problem}", file=sys.stderr)
+    if frame.empty:
+        print("no checkpoints yet: save one with `meshkit checkpoint NAME`")
+        return
+    _print_table(frame)
+
+
+def cmd_diff(args: argparse.Namespace) -> None:
+    print(_lab(args).diff(args.name))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meshkit", description="An interactive service-mesh lab.")
     parser.add_argument("--home", default=None, help="lab state directory (default: $MESHKIT_HOME or ~/.meshkit)")
@@ -454,6 +487,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default=None, metavar="NAME", help="only actions after the checkpoint NAME")
     p.add_argument("--last", type=int, default=None, metavar="N", help="only the last N actions")
     p.set_defaults(func=cmd_export_script)
+    p = sub.add_parser("catch-up", help="put the lab in the state a notebook starts from (any lab: fresh, another notebook's, broken)")
+    p.add_argument("notebook", help="the notebook's number, such as 07")
+    p.set_defaults(func=cmd_catch_up)
+    p = sub.add_parser("checkpoint", help="save the lab's apps, sidecars, config and certificate lifetime under a name")
+    p.add_argument("name", help="letters, digits, '-', '_' and '.', such as before-strict")
+    p.set_defaults(func=cmd_checkpoint)
+    p = sub.add_parser("restore", help="bring the lab back to a checkpoint exactly, and say what changed")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_restore)
+    sub.add_parser("checkpoints", help="the checkpoints saved in this lab home").set_defaults(func=cmd_checkpoints)
+    p = sub.add_parser("diff", help="how the lab differs from a checkpoint, in plain words")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_diff)
     return parser
 
 

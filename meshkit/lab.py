@@ -837,6 +837,101 @@ class Lab:
         except (MeshkitError, KeyError, TypeError, ValueError):
             return None
 
+    # -- checkpoints and catch-up ---------------------------------------------
+
+    def checkpoint(self, name: str) -> Path:
+        """Save what the lab is as a checkpoint to come back to: deployed apps
+        (your own WorkloadSpecs whole), which workloads have sidecars, every
+        resource and the certificate lifetime (meshkit.state). Written to
+        <home>/checkpoints/<name>.yaml, replacing one of the same name, and
+        kept across down() and reset(). Returns the file's path."""
+        from meshkit import checkpoints, restore, state
+
+        state.check_name(name)
+        found = restore.read_lab(self)
+        if not found["running"]:
+            raise LabError(f"no lab is running in {self.state_dir} to checkpoint: start one with Lab().up()")
+        path = checkpoints.save(self.state_dir, name, found)
+        self._journal_mark("checkpoint", name=name)
+        return path
+
+    def checkpoints(self) -> pd.DataFrame:
+        """The checkpoints of this home: name, saved_at, apps, sidecars, resources, cert_lifetime
+        (unreadable files are named in `attrs["problems"]`)."""
+        from meshkit import checkpoints
+
+        return checkpoints.table(self.state_dir)
+
+    def restore(self, name: str) -> Any:
+        """Bring the lab back to checkpoint `name` exactly: resources added since
+        are deleted and changed ones put back, apps missing are deployed (and
+        apps added since undeployed), sidecars injected or removed, stopped
+        processes restarted. A different certificate lifetime resets the lab
+        first, since the control plane's CA fixes it at start and certificates
+        already issued keep theirs. Every step is a Lab call, journalled; the
+        result says what changed (meshkit.state.Changes)."""
+        from meshkit import checkpoints
+
+        with self._journaled("restore", name=name) as extra:
+            changes = self._bring_to(checkpoints.load(self.state_dir, name), f"restore {name}")
+            extra["changes"] = changes.lines
+        return changes
+
+    def diff(self, name: str) -> Any:
+        """How the lab differs from checkpoint `name`, in plain words: apps,
+        sidecars, each differing resource field with both values, the
+        certificate lifetime, stopped processes (meshkit.state.Differences)."""
+        from meshkit import checkpoints, restore, state
+
+        target = checkpoints.load(self.state_dir, name)
+        return state.Differences(f"checkpoint {name!r}", tuple(state.diff(restore.read_lab(self), target)))
+
+    def catch_up(self, notebook: int | str) -> Any:
+        """Put this lab, whatever its state (fresh, another notebook's, broken,
+        or not up at all), into the state notebook `notebook` (7 or "07")
+        starts from, as declared in meshkit/start_states/NN.yaml; returns what changed."""
+        from meshkit import checkpoints
+
+        number = checkpoints.notebook_id(notebook)
+        with self._journaled("catch_up", notebook=number) as extra:
+            changes = self._bring_to(checkpoints.start_state(number), f"catch-up {number}")
+            extra["changes"] = changes.lines
+        return changes
+
+    def _bring_to(self, target: dict[str, Any], what: str) -> Any:
+        """meshkit.restore.bring_to with progress: the `progress` lines, and a bar when a notebook frontend looks."""
+        from meshkit import restore
+        from meshkit.notebook.frontend import is_live
+
+        bars: list[Any] = []
+
+        def on_plan(total: int) -> None:
+            if is_live():
+                from meshkit.notebook.steps import steps_bar
+
+                bars.extend(b for b in [steps_bar(what, total)] if b is not None)
+
+        def on_step(number: int, total: int, doing: str) -> None:
+            for bar in bars:
+                bar.step(number, total, doing)
+
+        try:
+            changes = restore.bring_to(self, target, what, on_step, on_plan)
+        except MeshkitError as exc:
+            for bar in bars:
+                bar.finish(str(exc), ok=False)
+            raise
+        for bar in bars:
+            bar.finish(str(changes))
+        return changes
+
+    def _use_cert_lifetime(self, seconds: float) -> None:
+        """Start the control plane with this certificate lifetime at the next up() or reset()."""
+        self.cert_lifetime = seconds
+        self._cert_lifetime_s = seconds
+        if hasattr(self._backend, "cert_lifetime_s"):
+            self._backend.cert_lifetime_s = seconds
+
     # -- helpers -----------------------------------------------------------
 
     def _control(self) -> Any:
