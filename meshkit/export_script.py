@@ -200,7 +200,7 @@ def script_text(
         elif entry["action"] == "note":
             lines += ["", INDENT + f"# {clock(entry['at'])} note: {entry.get('text', '')}"]
         elif entry["action"] in ("checkpoint", "restore", "catch_up"):
-            lines += ["", INDENT + f"# {clock(entry['at'])} {entry['action']} {journal.describe(entry)} (its steps follow)"]
+            lines += ["", INDENT + f"# {clock(entry['at'])} {entry['action']} {journal.describe(entry)} (done by the steps above)"]
     return "\n".join(lines) + "\n"
 
 
