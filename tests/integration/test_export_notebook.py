@@ -32,19 +32,12 @@ def send(client: NotebookClient, model_id: str, data: dict[str, Any]) -> None:
     client.kc.shell_channel.send(message)
 
 
-def slider(client: NotebookClient, description: str, among: set[str]) -> str:
+def control(client: NotebookClient, model: str, description: str, among: set[str]) -> str:
+    """The model id of the one control of this kind and label among the given widgets."""
     found = [mid for mid in among
-             if client.widget_state.get(mid, {}).get("_model_name") == "IntSliderModel"
+             if client.widget_state.get(mid, {}).get("_model_name") == model
              and client.widget_state[mid].get("description") == description]
-    assert len(found) == 1, f"expected one slider {description!r}, found {found}"
-    return found[0]
-
-
-def button(client: NotebookClient, description: str, among: set[str]) -> str:
-    found = [mid for mid in among
-             if client.widget_state.get(mid, {}).get("_model_name") == "ButtonModel"
-             and client.widget_state[mid].get("description") == description]
-    assert len(found) == 1, f"expected one button {description!r}, found {found}"
+    assert len(found) == 1, f"expected one {model} {description!r}, found {found}"
     return found[0]
 
 
@@ -75,16 +68,16 @@ def test_notebook_04_with_slider_moves_exports_as_a_script_that_runs(tmp_path: P
                 before = set(client.widget_state)
                 client.execute_cell(cell, index)
                 if 'split = SplitWidget(lab, "reviews")' in cell.source:
-                    send(client, slider(client, "v3", set(client.widget_state) - before),
+                    send(client, control(client, "IntSliderModel", "v3", set(client.widget_state) - before),
                          {"method": "update", "state": {"value": 40}, "buffer_paths": []})
                     assert len(wait_for_entry(home, 1)) == 1
                 if "board = dashboard(" in cell.source:
                     board_widgets = set(client.widget_state) - before
                 if "board.run_load(" in cell.source:
-                    send(client, slider(client, "v3", board_widgets), {"method": "update", "state": {"value": 25},
+                    send(client, control(client, "IntSliderModel", "v3", board_widgets), {"method": "update", "state": {"value": 25},
                                                                       "buffer_paths": []})
                     assert len(wait_for_entry(home, 2)) == 2
-                    send(client, button(client, "Start load", board_widgets),
+                    send(client, control(client, "ButtonModel", "Start load", board_widgets),
                          {"method": "custom", "content": {"event": "click"}})
                     moves = wait_for_entry(home, 3)
                     assert [m["action"] for m in moves] == ["apply", "apply", "load"], moves
