@@ -18,7 +18,7 @@ def ceiling(attempt: int, base: float = BASE_S, cap: float = CAP_S) -> float:
     """The longest wait allowed after `attempt` consecutive failures (0-based)."""
     if attempt >= 64:
         return cap
-    return min(cap, base * (2**attempt))
+    return min(cap, base * 2.0**attempt)
 
 
 def full_jitter(attempt: int, uniform: Callable[[float, float], float], base: float = BASE_S, cap: float = CAP_S) -> float:

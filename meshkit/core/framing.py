@@ -181,6 +181,11 @@ def check_version(version: str) -> Rejection | None:
     """Only HTTP/1.0 and HTTP/1.1 are spoken on the sidecar's listeners."""
     if version in ("1.1", "1.0"):
         return None
+    return reject_version(version)
+
+
+def reject_version(version: str) -> Rejection:
+    """Why a version other than 1.0 and 1.1 is refused: a real but unspoken one, or nonsense."""
     if version in ("2.0", "3.0"):
         return Rejection(505, f"HTTP/{version} is not supported on this port; use HTTP/1.1")
     return Rejection(400, f"malformed request line: HTTP/{version} is not a valid version here")
@@ -251,7 +256,7 @@ def parse_request_head(method: bytes, version: str, target: bytes, headers: list
     by one.
     """
     if version != "1.1" and version != "1.0":
-        return check_version(version)
+        return reject_version(version)
     if method == b"CONNECT":
         return Rejection(501, "CONNECT tunnels are not supported by the sidecar; send plain http:// requests")
     url_authority: bytes | None = None

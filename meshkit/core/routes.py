@@ -73,7 +73,8 @@ from meshkit.core.rules import (
     SubsetSpec,
 )
 from meshkit.core.services import normalize_host, spellings
-from meshkit.core.snapshot import CLUSTER_DOMAIN, Endpoint, Snapshot
+from meshkit.core.snapshot import Endpoint, Snapshot
+from meshkit.names import CLUSTER_DOMAIN
 
 T = TypeVar("T")
 Header = tuple[bytes, bytes]

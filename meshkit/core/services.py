@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TypeVar
 
-from meshkit.core.snapshot import CLUSTER_DOMAIN, Service
+from meshkit.core.snapshot import Service
+from meshkit.names import CLUSTER_DOMAIN
 
 T = TypeVar("T")
 

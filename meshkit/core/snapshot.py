@@ -32,7 +32,7 @@ from meshkit.core.rules import (
     parse_virtual_service,
 )
 from meshkit.core.security_rules import parse_authorization_policy, parse_peer_authentication, parse_trust_bundle
-from meshkit.names import CLUSTER_DOMAIN, service_host
+from meshkit.names import service_host
 
 KNOWN_TOP_LEVEL_KEYS = (
     "version",
