@@ -23,11 +23,11 @@ from urllib.parse import parse_qs
 
 from meshkit.sidecar.admin_certs import certs_body
 from meshkit.sidecar.cluster import ClusterSet
+from meshkit.sidecar.handling import Request
 from meshkit.sidecar.state import MeshState
 from meshkit.sidecar.telemetry import Telemetry
 
 if TYPE_CHECKING:
-    from meshkit.sidecar.exchange import Exchange
     from meshkit.sidecar.telemetry_push import Exporter
 
 JSON = b"application/json"
@@ -57,7 +57,7 @@ class AdminHandler:
         self.addresses = addresses
         self.exporter = exporter
         self.tasks: set[asyncio.Task[None]] = set()
-        self.pages: dict[bytes, Callable[[Exchange, bytes], None]] = {
+        self.pages: dict[bytes, Callable[[Request, bytes], None]] = {
             b"/ready": self.ready,
             b"/config_dump": self.config_dump,
             b"/stats/prometheus": self.prometheus,
@@ -66,11 +66,11 @@ class AdminHandler:
             b"/telemetry": self.telemetry_page,
             b"/certs": lambda exchange, query: exchange.respond(200, JSON, certs_body(self.state)),
         }
-        self.posts: dict[bytes, Callable[[Exchange, bytes], None]] = {
+        self.posts: dict[bytes, Callable[[Request, bytes], None]] = {
             b"/telemetry/flush": self.flush,
         }
 
-    def dispatch(self, exchange: Exchange) -> None:
+    def dispatch(self, exchange: Request) -> None:
         head = exchange.head
         assert head is not None
         path, _, query = head.path.partition(b"?")
@@ -86,13 +86,13 @@ class AdminHandler:
         else:
             page(exchange, query)
 
-    def ready(self, exchange: Exchange, query: bytes) -> None:
+    def ready(self, exchange: Request, query: bytes) -> None:
         if self.state.ready:
             exchange.respond(200, TEXT, f"ready: config version {self.state.version}\n".encode())
         else:
             exchange.respond(503, TEXT, f"not ready: {self.state.waiting_for}\n".encode())
 
-    def config_dump(self, exchange: Exchange, query: bytes) -> None:
+    def config_dump(self, exchange: Request, query: bytes) -> None:
         state = self.state
         body = {
             "node": state.bootstrap.node,
@@ -106,10 +106,10 @@ class AdminHandler:
         }
         exchange.respond(200, JSON, _json(body))
 
-    def prometheus(self, exchange: Exchange, query: bytes) -> None:
+    def prometheus(self, exchange: Request, query: bytes) -> None:
         exchange.respond(200, PROMETHEUS, self.telemetry.prometheus(self.state.version).encode("utf-8"))
 
-    def requests(self, exchange: Exchange, query: bytes) -> None:
+    def requests(self, exchange: Request, query: bytes) -> None:
         values = parse_qs(query.decode("latin-1")).get("limit", [str(DEFAULT_REQUESTS_LIMIT)])
         raw = values[-1]
         if not raw.isdecimal() or len(raw) > 9 or int(raw) < 1:
@@ -117,16 +117,16 @@ class AdminHandler:
             return
         exchange.respond(200, JSON, _json(self.telemetry.recent(int(raw))))
 
-    def cluster_page(self, exchange: Exchange, query: bytes) -> None:
+    def cluster_page(self, exchange: Request, query: bytes) -> None:
         exchange.respond(200, JSON, _json(self.clusters.describe()))
 
-    def telemetry_page(self, exchange: Exchange, query: bytes) -> None:
+    def telemetry_page(self, exchange: Request, query: bytes) -> None:
         if self.exporter is None:
             exchange.respond(200, JSON, _json({"recorded": self.telemetry.recorded, "dropped": self.telemetry.dropped}))
         else:
             exchange.respond(200, JSON, _json(self.exporter.status()))
 
-    def flush(self, exchange: Exchange, query: bytes) -> None:
+    def flush(self, exchange: Request, query: bytes) -> None:
         """Flush in a task; the answer goes out when the push is done (or has failed)."""
         exporter = self.exporter
         if exporter is None or not exporter.active:

@@ -14,7 +14,7 @@ Decisions are in meshkit.core (balancer, outlier, retry budget); this module
 holds their state and the timer for the outlier sweep.
 
 Whether an endpoint is dialled with mTLS (DestinationRule tls.mode, or auto
-mTLS) is decided per endpoint by the ClusterSet's `tls` (meshkit.sidecar.mtls.MeshTls);
+mTLS) is decided per endpoint by the ClusterSet's `tls` (meshkit.sidecar.outbound_tls.MeshTls);
 an endpoint whose decision changes gets a new pool, so plaintext and mTLS
 connections are never mixed in one.
 """
@@ -38,7 +38,7 @@ from meshkit.sidecar.telemetry import UNKNOWN, Route, Telemetry
 from meshkit.sidecar.upstream import ConnectionLimit, Pool
 
 if TYPE_CHECKING:
-    from meshkit.sidecar.mtls import MeshTls
+    from meshkit.sidecar.outbound_tls import MeshTls
 
 log = logging.getLogger("meshkit.sidecar")
 

@@ -1,10 +1,9 @@
 """Talking to the control plane: the long poll for snapshots, and the ACKs.
 
-This is off the hot path (one request per config change or per 30 s), so it
-uses asyncio streams and a fresh connection per call, which keeps it short.
-Every failure (refused, reset, timeout, a response that is not HTTP) becomes
-ControlPlaneError at this boundary; the loop in `ConfigClient` turns those
-into backoff and a log line when the state changes, never a crash.
+This is off the hot path (one request per config change or per 30 s). Each
+request is one call (meshkit.sidecar.control_call), where every failure
+becomes ControlPlaneError; the loop in `ConfigClient` turns those into
+backoff and a log line when the state changes, never a crash.
 """
 
 from __future__ import annotations
@@ -16,11 +15,10 @@ import random
 from typing import Any
 from urllib.parse import quote
 
-from httptools import HttpParserError, HttpResponseParser
-
 from meshkit.core.backoff import full_jitter
 from meshkit.errors import ControlPlaneError
 from meshkit.sidecar.bootstrap import ControlPlane
+from meshkit.sidecar.control_call import call, error_text
 from meshkit.sidecar.state import MeshState, Outcome
 
 log = logging.getLogger("meshkit.sidecar")
@@ -29,71 +27,6 @@ LONG_POLL_S = 30
 # How much longer than the long poll we wait before calling the control plane lost.
 CALL_MARGIN_S = 10.0
 ACK_TIMEOUT_S = 10.0
-MAX_RESPONSE_BYTES = 32 * 1024 * 1024
-
-
-class _Response:
-    """Collects one HTTP response from httptools callbacks."""
-
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
-        self.size = 0
-        self.done = False
-
-    def on_body(self, body: bytes) -> None:
-        self.size += len(body)
-        if self.size > MAX_RESPONSE_BYTES:
-            raise ValueError("response too large")
-        self.parts.append(body)
-
-    def on_message_complete(self) -> None:
-        self.done = True
-
-
-async def call(cp: ControlPlane, method: str, target: str, body: bytes | None, timeout_s: float) -> tuple[int, bytes]:
-    """One HTTP request to the control plane: (status, body)."""
-    lines = [
-        f"{method} {target} HTTP/1.1",
-        f"host: {cp.host}:{cp.port}",
-        f"authorization: Bearer {cp.token}",
-        "connection: close",
-    ]
-    if body is not None:
-        lines += ["content-type: application/json", f"content-length: {len(body)}"]
-    request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
-    collected = _Response()
-    parser = HttpResponseParser(collected)
-    try:
-        async with asyncio.timeout(timeout_s):
-            reader, writer = await asyncio.open_connection(cp.host, cp.port)
-            try:
-                writer.write(request)
-                while not collected.done:
-                    data = await reader.read(65536)
-                    if not data:
-                        break
-                    parser.feed_data(data)
-            finally:
-                writer.close()
-    except TimeoutError as exc:
-        raise ControlPlaneError(f"control plane at {cp.url} did not answer within {timeout_s:g} s") from exc
-    except OSError as exc:
-        raise ControlPlaneError(f"control plane at {cp.url} unreachable: {exc.strerror or exc}") from exc
-    except HttpParserError as exc:
-        raise ControlPlaneError(f"control plane at {cp.url} sent an invalid response: {exc}") from exc
-    if not collected.done:
-        raise ControlPlaneError(f"control plane at {cp.url} closed the connection mid-response")
-    return parser.get_status_code(), b"".join(collected.parts)
-
-
-def _error_text(status: int, body: bytes) -> str:
-    try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        doc = None
-    if isinstance(doc, dict) and isinstance(doc.get("error"), str):
-        return f"{status}: {doc['error']}"
-    return f"{status}: {body[:200].decode('utf-8', 'replace')}"
 
 
 class ConfigClient:
@@ -138,7 +71,7 @@ class ConfigClient:
             self.failures = 0
             return
         if status != 200:
-            refusal = _error_text(status, body)
+            refusal = error_text(status, body)
             if refusal != self.last_refusal:
                 log.warning("control plane refused the snapshot request (%s); retrying with backoff", refusal)
                 self.last_refusal = refusal
@@ -173,7 +106,7 @@ class ConfigClient:
     async def _send_ack(self, ack: dict[str, Any]) -> None:
         status, body = await call(self.cp, "POST", "/v1/ack", json.dumps(ack).encode("utf-8"), ACK_TIMEOUT_S)
         if status >= 300:
-            log.warning("control plane refused the %s for version %s (%s)", ack["status"], ack["version"], _error_text(status, body))
+            log.warning("control plane refused the %s for version %s (%s)", ack["status"], ack["version"], error_text(status, body))
 
     async def _back_off(self) -> None:
         delay = full_jitter(self.failures, self.rng.uniform)

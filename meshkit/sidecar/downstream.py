@@ -14,8 +14,12 @@ same read is rejected before any upstream connection is made.
 Timeouts (request head, idle keep-alive, lingering close) are phases checked
 by the sidecar's coarse clock (`meshkit.sidecar.clock`), not timers per request.
 
+A `Listener` is made for one direction (`Listener.inbound`,
+`Listener.outbound`, `Listener.admin`): each constructor takes what its
+direction needs and nothing else.
+
 On the inbound listener a connection may be mTLS: the listener's
-`peer_check` (meshkit.sidecar.mtls.PeerCheck) reads the verified caller once,
+`peer_check` (meshkit.sidecar.peer_check.PeerCheck) reads the verified caller once,
 when the connection is made, into `peer` (None for plaintext), and closes a
 connection whose certificate names no workload of the mesh before any HTTP
 byte is read.
@@ -27,7 +31,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast, Protocol
+from typing import Any, NoReturn, cast
 
 from httptools import HttpParserCallbackError, HttpParserError, HttpParserUpgrade, HttpRequestParser
 
@@ -36,10 +40,9 @@ from meshkit.core.local_reply import render_response
 from meshkit.sidecar.clock import Clock, ticks_for
 from meshkit.sidecar.exchange import Exchange
 from meshkit.sidecar.flow import PEER_FULL, PIPELINE, STOPPED, ReadGate
+from meshkit.sidecar.handling import Direction, Handler
+from meshkit.sidecar.peer_check import PeerInfo
 from meshkit.sidecar.telemetry import Telemetry
-
-if TYPE_CHECKING:
-    from meshkit.sidecar.mtls import PeerInfo
 
 log = logging.getLogger("meshkit.sidecar")
 
@@ -59,18 +62,15 @@ MAX_QUEUED = 16
 LINGER_S = 2.0
 
 
-class Handler(Protocol):
-    """What a listener does with a request once it is its turn."""
-
-    def dispatch(self, exchange: Exchange) -> None: ...
+PeerCheckFn = Callable[[Any], tuple[bool, PeerInfo | None]]
 
 
 class Listener:
-    """One listening port's settings and its open client connections."""
+    """One listening port's settings and its open client connections; made by `inbound`, `outbound` or `admin`."""
 
     def __init__(
         self,
-        name: str,
+        direction: Direction,
         handler: Handler,
         clock: Clock,
         *,
@@ -80,10 +80,11 @@ class Listener:
         local_reply_headers: list[tuple[bytes, bytes]] | None = None,
         response_extra: bytes = b"",
         drops_mesh_response_headers: bool = False,
-        peer_check: Callable[[Any], tuple[bool, PeerInfo | None]] | None = None,
+        peer_check: PeerCheckFn | None = None,
         principal: str = "",
     ) -> None:
-        self.name = name
+        self.direction = direction
+        self.name = direction.value
         # Inbound only: reads (and may refuse) the caller of an mTLS connection.
         self.peer_check = peer_check
         # This sidecar's SPIFFE ID, for the principals in its telemetry ("" when it has none).
@@ -99,6 +100,68 @@ class Listener:
         self.drops_mesh_response_headers = drops_mesh_response_headers
         self.connections: set[DownstreamProtocol] = set()
         self.draining = False
+
+    @classmethod
+    def inbound(
+        cls,
+        handler: Handler,
+        clock: Clock,
+        *,
+        telemetry: Telemetry | None,
+        request_headers_timeout_s: float,
+        idle_timeout_s: float,
+        version: bytes,
+        peer_check: PeerCheckFn,
+        principal: str,
+    ) -> Listener:
+        """The workload's service port: responses carry the app's version; the app's mesh headers are dropped."""
+        return cls(
+            Direction.INBOUND,
+            handler,
+            clock,
+            telemetry=telemetry,
+            request_headers_timeout_s=request_headers_timeout_s,
+            idle_timeout_s=idle_timeout_s,
+            local_reply_headers=[(b"x-meshkit-version", version)],
+            response_extra=b"x-meshkit-version: %s\r\n" % version,
+            drops_mesh_response_headers=True,
+            peer_check=peer_check,
+            principal=principal,
+        )
+
+    @classmethod
+    def outbound(
+        cls,
+        handler: Handler,
+        clock: Clock,
+        *,
+        telemetry: Telemetry | None,
+        request_headers_timeout_s: float,
+        idle_timeout_s: float,
+        principal: str,
+    ) -> Listener:
+        """The app's HTTP proxy."""
+        return cls(
+            Direction.OUTBOUND,
+            handler,
+            clock,
+            telemetry=telemetry,
+            request_headers_timeout_s=request_headers_timeout_s,
+            idle_timeout_s=idle_timeout_s,
+            principal=principal,
+        )
+
+    @classmethod
+    def admin(cls, handler: Handler, clock: Clock, *, request_headers_timeout_s: float, idle_timeout_s: float) -> Listener:
+        """The admin pages: nothing recorded in telemetry."""
+        return cls(
+            Direction.ADMIN,
+            handler,
+            clock,
+            telemetry=None,
+            request_headers_timeout_s=request_headers_timeout_s,
+            idle_timeout_s=idle_timeout_s,
+        )
 
     def protocol(self) -> DownstreamProtocol:
         return DownstreamProtocol(self)
@@ -266,9 +329,9 @@ class DownstreamProtocol(asyncio.Protocol):
         parser = self.parser
         assert parser is not None
         result = parse_request_head(parser.get_method(), parser.get_http_version(), self.url, self.headers)
-        if type(result) is Rejection:
+        if isinstance(result, Rejection):
             self._stop(result.status, result.reason)
-        exchange = Exchange(self, result)  # type: ignore[arg-type]
+        exchange = Exchange(self, result)
         self.reading = exchange
         self.queue.append(exchange)
         self.phase = BUSY
@@ -428,7 +491,7 @@ class DownstreamProtocol(asyncio.Protocol):
             else:
                 self._fail(Rejection(400, f"a chunk header or trailer is larger than {MAX_HEAD_BYTES // 1024} KiB"))
 
-    def _stop(self, status: int, reason: str) -> None:
+    def _stop(self, status: int, reason: str) -> NoReturn:
         self.rejection = Rejection(status, reason)
         raise _Stop()
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from meshkit.core.edits import CompiledOps
 from meshkit.core.framing import (
@@ -50,12 +50,13 @@ from meshkit.core.framing import (
 from meshkit.core.local_reply import FLAGS, FLAGS_HEADER, NO_FLAGS, render_local_reply, render_response
 from meshkit.core.retry import CONNECT_FAILURE, PER_TRY_TIMEOUT, RESET, backoff_s
 from meshkit.core.routes import Rule
-from meshkit.sidecar.flow import CONNECTING, PEER_FULL
-from meshkit.sidecar.telemetry import MAX_RECORDED_TEXT, RequestRecord, Route
+from meshkit.sidecar.clock import Clock
+from meshkit.sidecar.flow import CONNECTING, PEER_FULL, ReadGate
+from meshkit.sidecar.handling import Connection, Direction, Handler
+from meshkit.sidecar.telemetry import MAX_RECORDED_TEXT, RequestRecord, Route, Telemetry
 
 if TYPE_CHECKING:
     from meshkit.sidecar.cluster import Cluster, Host
-    from meshkit.sidecar.downstream import DownstreamProtocol
     from meshkit.sidecar.mirror import Shadow
     from meshkit.sidecar.upstream import ConnectionLimit, Pool, UpstreamProtocol
 
@@ -63,6 +64,46 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _LAST_CHUNK = b"0\r\n\r\n"
 REPLAY_LIMIT = 1024 * 1024
 _jitter = random.Random()
+
+
+class Side(Protocol):
+    """The settings of the listener a request came to, as the exchange reads them."""
+
+    @property
+    def direction(self) -> Direction: ...
+    @property
+    def handler(self) -> Handler: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def telemetry(self) -> Telemetry | None: ...
+    @property
+    def local_reply_headers(self) -> list[tuple[bytes, bytes]]: ...
+    @property
+    def response_extra(self) -> bytes: ...
+    @property
+    def drops_mesh_response_headers(self) -> bool: ...
+    @property
+    def principal(self) -> str: ...
+
+
+class Downstream(Connection, Protocol):
+    """The client connection, as the exchange uses it (meshkit.sidecar.downstream.DownstreamProtocol)."""
+
+    @property
+    def listener(self) -> Side: ...
+    @property
+    def gate(self) -> ReadGate: ...
+    @property
+    def draining(self) -> bool: ...
+    @property
+    def write_paused(self) -> bool: ...
+
+    def write(self, data: bytes) -> None: ...
+    def cork(self) -> None: ...
+    def uncork(self) -> None: ...
+    def transport_close(self) -> None: ...
+    def exchange_finished(self, exchange: Exchange) -> None: ...
 
 
 class Exchange:
@@ -119,7 +160,7 @@ class Exchange:
         "shadow",
     )
 
-    def __init__(self, down: DownstreamProtocol, head: RequestHead | None, rejection: Rejection | None = None) -> None:
+    def __init__(self, down: Downstream, head: RequestHead | None, rejection: Rejection | None = None) -> None:
         self.down = down
         self.head = head
         self.rejection = rejection
@@ -675,9 +716,9 @@ class Exchange:
         if limit is not None:
             self.waiting = None
             limit.pending -= 1
-            if limit.waiting:
+            if limit.waiting and self.pool is not None:
                 try:
-                    limit.waiting.remove((self, self.pool))  # type: ignore[arg-type]
+                    limit.waiting.remove((self, self.pool))
                 except ValueError:
                     pass
 
@@ -779,15 +820,16 @@ class Exchange:
             pool = self.pool
             elapsed = time.perf_counter() - self.t0
             # How the hop was secured, and the SPIFFE ids of its ends ("" unknown).
-            if listener.peer_check is not None:  # inbound: the connection the caller made
+            if listener.direction is Direction.INBOUND:  # the connection the caller made
                 peer = self.down.peer
                 secured = peer is not None
                 source_principal = peer.uri if peer is not None else ""
+                destination_principal = listener.principal if peer is not None else ""
             else:  # outbound: the connection this sidecar made to the endpoint
                 tls = pool.tls if pool is not None else None
                 secured = tls is not None
                 source_principal = listener.principal if tls is not None else ""
-            destination_principal = (listener.principal if listener.peer_check is not None else pool.tls.expected_uri) if secured else ""  # type: ignore[union-attr]
+                destination_principal = tls.expected_uri if tls is not None else ""
             telemetry.record(
                 RequestRecord(
                     time.time() - elapsed,

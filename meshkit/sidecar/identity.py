@@ -51,6 +51,7 @@ from meshkit.security.peer_cert import peer_identity
 from meshkit.security.renewal import issuer_key_id, key_id, needs_reissue, renewal_time
 from meshkit.security.tls import client_context, server_context
 from meshkit.sidecar.bootstrap import ControlPlane, StaticIdentity
+from meshkit.sidecar.control_call import call, error_text
 
 log = logging.getLogger("meshkit.sidecar")
 
@@ -286,10 +287,6 @@ class CertificateClient:
 
     async def renew(self) -> Credentials:
         """One certificate request with a fresh key; the result is made current."""
-        # Imported here: the config client imports the state, which imports this module.
-        from meshkit.sidecar.control_client import _error_text as error_text
-        from meshkit.sidecar.control_client import call
-
         self.holder.reissue.clear()  # a rotation announced from here on sets it again
         key = new_private_key()
         csr = build_csr(self.holder.identity, key).decode("ascii")

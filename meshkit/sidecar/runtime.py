@@ -6,7 +6,7 @@ static certificate, if any) or start the control-plane client and the
 certificate client (meshkit.sidecar.identity), side by side: the sidecar is
 ready when it has both a config and a certificate.
 
-The inbound port is a `SniffingServer` (meshkit.sidecar.mtls): plaintext and
+The inbound port is a `SniffingServer` (meshkit.sidecar.sniffing): plaintext and
 mTLS on one port, as the workload's PeerAuthentication mode allows. Shutdown follows uvicorn: stop accepting, let requests
 in flight finish (up to the drain timeout), close what is left, exit 0.
 """
@@ -29,8 +29,11 @@ from meshkit.sidecar.cluster import ClusterSet
 from meshkit.sidecar.control_client import ConfigClient
 from meshkit.sidecar.downstream import Listener
 from meshkit.sidecar.identity import CertificateClient, WorkloadIdentity
-from meshkit.sidecar.mtls import MeshTls, PeerCheck, SniffingServer
-from meshkit.sidecar.routing import InboundHandler, OutboundHandler
+from meshkit.sidecar.inbound import InboundHandler
+from meshkit.sidecar.outbound import OutboundHandler
+from meshkit.sidecar.outbound_tls import MeshTls
+from meshkit.sidecar.peer_check import PeerCheck
+from meshkit.sidecar.sniffing import SniffingServer
 from meshkit.sidecar.state import MeshState
 from meshkit.sidecar.telemetry import UNKNOWN, Telemetry
 from meshkit.sidecar.telemetry_push import Exporter
@@ -71,34 +74,32 @@ class Sidecar:
         )
         self.clusters.tls = MeshTls(self.identity, ticks_for(MESH_IDLE_TIMEOUT_S), MESH_MAX_IDLE_PER_ENDPOINT)
         self.state = MeshState(bootstrap, self.clusters, self.identity)
-        timeouts = {"request_headers_timeout_s": limits.request_headers_timeout_s, "idle_timeout_s": limits.idle_timeout_s}
+        head_s, idle_s = limits.request_headers_timeout_s, limits.idle_timeout_s
         self.listeners: dict[str, Listener] = {}
         self.app_pool: Pool | None = None
         if bootstrap.inbound_port is not None and bootstrap.app_port is not None:
             self.app_pool = Pool(APP_ADDRESS, bootstrap.app_port, limits.max_idle_per_endpoint, limits.connect_timeout_s)
             version = w.version.encode("ascii", "replace")
-            self.listeners["inbound"] = Listener(
-                "inbound",
+            self.listeners["inbound"] = Listener.inbound(
                 InboundHandler(self.state, w, self.app_pool, self.telemetry, bits),
                 self.clock,
                 telemetry=recorder,
-                local_reply_headers=[(b"x-meshkit-version", version)],
-                response_extra=b"x-meshkit-version: %s\r\n" % version,
-                drops_mesh_response_headers=True,
+                version=version,
                 peer_check=PeerCheck(self.identity),
                 principal=self.identity.uri,
-                **timeouts,
+                request_headers_timeout_s=head_s,
+                idle_timeout_s=idle_s,
             )
-        self.listeners["outbound"] = Listener(
-            "outbound",
-            OutboundHandler(self.state, w, self.telemetry, bits, self.rng),
+        self.listeners["outbound"] = Listener.outbound(
+            OutboundHandler(self.state, w, self.telemetry, bits, self.rng, self.clock),
             self.clock,
             telemetry=recorder,
             principal=self.identity.uri,
-            **timeouts,
+            request_headers_timeout_s=head_s,
+            idle_timeout_s=idle_s,
         )
-        self.listeners["admin"] = Listener(
-            "admin", AdminHandler(self.state, self.telemetry, self.clusters, self.addresses, self.exporter), self.clock, telemetry=None, **timeouts
+        self.listeners["admin"] = Listener.admin(
+            AdminHandler(self.state, self.telemetry, self.clusters, self.addresses, self.exporter), self.clock, request_headers_timeout_s=head_s, idle_timeout_s=idle_s
         )
         self.servers: dict[str, asyncio.AbstractServer | SniffingServer] = {}
         self.config_task: asyncio.Task[None] | None = None
@@ -122,7 +123,7 @@ class Sidecar:
                 if name == "inbound":
                     limits = self.bootstrap.limits
                     sniffing = SniffingServer(
-                        listener, self.identity, self.state.inbound_mode, limits.idle_timeout_s, limits.request_headers_timeout_s
+                        self.identity, self.state.inbound_mode, limits.idle_timeout_s, limits.request_headers_timeout_s
                     )
                     sniffing.listen(self.bootstrap.host, ports[name] or 0, LISTEN_BACKLOG, self._counted(name, listener))
                     self.servers[name] = sniffing

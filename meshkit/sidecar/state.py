@@ -27,8 +27,8 @@ from meshkit.errors import ConfigError
 from meshkit.sidecar.bootstrap import Bootstrap
 from meshkit.sidecar.cluster import ClusterSet
 from meshkit.sidecar.identity import WorkloadIdentity
-from meshkit.sidecar.mtls import InboundSecurity, inbound_security
-from meshkit.sidecar.routing import RoutingTable, build_table
+from meshkit.sidecar.inbound_policy import InboundSecurity, inbound_security
+from meshkit.sidecar.routing_table import RoutingTable, build_table
 
 log = logging.getLogger("meshkit.sidecar")
 

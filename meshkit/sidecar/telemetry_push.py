@@ -31,7 +31,7 @@ from typing import Any
 from meshkit.errors import ControlPlaneError
 from meshkit.sidecar import accesslog
 from meshkit.sidecar.bootstrap import ControlPlane, TelemetrySettings
-from meshkit.sidecar.control_client import call
+from meshkit.sidecar.control_call import call
 from meshkit.sidecar.telemetry import Telemetry
 
 log = logging.getLogger("meshkit.sidecar")

@@ -30,7 +30,7 @@ cluster: reused when it is to the same endpoint, else closed so that one to
 the waiting request's endpoint can be opened within the limit.
 
 A pool to a sidecar endpoint may be mTLS (`TlsTarget`, decided per endpoint
-by meshkit.sidecar.mtls): its connections are opened with the sidecar's
+by meshkit.sidecar.outbound_tls): its connections are opened with the sidecar's
 current client context (a rotated certificate is used from the next
 connection on; open ones keep theirs), and the server must prove the
 endpoint's identity, spiffe://<td>/ns/<namespace>/sa/<service account>, or
@@ -61,7 +61,6 @@ from meshkit.security.tls import verified_peer
 from meshkit.sidecar.flow import PEER_FULL, ReadGate
 
 if TYPE_CHECKING:
-    from meshkit.sidecar.exchange import Exchange
     from meshkit.sidecar.identity import WorkloadIdentity
 
 MAX_HANDSHAKES_IN_FLIGHT = 2
@@ -103,6 +102,20 @@ class UpstreamUser(Protocol):
     def on_response_end(self) -> None: ...
     def on_upstream_lost(self, conn: UpstreamProtocol) -> None: ...
     def on_upstream_error(self, reason: str) -> None: ...
+
+
+class Waiter(UpstreamUser, Protocol):
+    """A proxied request as the pools see it: it may wait for a connection of the cluster.
+
+    `attempt` numbers its tries (a connection opened for an older one is
+    stale), `waiting` is the limit it is counted against while it waits.
+    """
+
+    attempt: int
+    finished: bool
+    waiting: ConnectionLimit | None
+
+    def on_pooled(self, conn: UpstreamProtocol) -> None: ...
 
 
 class UpstreamProtocol(asyncio.Protocol):
@@ -281,7 +294,7 @@ class ConnectionLimit:
         self.max_per_connection = max_per_connection
         self.open = 0  # connections open or being opened
         self.pending = 0  # requests waiting for a connection (being opened, or queued)
-        self.waiting: deque[tuple[Exchange, Pool]] = deque()
+        self.waiting: deque[tuple[Waiter, Pool]] = deque()
         self.pools: list[Pool] = []  # the cluster's pools, to find an idle connection to give up
 
     def close_an_idle_one(self) -> bool:
@@ -309,7 +322,7 @@ class ConnectionLimit:
                     break
                 conn.close()
 
-    def next_waiting(self) -> tuple[Exchange, Pool] | None:
+    def next_waiting(self) -> tuple[Waiter, Pool] | None:
         """The oldest request still waiting for a connection."""
         waiting = self.waiting
         while waiting:
@@ -363,7 +376,7 @@ class Pool:
                 return conn
         return None
 
-    def request(self, exchange: Exchange) -> bool:
+    def request(self, exchange: Waiter) -> bool:
         """Give `exchange` a connection now, soon, or never (False: the limits say 503 UO).
 
         An idle connection is handed over at once; else, within the
@@ -423,7 +436,7 @@ class Pool:
         conn.idle_tick = tick
         self.idle.append(conn)
 
-    def _take_waiter(self) -> Exchange | None:
+    def _take_waiter(self) -> Waiter | None:
         """The oldest unfinished request waiting for a connection of this pool, taken off the queue."""
         limit = self.limit
         if limit is None:
