@@ -38,7 +38,7 @@ from httptools import HttpParserCallbackError, HttpParserError, HttpParserUpgrad
 from meshkit.core.framing import MAX_HEAD_BYTES, MAX_HEADERS, Rejection, parse_request_head
 from meshkit.core.local_reply import render_response
 from meshkit.sidecar.clock import Clock, ticks_for
-from meshkit.sidecar.exchange import Exchange
+from meshkit.sidecar.exchange import QUEUED, Exchange
 from meshkit.sidecar.flow import PEER_FULL, PIPELINE, STOPPED, ReadGate
 from meshkit.sidecar.handling import Direction, Handler
 from meshkit.sidecar.peer_check import PeerInfo
@@ -513,7 +513,7 @@ class DownstreamProtocol(asyncio.Protocol):
         reading = self.reading
         self.reading = None
         if reading is not None:
-            if reading.started:
+            if reading.phase is not QUEUED:
                 reading.abort_request(rejection)
                 return
             self.queue.remove(reading)
@@ -525,7 +525,7 @@ class DownstreamProtocol(asyncio.Protocol):
         self.pumping = True
         try:
             queue = self.queue
-            while queue and not queue[0].started and not self.closing:
+            while queue and queue[0].phase is QUEUED and not self.closing:
                 queue[0].start()
         finally:
             self.pumping = False

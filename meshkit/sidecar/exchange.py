@@ -18,19 +18,36 @@ carries out the rule's policies, Envoy's router filter in miniature:
     -> response head: retry? (policy, budget, max_retries) -> relay
     route timeout (UT) over the whole; per-try timeout over each attempt
 
-The decisions are pure functions in meshkit.core (retry conditions,
-backoff, budget, outlier detection, balancing); timers are one
+The decisions are pure functions in meshkit.core (what next after a
+failed attempt: meshkit.core.attempts; retry conditions, backoff and budget:
+meshkit.core.retry; outlier detection, balancing); the exchange only
+carries them out. Timers are one
 `loop.call_later` per armed timeout, so a timeout fires when it is due
 rather than on the coarse clock's next tick. Retrying a request with a
 body needs the body again: it is kept (up to `REPLAY_LIMIT`, Envoy's
 default buffer limit of 1 MiB) only when the route could retry after the
 request reached the upstream, or mirrors it; a bigger body is not retried,
 as in Envoy.
+
+An exchange's life is an explicit state (`Phase`), changed only along
+`TRANSITIONS` (as h11 keeps each side of a connection):
+
+    QUEUED -> DISPATCHED -> RESPONDING -> DONE
+                  |                        ^
+                  +------------------------+  (the client left before any answer)
+
+QUEUED: parsed, behind earlier requests on its connection. DISPATCHED: its
+turn came; with its handler, waiting (a delay, a backoff, a connection) or
+on an attempt. RESPONDING: a response head went to the client (relayed, or
+the sidecar's own), so nothing but closing can change the answer now.
+DONE: answered or abandoned (the client left), telemetry recorded, what it
+held given back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import random
 import time
 from typing import TYPE_CHECKING, Protocol
@@ -48,6 +65,7 @@ from meshkit.core.framing import (
     upstream_reusable,
 )
 from meshkit.core.local_reply import FLAGS, FLAGS_HEADER, NO_FLAGS, render_local_reply, render_response
+from meshkit.core.attempts import GIVE_UP_FLAG, OUTLIER_STATUS, next_attempt, retry_stale_connection
 from meshkit.core.retry import CONNECT_FAILURE, PER_TRY_TIMEOUT, RESET, backoff_s
 from meshkit.core.routes import Rule
 from meshkit.sidecar.clock import Clock
@@ -64,6 +82,30 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _LAST_CHUNK = b"0\r\n\r\n"
 REPLAY_LIMIT = 1024 * 1024
 _jitter = random.Random()
+
+
+class Phase(enum.IntEnum):
+    """Where an exchange is in its life (the module docstring draws it)."""
+
+    QUEUED = 0
+    DISPATCHED = 1
+    RESPONDING = 2
+    DONE = 3
+
+
+QUEUED, DISPATCHED, RESPONDING, DONE = Phase.QUEUED, Phase.DISPATCHED, Phase.RESPONDING, Phase.DONE
+
+# The phases each phase may move to; anything else is a bug in the sidecar, raised at once.
+TRANSITIONS: dict[Phase, frozenset[Phase]] = {
+    QUEUED: frozenset({DISPATCHED}),
+    DISPATCHED: frozenset({RESPONDING, DONE}),  # DONE: the client left, or a mode change refused it
+    RESPONDING: frozenset({DONE}),
+    DONE: frozenset(),
+}
+
+
+class ExchangeStateError(RuntimeError):
+    """An exchange was asked to move to a phase its current one does not lead to."""
 
 
 class Side(Protocol):
@@ -113,8 +155,7 @@ class Exchange:
         "down",
         "head",
         "rejection",
-        "started",
-        "finished",
+        "phase",
         "request_done",
         "pending",
         "up",
@@ -122,7 +163,6 @@ class Exchange:
         "upstream_head",
         "reused",
         "retried",
-        "response_started",
         "body_mode",
         "close_delimited",
         "reusable",
@@ -164,8 +204,7 @@ class Exchange:
         self.down = down
         self.head = head
         self.rejection = rejection
-        self.started = False
-        self.finished = False
+        self.phase = QUEUED
         self.request_done = head is None
         self.pending: list[bytes] | None = []
         self.up: UpstreamProtocol | None = None
@@ -173,7 +212,6 @@ class Exchange:
         self.upstream_head = b""
         self.reused = False
         self.retried = False
-        self.response_started = False
         self.body_mode = BODY_NONE
         self.close_delimited = False
         self.reusable = False
@@ -209,11 +247,28 @@ class Exchange:
         self.timeout_at_end = False
         self.shadow: Shadow | None = None
 
+    # --- its state ---
+
+    @property
+    def started(self) -> bool:
+        """Its turn has come (it is no longer queued)."""
+        return self.phase is not QUEUED
+
+    @property
+    def finished(self) -> bool:
+        """Answered or abandoned: nothing more is sent for it."""
+        return self.phase is DONE
+
+    def _enter(self, phase: Phase) -> None:
+        if phase not in TRANSITIONS[self.phase]:
+            raise ExchangeStateError(f"an exchange cannot go from {self.phase.name} to {phase.name}")
+        self.phase = phase
+
     # --- the request side (called by DownstreamProtocol) ---
 
     def start(self) -> None:
         """Begin serving: the exchange is now first in its connection's queue."""
-        self.started = True
+        self._enter(DISPATCHED)
         if self.rejection is not None:
             self.respond_local("DPE", self.rejection.reason, status=self.rejection.status)
             return
@@ -261,9 +316,9 @@ class Exchange:
         self.shadow = None
         if self.up is not None:
             self._drop_upstream()
-        if self.finished:
+        if self.phase is DONE:
             return
-        if self.response_started:
+        if self.phase is RESPONDING:
             self.flags = "DPE"
             self.down.transport_close()
             self._finish()
@@ -277,7 +332,7 @@ class Exchange:
         self.shadow = None
         if self.up is not None:
             self._drop_upstream()
-        if self.started and not self.finished:
+        if self.phase is DISPATCHED or self.phase is RESPONDING:
             self.flags = "DC"
             self._finish(notify=False)
 
@@ -378,7 +433,7 @@ class Exchange:
         self._attach(conn)
 
     def on_connected(self, conn: UpstreamProtocol, attempt: int) -> None:
-        if attempt != self.attempt or self.finished or self.down.closed:
+        if attempt != self.attempt or self.phase is DONE or self.down.closed:
             # An attempt given up on (timeout, client gone): the connection is still good.
             if attempt == self.attempt:
                 self.down.gate.release(CONNECTING)
@@ -395,14 +450,14 @@ class Exchange:
             return
         self.down.gate.release(CONNECTING)
         self._release_wait()
-        if self.finished or self.down.closed:
+        if self.phase is DONE or self.down.closed:
             return
         if self.rule is not None:
-            self._end_attempt(503)
+            self._end_attempt(OUTLIER_STATUS[CONNECT_FAILURE])
             if self._retry(failure=CONNECT_FAILURE):
                 return
         self.pending = None
-        self.respond_local(self._with_extra("UF"), reason)
+        self.respond_local(self._with_extra(GIVE_UP_FLAG[CONNECT_FAILURE]), reason)
 
     def on_response_head(self, status: int, reason: bytes, version: str, headers: list[tuple[bytes, bytes]]) -> bool:
         """Relay the response head; True when a response body follows."""
@@ -431,7 +486,7 @@ class Exchange:
         self.body_mode = mode
         self.reusable = upstream_reusable(self.head.method, status, parsed)
         self.close_delimited = _close_delimited(self.head.method, status, parsed)
-        self.response_started = True
+        self._enter(RESPONDING)
         out_headers = parsed.headers
         extra = listener.response_extra
         if rule is not None:
@@ -451,7 +506,7 @@ class Exchange:
             self.down.write(chunk)
 
     def on_response_end(self) -> None:
-        if self.finished or not self.response_started:
+        if self.phase is not RESPONDING:
             return  # the end of an answer dropped for a retry
         if self.body_mode == BODY_CHUNKED:
             self.down.write(_LAST_CHUNK)
@@ -468,11 +523,11 @@ class Exchange:
 
     def on_upstream_lost(self, conn: UpstreamProtocol) -> None:
         """The upstream connection closed while this exchange was using it."""
-        if self.finished or conn is not self.up:
+        if self.phase is DONE or conn is not self.up:
             return
         self.up = None
         self.down.gate.release(PEER_FULL)
-        if self.response_started:
+        if self.phase is RESPONDING:
             if self.close_delimited:
                 self.on_response_end()
                 return
@@ -483,7 +538,7 @@ class Exchange:
             self._finish()
             return
         assert self.head is not None and self.pool is not None
-        if self.reused and not self.retried and not self.head.has_body:
+        if retry_stale_connection(self.reused, self.retried, self.head.has_body):
             # A pooled connection the server had closed: the request cannot
             # have been acted on, so one fresh attempt is safe.
             self.retried = True
@@ -491,19 +546,19 @@ class Exchange:
             self.pool.connect(self, self.attempt)
             return
         if self.rule is not None:
-            self._end_attempt(503)
+            self._end_attempt(OUTLIER_STATUS[RESET])
             if self._retry(failure=RESET):
                 return
         self.pending = None
-        self.respond_local(self._with_extra("UC"), f"{self.pool.label} closed the connection before sending a response")
+        self.respond_local(self._with_extra(GIVE_UP_FLAG[RESET]), f"{self.pool.label} closed the connection before sending a response")
 
     def on_upstream_error(self, reason: str) -> None:
         """The upstream's response could not be parsed or relayed."""
-        if self.finished:
+        if self.phase is DONE:
             return
         if self.up is not None:
             self._drop_upstream()
-        if self.response_started:
+        if self.phase is RESPONDING:
             self.flags = "UPE"
             self.keep_alive = False
             self.down.transport_close()
@@ -516,7 +571,7 @@ class Exchange:
     def _proceed(self, abort: int | None, shadow: Shadow | None) -> None:
         """After any injected delay: abort, or admit the request and make the first attempt."""
         self.wait_timer = None
-        if self.finished:
+        if self.phase is DONE:
             return
         rule = self.rule
         cluster = self.cluster
@@ -557,7 +612,7 @@ class Exchange:
     def _attempt(self) -> None:
         """One try: pick an endpoint and get a connection to it."""
         self.wait_timer = None
-        if self.finished:
+        if self.phase is DONE:
             return
         cluster = self.cluster
         rule = self.rule
@@ -603,34 +658,34 @@ class Exchange:
         return self._retry(status=status)
 
     def _retry(self, failure: int | None = None, status: int | None = None, check_only: bool = False) -> bool:
-        """Schedule another attempt if the policy, the request and the budgets allow it.
+        """Schedule another attempt if meshkit.core.attempts.next_attempt says so.
 
-        A retry refused for want of attempts adds URX to the flags, one refused
-        by max_retries or the retry budget adds UO (Envoy's retry overflow);
-        the last answer or failure then goes to the client. `check_only`
-        decides without scheduling (the answer is still attached).
+        A refusal may add a flag (URX: attempts used up; UO: maxRetries or
+        the retry budget); the last answer or failure then goes to the
+        client. `check_only` decides without scheduling (the answer is
+        still attached).
         """
         rule = self.rule
         cluster = self.cluster
         head = self.head
         assert rule is not None and cluster is not None and head is not None
-        policy = rule.retry
-        if self.finished or self.response_started:
+        if self.phase is not DISPATCHED:
             return False
-        wanted = policy.retries_failure(failure) if failure is not None else policy.retries_status(status or 0)
-        if not wanted:
-            return False
-        if self.retries >= policy.attempts:
-            if policy.attempts:
-                self._add_flag("URX")
-            return False
-        if head.has_body and self.pending is None and self.replay is None:
-            return False  # the body went upstream and was not kept
-        if not self.holds_retry and cluster.active_retries >= cluster.max_retries:
-            self._add_flag("UO")
-            return False
-        if not cluster.budget.allows(time.monotonic()):
-            self._add_flag("UO")
+        verdict = next_attempt(
+            rule.retry,
+            failure,
+            status or 0,
+            self.retries,
+            not head.has_body or self.pending is not None or self.replay is not None,
+            self.holds_retry,
+            cluster.active_retries,
+            cluster.max_retries,
+            cluster.budget,
+            time.monotonic(),
+        )
+        if not verdict.retry:
+            if verdict.flag is not None:
+                self._add_flag(verdict.flag)
             return False
         if check_only:
             return True
@@ -664,26 +719,26 @@ class Exchange:
 
     def _on_try_timeout(self) -> None:
         self.try_timer = None
-        if self.finished or self.response_started:
+        if self.phase is not DISPATCHED:
             return
         rule = self.rule
         assert rule is not None
         label = self.pool.label if self.pool is not None else "the endpoint"
         self._abandon_attempt()
-        self._end_attempt(504)
+        self._end_attempt(OUTLIER_STATUS[PER_TRY_TIMEOUT])
         if self._retry(failure=PER_TRY_TIMEOUT):
             return
         self.pending = None
-        self.respond_local(self._with_extra("UT"), f"{label} did not answer within the per-try timeout of {rule.retry.per_try_timeout:g} s.")
+        self.respond_local(self._with_extra(GIVE_UP_FLAG[PER_TRY_TIMEOUT]), f"{label} did not answer within the per-try timeout of {rule.retry.per_try_timeout:g} s.")
 
     def _arm_route_timeout(self) -> None:
         rule = self.rule
-        if rule is not None and rule.timeout is not None and not self.finished:
+        if rule is not None and rule.timeout is not None and self.phase is not DONE:
             self.route_timer = asyncio.get_running_loop().call_later(rule.timeout, self._on_route_timeout)
 
     def _on_route_timeout(self) -> None:
         self.route_timer = None
-        if self.finished:
+        if self.phase is DONE:
             return
         rule = self.rule
         assert rule is not None and rule.timeout is not None
@@ -692,7 +747,7 @@ class Exchange:
             self.wait_timer = None
         self._abandon_attempt()
         self._end_attempt(504)
-        if self.response_started:
+        if self.phase is RESPONDING:
             # The head is out; only closing the connection can tell the client.
             self.flags = "UT"
             self.keep_alive = False
@@ -772,7 +827,7 @@ class Exchange:
 
     def _send_own(self, status: int, data: bytes) -> None:
         self.status = status
-        self.response_started = True
+        self._enter(RESPONDING)
         end = data.find(b"\r\n\r\n")
         self.response_bytes = len(data) - end - 4 if end >= 0 else 0
         self.down.write(data)
@@ -806,9 +861,9 @@ class Exchange:
                 cluster.active_retries -= 1
 
     def _finish(self, notify: bool = True) -> None:
-        if self.finished:
+        if self.phase is DONE:
             return
-        self.finished = True
+        self._enter(DONE)
         self.pending = None
         self.shadow = None
         if self.rule is not None:

@@ -112,8 +112,10 @@ class Waiter(UpstreamUser, Protocol):
     """
 
     attempt: int
-    finished: bool
     waiting: ConnectionLimit | None
+
+    @property
+    def finished(self) -> bool: ...
 
     def on_pooled(self, conn: UpstreamProtocol) -> None: ...
 
