@@ -81,7 +81,7 @@ def entry(record: RequestRecord, seq: int, node: str) -> dict[str, Any]:
     }
 
 
-_quote = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]  # the C speedup json uses, not in typeshed
+_quote = json.encoder.encode_basestring_ascii
 _seconds: dict[int, str] = {}
 
 

@@ -80,7 +80,7 @@ class ConfigClient:
         self.failures = 0
         self.last_refusal = None
         outcome = self.state.offer(body)
-        self.pending_ack = self._ack_body(outcome)
+        ack = self.pending_ack = self._ack_body(outcome)
         if outcome.version is None:
             # Without a readable version the next poll would get the same
             # document at once; wait instead of spinning on it.
@@ -88,10 +88,10 @@ class ConfigClient:
         else:
             self.seen = outcome.version
         try:
-            await self._send_ack(self.pending_ack)
+            await self._send_ack(ack)
             self.pending_ack = None
         except ControlPlaneError as exc:
-            log.warning("could not deliver %s for version %s, will retry: %s", self.pending_ack["status"], outcome.version, exc)
+            log.warning("could not deliver %s for version %s, will retry: %s", ack["status"], outcome.version, exc)
 
     def _ack_body(self, outcome: Outcome) -> dict[str, Any]:
         body: dict[str, Any] = {

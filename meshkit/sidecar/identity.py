@@ -95,6 +95,16 @@ class TlsStats:
         "outbound_identity_refused",
         "outbound_no_certificate",
     )
+    inbound_handshakes: int
+    inbound_handshake_failures: int
+    inbound_identity_refused: int
+    inbound_plaintext: int
+    inbound_plaintext_refused: int
+    inbound_tls_refused: int
+    outbound_handshakes: int
+    outbound_handshake_failures: int
+    outbound_identity_refused: int
+    outbound_no_certificate: int
 
     def __init__(self) -> None:
         for name in self.__slots__:

@@ -13,8 +13,8 @@ import time
 
 from meshkit.core.framing import build_request_head
 from meshkit.core.peer import Peer, decode_peer
-from meshkit.core.snapshot import service_host
 from meshkit.core.tracing import RandomBits
+from meshkit.names import service_host
 from meshkit.sidecar.admission import admit
 from meshkit.sidecar.bootstrap import Workload
 from meshkit.sidecar.handling import NO_CONFIG_DETAIL, Request, stamp_ids

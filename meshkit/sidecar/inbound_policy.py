@@ -11,7 +11,8 @@ from typing import NamedTuple
 
 from meshkit.core.authz import Policy, applicable_policies, compile_policies
 from meshkit.core.peer_auth import MtlsMode, effective_mode
-from meshkit.core.snapshot import Snapshot, service_host
+from meshkit.core.snapshot import Snapshot
+from meshkit.names import service_host
 from meshkit.sidecar.bootstrap import Workload
 
 

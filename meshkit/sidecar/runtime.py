@@ -101,7 +101,7 @@ class Sidecar:
         self.listeners["admin"] = Listener.admin(
             AdminHandler(self.state, self.telemetry, self.clusters, self.addresses, self.exporter), self.clock, request_headers_timeout_s=head_s, idle_timeout_s=idle_s
         )
-        self.servers: dict[str, asyncio.AbstractServer | SniffingServer] = {}
+        self.servers: dict[str, asyncio.Server | SniffingServer] = {}
         self.config_task: asyncio.Task[None] | None = None
         self.certificate_task: asyncio.Task[None] | None = None
         self.stopping = asyncio.Event()

@@ -12,7 +12,7 @@ what the sidecar wrote, answers with bytes, or resets the connection.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from meshkit.config import canonical, load
@@ -218,6 +218,19 @@ def connect(car: Sidecar, listener: str) -> tuple[asyncio.Protocol, MemoryTransp
     transport = MemoryTransport(protocol)
     protocol.connection_made(transport)
     return protocol, transport
+
+
+def run(test: Callable[[Upstreams], Awaitable[None]]) -> None:
+    """Run `test` in a fresh event loop whose outgoing connections are the test's `Upstreams`."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        upstreams = Upstreams(loop)
+        # Only this loop, made for this test, dials the in-memory endpoints.
+        loop.create_connection = upstreams.create_connection  # type: ignore[method-assign, assignment]  # one loop's connects replaced
+        await test(upstreams)
+
+    asyncio.run(main())
 
 
 async def settle(rounds: int = 5) -> None:

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-from collections.abc import Awaitable, Callable
 
 import pytest
 
 from meshkit.core.framing import RequestHead, parse_request_head
 from meshkit.sidecar.downstream import DownstreamProtocol
 from meshkit.sidecar.exchange import DISPATCHED, DONE, QUEUED, RESPONDING, TRANSITIONS, Exchange, ExchangeStateError, Phase
-from tests.unit.sidecar_memory import Upstreams, connect, endpoint, settle, sidecar, snapshot
+from tests.unit.sidecar_memory import Upstreams, connect, endpoint, run, settle, sidecar, snapshot
 
 ECHO = b"echo.default.svc.cluster.local"
-
-
-def run(test: Callable[[Upstreams], Awaitable[None]]) -> None:
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        upstreams = Upstreams(loop)
-        loop.create_connection = upstreams.create_connection  # type: ignore[method-assign]  # the endpoints are the test's
-        await test(upstreams)
-
-    asyncio.run(main())
 
 
 def a_head() -> RequestHead:

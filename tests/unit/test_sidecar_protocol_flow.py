@@ -13,22 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
-from tests.unit.sidecar_memory import Upstreams, connect, endpoint, settle, sidecar, snapshot
+from tests.unit.sidecar_memory import Upstreams, connect, endpoint, run, settle, sidecar, snapshot
 
 ECHO = b"echo.default.svc.cluster.local"
 GET = b"GET / HTTP/1.1\r\nhost: %s\r\n\r\n" % ECHO
-
-
-def run(test: Callable[[Upstreams], Awaitable[None]]) -> None:
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        upstreams = Upstreams(loop)
-        loop.create_connection = upstreams.create_connection  # type: ignore[method-assign]  # the endpoints are the test's
-        await test(upstreams)
-
-    asyncio.run(main())
 
 
 async def until(condition: Callable[[], bool], within_s: float = 1.0) -> None:

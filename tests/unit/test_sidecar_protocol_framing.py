@@ -9,22 +9,10 @@ test_http1_hardening.py; here each costs no process and no socket.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 
-from tests.unit.sidecar_memory import Upstreams, connect, endpoint, settle, sidecar, snapshot
+from tests.unit.sidecar_memory import Upstreams, connect, endpoint, run, settle, sidecar, snapshot
 
 ECHO = b"echo.default.svc.cluster.local"
-
-
-def run(test: Callable[[Upstreams], Awaitable[None]]) -> None:
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        upstreams = Upstreams(loop)
-        loop.create_connection = upstreams.create_connection  # type: ignore[method-assign]  # the endpoints are the test's
-        await test(upstreams)
-
-    asyncio.run(main())
 
 
 def test_a_content_length_request_goes_up_and_its_answer_comes_back() -> None:
