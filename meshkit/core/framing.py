@@ -42,17 +42,20 @@ MAX_REQUEST_ID_LENGTH = 128
 # on purpose: some servers (CGI, nginx) fold `x_a` into `x-a`.
 _TCHARS = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _TOKEN = re.compile(_TCHARS)
-# Every header name a token: one match over the names joined with NUL.
-_TOKEN_LIST = re.compile(_TCHARS + rb"(?:\x00" + _TCHARS + rb")*")
 # Field values may hold HTAB, SP, visible ASCII and obs-text; no other controls.
 _BAD_VALUE_BYTE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+# The same rule as a byte set: deleting these from a value leaves only the bad
+# bytes (bytes.translate runs in C, three times faster than the search above).
+_VALUE_BYTES = bytes(b for b in range(256) if not _BAD_VALUE_BYTE.fullmatch(bytes([b])))
 # uri-host [":" port] (RFC 3986): reg-name or IPv4, or an IP literal in [].
 _AUTHORITY = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?")
 # absolute-form: scheme (any case), authority up to the path, query or fragment.
 _ABSOLUTE_HTTP = re.compile(rb"[hH][tT][tT][pP]://([^/?#]*)(.*)", re.S)
 _REQUEST_ID = re.compile(rb"[\x21-\x7e]{1,%d}" % MAX_REQUEST_ID_LENGTH)
 
-# What each special request header is, by lower-case name.
+# What each request header is, by lower-case name: forwarded as it is
+# (_END_TO_END), or special, which the sidecar reads and writes itself.
+_END_TO_END = 0
 _HOST = 1
 _CONTENT_LENGTH = 2
 _TRANSFER_ENCODING = 3
@@ -87,6 +90,17 @@ _SPECIAL: dict[bytes, int] = {
     # Only the mesh may assert a client certificate (HARDENING: headers the mesh owns).
     b"x-forwarded-client-cert": _MESH_OWNED,
 }
+# A name that is not a token, or holds `_`: the request is refused.
+_BAD_NAME = -1
+
+# Each distinct header name seen, as it was written, and its kind. A client
+# sends the same dozen names on every request, so a name is checked and
+# lower-cased once, not once per request; after that it costs one dict
+# lookup. Bad names are never stored, so they are refused every time. The
+# size is bounded, so a client inventing new names cannot grow it: past the
+# bound, a new name is classified each time it comes.
+MAX_CACHED_NAMES = 1024
+_request_kinds: dict[bytes, int] = {}
 
 # Response fields that describe one connection, never the message.
 _RESPONSE_HOP_BY_HOP = frozenset(
@@ -200,6 +214,23 @@ def split_target(method: bytes, target: bytes) -> tuple[bytes, bytes | None] | R
     first = target[:1]
     if first == b"/":
         return target, None
+    if target.startswith(b"http://"):
+        # What an app behind the proxy sends nearly always: a lower-case
+        # scheme, then the authority up to a `/`. One regex on the authority
+        # settles it; anything else takes the general route below, which gives
+        # the same answer (the authority class holds no `/`, `?`, `#` or `@`).
+        slash = target.find(b"/", 7)
+        if slash > 7:
+            authority = target[7:slash]
+            if _AUTHORITY.fullmatch(authority):
+                return target[slash:], authority
+    return _split_other_target(method, target)
+
+
+def _split_other_target(method: bytes, target: bytes) -> tuple[bytes, bytes | None] | Rejection:
+    """split_target's general route, for every target: `*`, any absolute form, or junk."""
+    if target[:1] == b"/":
+        return target, None
     if target == b"*":
         if method != b"OPTIONS":
             return Rejection(400, "request target '*' is only valid for OPTIONS")
@@ -247,13 +278,39 @@ def wants_keep_alive(version: str, tokens: list[bytes]) -> bool:
     return version == "1.1" or b"keep-alive" in tokens
 
 
+def _request_header_kind(name: bytes) -> int:
+    """What a request header name is: `_BAD_NAME`, `_END_TO_END`, or which special field.
+
+    Names are compared in lower case (field names are case-insensitive), and
+    every `x-meshkit-` name other than the peer header is the mesh's own.
+    """
+    if not _TOKEN.fullmatch(name) or b"_" in name:
+        return _BAD_NAME
+    lower = name.lower()
+    kind = _SPECIAL.get(lower)
+    if kind is not None:
+        return kind
+    if lower.startswith(MESH_HEADER_PREFIX):
+        return _MESH_OWNED
+    return _END_TO_END
+
+
+def _bad_name(headers: list[Header]) -> Rejection:
+    """Why the names are refused: the first one that is not a token, else the first with `_`."""
+    odd = next((n for n, _ in headers if not _TOKEN.fullmatch(n)), None)
+    if odd is not None:
+        return Rejection(400, f"invalid header name {_show(odd)!r}")
+    odd = next(n for n, _ in headers if b"_" in n)
+    return Rejection(400, f"header name {_show(odd)!r} contains '_'; use '-' (underscores are refused so they cannot pose as dashes)")
+
+
 def parse_request_head(method: bytes, version: str, target: bytes, headers: list[Header]) -> RequestHead | Rejection:
     """Validate a parsed request head and summarise it for forwarding.
 
     Written for speed as well as clarity, since it runs on every request at
-    every hop: names and values are checked with one regular expression each
-    over the joined fields, and only the few special fields are looked at one
-    by one.
+    every hop: each header name costs one lookup in `_request_kinds`, the
+    values are checked with one regular expression over them all, and only
+    the few special fields are looked at one by one.
     """
     if version != "1.1" and version != "1.0":
         return reject_version(version)
@@ -268,36 +325,28 @@ def parse_request_head(method: bytes, version: str, target: bytes, headers: list
             return split
         path, url_authority = split
 
-    lowered: list[bytes] = []
-    has_mesh_fields = False
-    if headers:
-        names = b"\x00".join([h[0] for h in headers])
-        if not _TOKEN_LIST.fullmatch(names):
-            odd = next((n for n, _ in headers if not _TOKEN.fullmatch(n)), b"")
-            return Rejection(400, f"invalid header name {_show(odd)!r}")
-        if b"_" in names:
-            odd = next(n for n, _ in headers if b"_" in n)
-            return Rejection(400, f"header name {_show(odd)!r} contains '_'; use '-' (underscores are refused so they cannot pose as dashes)")
-        if _BAD_VALUE_BYTE.search(b"\t".join([h[1] for h in headers])):
-            odd = next(n for n, v in headers if _BAD_VALUE_BYTE.search(v))
-            return Rejection(400, f"control character in the value of header {_show(odd)!r}")
-        lower_names = names.lower()
-        lowered = lower_names.split(b"\x00")
-        has_mesh_fields = MESH_HEADER_PREFIX in lower_names
-
+    kinds = _request_kinds
     kept: list[Header] = []
     found: dict[int, list[bytes]] = {}
-    for lname, header in zip(lowered, headers):
-        kind = _SPECIAL.get(lname)
+    for header in headers:
+        kind = kinds.get(header[0])
         if kind is None:
-            if not has_mesh_fields or not lname.startswith(MESH_HEADER_PREFIX):
-                kept.append(header)
+            kind = _request_header_kind(header[0])
+            if kind == _BAD_NAME:
+                return _bad_name(headers)
+            if len(kinds) < MAX_CACHED_NAMES:
+                kinds[header[0]] = kind
+        if kind == _END_TO_END:
+            kept.append(header)
             continue
         values = found.get(kind)
         if values is None:
             found[kind] = [header[1]]
         else:
             values.append(header[1])
+    if b"\t".join([h[1] for h in headers]).translate(None, _VALUE_BYTES):
+        odd = next(n for n, v in headers if _BAD_VALUE_BYTE.search(v))
+        return Rejection(400, f"control character in the value of header {_show(odd)!r}")
 
     hosts = found.get(_HOST)
     if hosts is None:
@@ -344,7 +393,9 @@ def parse_request_head(method: bytes, version: str, target: bytes, headers: list
                 return Rejection(417, f"Expect {_show(expect[0])!r} is not supported; only '100-continue' is")
             expect_continue = True
         connection = found.get(_CONNECTION)
-        if connection is not None:
+        if connection is not None and len(connection) == 1 and connection[0] == b"keep-alive":
+            keep_alive = True  # what nearly every client sends: nothing listed, persists on 1.0 and 1.1
+        elif connection is not None:
             tokens = connection_tokens(connection)
             keep_alive = wants_keep_alive(version, tokens)
             listed = {t for t in tokens if t != b"close" and t != b"keep-alive"}
@@ -352,7 +403,10 @@ def parse_request_head(method: bytes, version: str, target: bytes, headers: list
                 kept = [h for h in kept if h[0].lower() not in listed]
         ids = found.get(_REQUEST_ID_HEADER)
         if ids is not None:
-            request_id = next((v for v in ids if _REQUEST_ID.fullmatch(v)), None)
+            for value in ids:
+                if _REQUEST_ID.fullmatch(value):
+                    request_id = value
+                    break
         parents = found.get(_TRACEPARENT)
         if parents is not None and len(parents) == 1:
             traceparent = parents[0]

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Iterator
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from meshkit.core import framing
 from meshkit.core.framing import (
     BODY_CHUNKED,
     BODY_NONE,
@@ -17,6 +22,7 @@ from meshkit.core.framing import (
     parse_request_head,
     parse_response_head,
     response_framing,
+    split_target,
     upstream_reusable,
 )
 
@@ -208,3 +214,166 @@ def test_upstream_connection_is_reused_only_when_the_body_end_is_known() -> None
 def test_response_head_is_built_with_framing_and_extra_lines() -> None:
     wire = build_response_head(200, b"OK", [(b"X-App", b"1")], b"content-length: 0\r\n", b"x-meshkit-version: v2\r\n")
     assert wire == b"HTTP/1.1 200 OK\r\nX-App: 1\r\ncontent-length: 0\r\nx-meshkit-version: v2\r\n\r\n"
+
+
+# --- the request-head fast paths agree with the general route ---------------------------------
+#
+# parse_request_head classifies each distinct header name once and keeps its kind in a bounded
+# cache; split_target reads `http://authority/...` without the full URL regex. Each test below
+# runs the same heads through the fast path and the general one and wants the same answer.
+
+# HARDENING.md, "HTTP/1.1 framing", as it reaches parse_request_head (llhttp refuses most of
+# these first; the module repeats the checks so it is a complete statement on its own).
+HARDENING_HEADS = [
+    ("CL and TE", [*HOST, (b"Content-Length", b"3"), (b"Transfer-Encoding", b"chunked")], 400),
+    ("TE and CL", [*HOST, (b"Transfer-Encoding", b"chunked"), (b"content-length", b"3")], 400),
+    ("two different CL", [*HOST, (b"Content-Length", b"3"), (b"Content-Length", b"4")], 400),
+    ("CL list", [*HOST, (b"Content-Length", b"3,2")], 400),
+    ("TE chunked, identity", [*HOST, (b"Transfer-Encoding", b"chunked, identity")], 501),
+    ("TE space chunked", [*HOST, (b"Transfer-Encoding", b" chunked")], None),  # OWS is not part of the value
+    ("TE vertical tab", [*HOST, (b"Transfer-Encoding", b"\x0bchunked")], 400),
+    ("name with CR", [*HOST, (b"X-A\r", b"1")], 400),
+    ("name with LF", [*HOST, (b"X-A\nB", b"1")], 400),
+    ("name with NUL", [*HOST, (b"X-A\x00B", b"1")], 400),
+    ("name with a colon", [*HOST, (b"X-A:B", b"1")], 400),
+    ("name with a tab", [*HOST, (b"X-A\t", b"1")], 400),
+    ("empty name", [*HOST, (b"", b"1")], 400),
+    ("space before the colon", [*HOST, (b"X-A ", b"1")], 400),
+    ("obs-fold as a name", [*HOST, (b" X-Folded", b"1")], 400),
+    ("obs-fold in a value", [*HOST, (b"X-A", b"1\r\n 2")], 400),
+    ("underscore name", [*HOST, (b"X_Real_IP", b"1")], 400),
+    ("underscore Host", [(b"Ho_st", b"a"), *HOST], 400),
+    ("non-ASCII name", [*HOST, ("X-\u00e4".encode(), b"1")], 400),
+    ("no Host", [(b"Accept", b"*/*")], 400),
+    ("two Hosts", [(b"Host", b"a"), (b"HOST", b"a")], 400),
+    ("XFCC from a client", [*HOST, (b"X-Forwarded-Client-Cert", b"By=spiffe://x")], None),
+    ("a meshkit header from a client", [*HOST, (b"X-MESHKIT-Version", b"forged")], None),
+]
+
+
+def summary(result: RequestHead | Rejection) -> tuple[object, ...]:
+    """Everything a result says, comparable with ==."""
+    if isinstance(result, Rejection):
+        return tuple(result)
+    return tuple(getattr(result, slot) for slot in RequestHead.__slots__)
+
+
+@pytest.fixture
+def empty_name_cache() -> Iterator[dict[bytes, int]]:
+    saved = dict(framing._request_kinds)
+    framing._request_kinds.clear()
+    yield framing._request_kinds
+    framing._request_kinds.clear()
+    framing._request_kinds.update(saved)
+
+
+@pytest.mark.parametrize(("case", "headers", "status"), HARDENING_HEADS, ids=[h[0] for h in HARDENING_HEADS])
+def test_hardening_heads_are_judged_alike_with_the_name_cache_cold_warm_and_full(
+    case: str, headers: list[tuple[bytes, bytes]], status: int | None, empty_name_cache: dict[bytes, int]
+) -> None:
+    cold = parse_request_head(b"POST", "1.1", b"/", headers)
+    warm = parse_request_head(b"POST", "1.1", b"/", headers)
+    empty_name_cache.update({b"x-filler-%d" % i: 0 for i in range(framing.MAX_CACHED_NAMES)})
+    full = parse_request_head(b"POST", "1.1", b"/", headers)
+    assert summary(cold) == summary(warm) == summary(full)
+    if status is None:
+        assert isinstance(cold, RequestHead) and cold.headers == [h for h in headers if h[0] == b"Accept"]
+    else:
+        assert isinstance(cold, Rejection) and cold.status == status
+
+
+def test_a_bad_name_is_never_cached_and_the_cache_stays_bounded(empty_name_cache: dict[bytes, int]) -> None:
+    for name in (b"X_A", b"X A", b"", b"X\x00A"):
+        assert isinstance(parse_request_head(b"GET", "1.1", b"/", [*HOST, (name, b"1")]), Rejection)
+        assert name not in empty_name_cache
+    for i in range(framing.MAX_CACHED_NAMES + 50):
+        assert isinstance(parse_request_head(b"GET", "1.1", b"/", [*HOST, (b"x-n%d" % i, b"1")]), RequestHead)
+    assert len(empty_name_cache) == framing.MAX_CACHED_NAMES
+
+
+def test_the_first_bad_name_is_named_whatever_the_cache_holds(empty_name_cache: dict[bytes, int]) -> None:
+    headers = [*HOST, (b"X-Ok", b"1"), (b"X_Under", b"1"), (b"Bad Name", b"1")]
+    for _ in range(2):
+        result = parse_request_head(b"GET", "1.1", b"/", headers)
+        assert isinstance(result, Rejection) and "Bad Name" in result.reason  # not a token beats '_'
+    result = parse_request_head(b"GET", "1.1", b"/", [*HOST, (b"X-Ok", b"1\x01"), (b"X_Under", b"1")])
+    assert isinstance(result, Rejection) and "X_Under" in result.reason  # names are judged before values
+
+
+# Names of every kind, in several cases, plus bad ones; values good and bad.
+_NAMES = st.sampled_from(
+    [b"Host", b"host", b"HOST", b"Content-Length", b"content-length", b"Transfer-Encoding", b"Connection", b"connection",
+     b"Keep-Alive", b"TE", b"Upgrade", b"Proxy-Authorization", b"Expect", b"X-Request-Id", b"traceparent", b"tracestate",
+     b"X-Meshkit-Peer", b"x-meshkit-other", b"X-Forwarded-Client-Cert", b"Accept", b"X-Private", b"x-private",
+     b"X_A", b"X A", b"", b"X:A", b"X\x00A", b"\xe4"]
+)  # fmt: skip
+_VALUES = st.sampled_from(
+    [b"reviews:9080", b"a b", b"u@a", b"5", b"05", b"-1", b"3,2", b"chunked", b"Chunked", b"identity, chunked", b"close",
+     b"keep-alive", b"X-Private, close", b"100-continue", b"other", b"abc", b"has space", b"1\r\n 2", b"\x01", b"\t1\t",
+     b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", b"a=1", b"w=a", b""]
+)  # fmt: skip
+
+
+@given(
+    st.lists(st.tuples(_NAMES, _VALUES), max_size=8),
+    st.sampled_from(["1.1", "1.0"]),
+    st.sampled_from([b"GET", b"POST", b"OPTIONS"]),
+)
+def test_random_heads_are_judged_alike_by_the_cached_and_the_uncached_route(
+    headers: list[tuple[bytes, bytes]], version: str, method: bytes
+) -> None:
+    saved = dict(framing._request_kinds)
+    try:
+        framing._request_kinds.clear()
+        cold = summary(parse_request_head(method, version, b"/x", headers))
+        warm = summary(parse_request_head(method, version, b"/x", headers))
+        framing._request_kinds.update({b"x-filler-%d" % i: 0 for i in range(framing.MAX_CACHED_NAMES)})
+        full = summary(parse_request_head(method, version, b"/x", headers))
+    finally:
+        framing._request_kinds.clear()
+        framing._request_kinds.update(saved)
+    assert cold == warm == full
+
+
+PROXY_TARGETS = [
+    b"http://reviews:9080/reviews/0",
+    b"http://reviews/",
+    b"http://reviews",
+    b"http://reviews?x=1",
+    b"http://reviews#f",
+    b"http://reviews:9080/a?b=/c#d",
+    b"http://u@reviews/",
+    b"http://u@reviews",
+    b"http:///x",
+    b"http://",
+    b"http://:80/x",
+    b"http://[::1]:9080/x",
+    b"http://[::1/x",
+    b"http://re views/x",
+    b"http://re\nviews/x",
+    b"http://a%41/x",
+    b"http://a?b/c",
+    b"http://a#b/c",
+    b"http://a:b:c/x",
+    b"HTTP://reviews/x",
+    b"Http://reviews",
+    b"https://reviews/",
+    b"http:/reviews/x",
+    b"httpx://reviews/x",
+    b"*",
+    b"/x",
+    b"junk",
+    b"",
+]
+
+
+@pytest.mark.parametrize("target", PROXY_TARGETS)
+@pytest.mark.parametrize("method", [b"GET", b"OPTIONS"])
+def test_split_target_fast_path_agrees_with_the_general_route(method: bytes, target: bytes) -> None:
+    assert split_target(method, target) == framing._split_other_target(method, target)
+
+
+@given(st.binary(max_size=24), st.sampled_from([b"http://", b"HTTP://", b"https://", b""]), st.binary(max_size=12))
+def test_split_target_agrees_with_the_general_route_on_random_targets(authority: bytes, scheme: bytes, rest: bytes) -> None:
+    for target in (scheme + authority + b"/" + rest, scheme + authority + rest):
+        assert split_target(b"GET", target) == framing._split_other_target(b"GET", target)
