@@ -102,19 +102,20 @@ _BAD_NAME = -1
 MAX_CACHED_NAMES = 1024
 _request_kinds: dict[bytes, int] = {}
 
-# Response fields that describe one connection, never the message.
-_RESPONSE_HOP_BY_HOP = frozenset(
-    {
-        b"connection",
-        b"keep-alive",
-        b"proxy-connection",
-        b"te",
-        b"upgrade",
-        b"proxy-authenticate",
-        b"transfer-encoding",
-        b"content-length",
-    }
-)
+# Response fields that describe one connection, never the message, by
+# lower-case name; the sidecar writes its own framing and connection fields.
+_RESPONSE_SPECIAL: dict[bytes, int] = {
+    b"content-length": _CONTENT_LENGTH,
+    b"transfer-encoding": _TRANSFER_ENCODING,
+    b"connection": _CONNECTION,
+    b"keep-alive": _HOP_BY_HOP,
+    b"proxy-connection": _HOP_BY_HOP,
+    b"te": _HOP_BY_HOP,
+    b"upgrade": _HOP_BY_HOP,
+    b"proxy-authenticate": _HOP_BY_HOP,
+}
+# Each distinct response header name seen and its kind, bounded as _request_kinds is.
+_response_kinds: dict[bytes, int] = {}
 
 Header = tuple[bytes, bytes]
 
@@ -444,29 +445,41 @@ class ResponseHead(NamedTuple):
     keep_alive: bool
 
 
-def parse_response_head(version: str, headers: list[Header], drop_mesh_headers: bool) -> ResponseHead | str:
-    """Summarise an upstream response head, or say why it cannot be relayed.
+def _response_header_kind(name: bytes) -> int:
+    """What a response header name is: `_END_TO_END`, `_MESH_OWNED`, or which hop-by-hop field.
 
-    `drop_mesh_headers` is set on the inbound side: an app must not be able
-    to claim a version or response flags in the mesh's name.
+    llhttp has already refused names that are not tokens, so none is checked here.
     """
+    lower = name.lower()
+    kind = _RESPONSE_SPECIAL.get(lower)
+    if kind is not None:
+        return kind
+    if lower.startswith(MESH_HEADER_PREFIX):
+        return _MESH_OWNED
+    return _END_TO_END
+
+
+def _response_fields(version: str, headers: list[Header], drop_mesh_headers: bool) -> tuple[list[Header], int | None, bool, bool] | str:
+    """(kept headers, content length, chunked, upstream keeps the connection), or why not."""
+    kinds = _response_kinds
     kept: list[Header] = []
     lengths: list[bytes] = []
     codings: list[bytes] = []
     connection: list[bytes] = []
     for header in headers:
-        lname = header[0].lower()
-        if lname in _RESPONSE_HOP_BY_HOP:
-            if lname == b"content-length":
-                lengths.append(header[1])
-            elif lname == b"transfer-encoding":
-                codings.append(header[1])
-            elif lname == b"connection":
-                connection.append(header[1])
-            continue
-        if drop_mesh_headers and lname.startswith(MESH_HEADER_PREFIX):
-            continue
-        kept.append(header)
+        kind = kinds.get(header[0])
+        if kind is None:
+            kind = _response_header_kind(header[0])
+            if len(kinds) < MAX_CACHED_NAMES:
+                kinds[header[0]] = kind
+        if kind == _END_TO_END or (kind == _MESH_OWNED and not drop_mesh_headers):
+            kept.append(header)
+        elif kind == _CONTENT_LENGTH:
+            lengths.append(header[1])
+        elif kind == _TRANSFER_ENCODING:
+            codings.append(header[1])
+        elif kind == _CONNECTION:
+            connection.append(header[1])
     chunked = False
     if codings:
         if len(codings) > 1 or codings[0].strip(b" \t").lower() != b"chunked" or lengths:
@@ -474,16 +487,28 @@ def parse_response_head(version: str, headers: list[Header], drop_mesh_headers: 
         chunked = True
     content_length = None
     if lengths:
-        values = {v.strip(b" \t") for v in lengths}
         content_length = parse_content_length(lengths[0])
-        if len(values) > 1 or content_length is None:
+        if content_length is None or (len(lengths) > 1 and len({v.strip(b" \t") for v in lengths}) > 1):
             return "the upstream's Content-Length is not one plain number"
+    if not connection:
+        return kept, content_length, chunked, version == "1.1"
     tokens = connection_tokens(connection)
-    if tokens:
-        listed = {t for t in tokens if t not in (b"close", b"keep-alive")}
-        if listed:
-            kept = [h for h in kept if h[0].lower() not in listed]
-    return ResponseHead(kept, content_length, chunked, wants_keep_alive(version, tokens))
+    listed = {t for t in tokens if t not in (b"close", b"keep-alive")}
+    if listed:
+        kept = [h for h in kept if h[0].lower() not in listed]
+    return kept, content_length, chunked, wants_keep_alive(version, tokens)
+
+
+def parse_response_head(version: str, headers: list[Header], drop_mesh_headers: bool) -> ResponseHead | str:
+    """Summarise an upstream response head, or say why it cannot be relayed.
+
+    `drop_mesh_headers` is set on the inbound side: an app must not be able
+    to claim a version or response flags in the mesh's name.
+    """
+    fields = _response_fields(version, headers, drop_mesh_headers)
+    if isinstance(fields, str):
+        return fields
+    return ResponseHead(*fields)
 
 
 def response_has_body(request_method: bytes, status: int) -> bool:
@@ -524,6 +549,37 @@ def upstream_reusable(request_method: bytes, status: int, response: ResponseHead
     if not response.keep_alive:
         return False
     return not response_has_body(request_method, status) or response.content_length is not None or response.chunked
+
+
+# What relay_response_head returns: (headers to relay, body mode, framing
+# header lines, client connection may persist, upstream connection reusable,
+# body ends only when the upstream closes).
+RelayedHead = tuple[list[Header], int, bytes, bool, bool, bool]
+
+
+def relay_response_head(
+    request_method: bytes, client_version: str, status: int, version: str, headers: list[Header], drop_mesh_headers: bool
+) -> RelayedHead | str:
+    """Everything the sidecar decides about an upstream response head, in one pass; or why it cannot be relayed.
+
+    The same answers as parse_response_head, then response_framing,
+    upstream_reusable and "is it close-delimited", without a ResponseHead in
+    between or asking three times whether the response has a body.
+    """
+    fields = _response_fields(version, headers, drop_mesh_headers)
+    if isinstance(fields, str):
+        return fields
+    kept, length, chunked, keep_alive = fields
+    if request_method == b"HEAD" or status < 200 or status == 204 or status == 304:  # no body (response_has_body)
+        framing = b"content-length: %d\r\n" % length if request_method == b"HEAD" and length is not None else b""
+        return kept, BODY_NONE, framing, True, keep_alive, False
+    if length is not None:
+        return kept, BODY_RAW, b"content-length: %d\r\n" % length, True, keep_alive, False
+    # The upstream says no length: its body ends with its last chunk, or when it closes.
+    reusable = keep_alive and chunked
+    if client_version == "1.1":
+        return kept, BODY_CHUNKED, b"transfer-encoding: chunked\r\n", True, reusable, not chunked
+    return kept, BODY_RAW, b"", False, reusable, not chunked
 
 
 def build_request_head(

@@ -21,7 +21,9 @@ from meshkit.core.framing import (
     parse_content_length,
     parse_request_head,
     parse_response_head,
+    relay_response_head,
     response_framing,
+    response_has_body,
     split_target,
     upstream_reusable,
 )
@@ -273,6 +275,7 @@ def test_hardening_heads_are_judged_alike_with_the_name_cache_cold_warm_and_full
 ) -> None:
     cold = parse_request_head(b"POST", "1.1", b"/", headers)
     warm = parse_request_head(b"POST", "1.1", b"/", headers)
+    empty_name_cache.clear()
     empty_name_cache.update({b"x-filler-%d" % i: 0 for i in range(framing.MAX_CACHED_NAMES)})
     full = parse_request_head(b"POST", "1.1", b"/", headers)
     assert summary(cold) == summary(warm) == summary(full)
@@ -327,6 +330,7 @@ def test_random_heads_are_judged_alike_by_the_cached_and_the_uncached_route(
         framing._request_kinds.clear()
         cold = summary(parse_request_head(method, version, b"/x", headers))
         warm = summary(parse_request_head(method, version, b"/x", headers))
+        framing._request_kinds.clear()
         framing._request_kinds.update({b"x-filler-%d" % i: 0 for i in range(framing.MAX_CACHED_NAMES)})
         full = summary(parse_request_head(method, version, b"/x", headers))
     finally:
@@ -377,3 +381,66 @@ def test_split_target_fast_path_agrees_with_the_general_route(method: bytes, tar
 def test_split_target_agrees_with_the_general_route_on_random_targets(authority: bytes, scheme: bytes, rest: bytes) -> None:
     for target in (scheme + authority + b"/" + rest, scheme + authority + rest):
         assert split_target(b"GET", target) == framing._split_other_target(b"GET", target)
+
+
+# --- relay_response_head is parse_response_head, response_framing, upstream_reusable and ---------
+# --- "close-delimited" in one pass -------------------------------------------------------------
+
+RESPONSE_HEADER_SETS = [
+    [],
+    [(b"Content-Length", b"3")],
+    [(b"content-length", b"0")],
+    [(b"Content-Length", b"3"), (b"Content-Length", b" 3")],
+    [(b"Content-Length", b"3"), (b"Content-Length", b"4")],
+    [(b"Content-Length", b"+3")],
+    [(b"Transfer-Encoding", b"chunked")],
+    [(b"Transfer-Encoding", b"Chunked ")],
+    [(b"Transfer-Encoding", b"gzip, chunked")],
+    [(b"Transfer-Encoding", b"chunked"), (b"Transfer-Encoding", b"chunked")],
+    [(b"Transfer-Encoding", b"chunked"), (b"Content-Length", b"3")],
+    [(b"Connection", b"close"), (b"Content-Length", b"3")],
+    [(b"Connection", b"keep-alive")],
+    [(b"Connection", b"Keep-Alive, X-Private"), (b"X-Private", b"1"), (b"X-App", b"1")],
+    [(b"Keep-Alive", b"timeout=5"), (b"Upgrade", b"h2c"), (b"TE", b"trailers"), (b"Proxy-Authenticate", b"Basic")],
+    [(b"x-meshkit-version", b"forged"), (b"X-Meshkit-Flags", b"UF"), (b"X-App", b"1")],
+    [(b"date", b"Mon, 06 May 2024 10:00:00 GMT"), (b"server", b"uvicorn"), (b"content-length", b"295"), (b"content-type", b"application/json")],
+]
+
+
+def four_calls(method: bytes, client: str, status: int, version: str, headers: list[tuple[bytes, bytes]], drop: bool) -> object:
+    """What the sidecar computed before relay_response_head, step by step."""
+    parsed = parse_response_head(version, headers, drop)
+    if isinstance(parsed, str):
+        return parsed
+    mode, lines, persist = response_framing(method, client, status, parsed)
+    close_delimited = response_has_body(method, status) and parsed.content_length is None and not parsed.chunked
+    return parsed.headers, mode, lines, persist, upstream_reusable(method, status, parsed), close_delimited
+
+
+@pytest.mark.parametrize("headers", RESPONSE_HEADER_SETS)
+def test_relay_response_head_says_what_the_four_steps_said(headers: list[tuple[bytes, bytes]]) -> None:
+    for method in (b"GET", b"HEAD", b"POST"):
+        for client in ("1.1", "1.0"):
+            for status in (100, 200, 204, 301, 304, 404, 503):
+                for version in ("1.1", "1.0"):
+                    for drop in (True, False):
+                        expected = four_calls(method, client, status, version, headers, drop)
+                        assert relay_response_head(method, client, status, version, headers, drop) == expected
+
+
+@given(st.lists(st.tuples(_NAMES | st.sampled_from([b"Content-Length", b"X-Meshkit-Flags", b"Proxy-Authenticate"]), _VALUES), max_size=6))
+def test_response_heads_are_read_alike_with_the_name_cache_cold_warm_and_full(headers: list[tuple[bytes, bytes]]) -> None:
+    saved = dict(framing._response_kinds)
+    try:
+        framing._response_kinds.clear()
+        cold = parse_response_head("1.1", headers, True)
+        warm = parse_response_head("1.1", headers, True)
+        framing._response_kinds.clear()
+        framing._response_kinds.update({b"x-filler-%d" % i: 0 for i in range(framing.MAX_CACHED_NAMES)})
+        full = parse_response_head("1.1", headers, True)
+        assert len(framing._response_kinds) == framing.MAX_CACHED_NAMES
+    finally:
+        framing._response_kinds.clear()
+        framing._response_kinds.update(saved)
+    assert cold == warm == full
+    assert relay_response_head(b"GET", "1.1", 200, "1.1", headers, True) == four_calls(b"GET", "1.1", 200, "1.1", headers, True)
