@@ -119,7 +119,7 @@ def cases(f: types.ModuleType, t: types.ModuleType, p: types.ModuleType) -> dict
 
         out["response head: parse, framing, reuse, close-delimited"] = four_calls
     out["parse_response_head alone"] = lambda: f.parse_response_head("1.1", RESPONSE_HEADERS, True)
-    ids = getattr(t, "hop", t.hop_ids)
+    ids = getattr(t, "ids_for_hop", t.hop_ids)
     incoming = CLIENT_HEADERS[5][1], CLIENT_HEADERS[6][1]
     out["request/trace ids, ids came in"] = lambda: ids(incoming[0], incoming[1], None, bits)
     out["request/trace ids, new trace"] = lambda: ids(None, None, None, bits)

@@ -21,6 +21,9 @@ from typing import NamedTuple
 RandomBits = Callable[[int], int]
 
 _TRACEPARENT = re.compile(rb"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
+# What nearly every hop receives: version 00, exactly 55 bytes, the parts at
+# fixed places, so they are sliced out rather than captured.
+_TRACEPARENT_00 = re.compile(rb"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 _ZERO_TRACE = b"0" * 32
 _ZERO_SPAN = b"0" * 16
 SAMPLED = b"01"
@@ -46,21 +49,38 @@ def new_request_id(bits: RandomBits) -> bytes:
     )
 
 
-def parse_traceparent(value: bytes | None) -> TraceContext | None:
-    """The incoming context, or None when absent or not valid per the spec.
+def _incoming(value: bytes) -> tuple[bytes, bytes, bytes] | None:
+    """(trace id, span id, flags) of a traceparent value, or None when it is not valid per the spec.
 
     Version ff is forbidden; a future version may carry more fields after a
     dash, and only the four we know are read.
     """
-    if value is None:
+    value = value.strip(b" \t")
+    if len(value) != 55 or not _TRACEPARENT_00.fullmatch(value):
+        return _incoming_any_version(value)
+    trace_id, span_id = value[3:35], value[36:52]
+    if trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN:
         return None
-    match = _TRACEPARENT.fullmatch(value.strip(b" \t"))
+    return trace_id, span_id, value[53:55]
+
+
+def _incoming_any_version(value: bytes) -> tuple[bytes, bytes, bytes] | None:
+    """_incoming's general route, for every value (already stripped)."""
+    match = _TRACEPARENT.fullmatch(value)
     if match is None:
         return None
     version, trace_id, span_id, flags, rest = match.groups()
     if version == b"ff" or (version == b"00" and rest) or trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN:
         return None
-    return TraceContext(trace_id, span_id, flags)
+    return trace_id, span_id, flags
+
+
+def parse_traceparent(value: bytes | None) -> TraceContext | None:
+    """The incoming context, or None when absent or not valid per the spec."""
+    if value is None:
+        return None
+    parts = _incoming(value)
+    return None if parts is None else TraceContext(*parts)
 
 
 def _nonzero_hex(bits: RandomBits, width: int) -> bytes:
@@ -93,15 +113,43 @@ class HopIds(NamedTuple):
     parent_span_id: bytes | None = None
 
 
+# What ids_for_hop returns: (request id, trace id, span id, parent span id or
+# None, header lines).
+HopIdTuple = tuple[bytes, bytes, bytes, bytes | None, bytes]
+
+
+def ids_for_hop(request_id: bytes | None, traceparent: bytes | None, tracestate: bytes | None, bits: RandomBits) -> HopIdTuple:
+    """Keep or make the request id, start this hop's span, pass tracestate on; as a plain tuple.
+
+    hop_ids' answer without the named tuple, for the request path: the span
+    this hop starts, its parent (the incoming span, None when this hop starts
+    the trace) and the header lines. Random numbers are drawn in the same
+    order as new_request_id and next_hop draw them: request id, span, trace.
+    """
+    rid = request_id if request_id is not None else new_request_id(bits)
+    incoming = None if traceparent is None else _incoming(traceparent)
+    span = bits(64)
+    while span == 0:  # all-zero ids are invalid; a chance of 2**-64
+        span = bits(64)
+    span_id = b"%016x" % span
+    if incoming is None:
+        trace = bits(128)
+        while trace == 0:
+            trace = bits(128)
+        trace_id = b"%032x" % trace
+        lines = b"x-request-id: %s\r\ntraceparent: 00-%s-%s-%s\r\n" % (rid, trace_id, span_id, SAMPLED)
+        return rid, trace_id, span_id, None, lines
+    trace_id, parent_span_id, flags = incoming
+    lines = b"x-request-id: %s\r\ntraceparent: 00-%s-%s-%s\r\n" % (rid, trace_id, span_id, flags)
+    if tracestate:
+        lines += b"tracestate: %s\r\n" % tracestate
+    return rid, trace_id, span_id, parent_span_id, lines
+
+
 def hop_ids(request_id: bytes | None, traceparent: bytes | None, tracestate: bytes | None, bits: RandomBits) -> HopIds:
     """Keep or make the request id, start this hop's span, pass tracestate on.
 
     The span this hop starts is `span_id`; its parent is the span id of the
     incoming traceparent (None when this hop starts the trace)."""
-    rid = request_id if request_id is not None else new_request_id(bits)
-    incoming = parse_traceparent(traceparent)
-    context = next_hop(incoming, bits)
-    lines = b"x-request-id: %s\r\ntraceparent: %s\r\n" % (rid, format_traceparent(context))
-    if incoming is not None and tracestate:
-        lines += b"tracestate: %s\r\n" % tracestate
-    return HopIds(rid, context.trace_id, lines, context.span_id, incoming.span_id if incoming is not None else None)
+    rid, trace_id, span_id, parent_span_id, lines = ids_for_hop(request_id, traceparent, tracestate, bits)
+    return HopIds(rid, trace_id, lines, span_id, parent_span_id)

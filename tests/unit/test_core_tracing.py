@@ -8,7 +8,8 @@ import uuid
 
 import pytest
 
-from meshkit.core.tracing import TraceContext, format_traceparent, hop_ids, new_request_id, next_hop, parse_traceparent
+from meshkit.core import tracing
+from meshkit.core.tracing import TraceContext, format_traceparent, hop_ids, ids_for_hop, new_request_id, next_hop, parse_traceparent
 
 VALID = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -80,3 +81,69 @@ def test_tracestate_is_dropped_when_the_trace_restarts() -> None:
     ids = hop_ids(None, b"garbage", b"a=1", bits().getrandbits)
     assert b"tracestate" not in ids.header_lines
     assert ids.trace_id != b"0af7651916cd43dd8448eb211c80319c"
+
+
+# --- the fast paths agree with the general route -------------------------------------------------
+
+TRACEPARENTS = [
+    None,
+    b"",
+    VALID,
+    b" " + VALID + b"\t",
+    VALID.replace(b"-01", b"-00"),
+    VALID[:-1],
+    VALID + b"0",
+    VALID + b"-extra",
+    b"01" + VALID[2:],
+    b"01" + VALID[2:] + b"-more",
+    b"ff" + VALID[2:],
+    b"0A" + VALID[2:],
+    VALID.upper(),
+    VALID.replace(b"-", b"_"),
+    b"00-00000000000000000000000000000000-b7ad6b7169203331-01",
+    b"00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+    b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0g",
+    b"00-0af7651916cd43dd8448eb211c80319cb7ad6b7169203331--01",
+    b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\n",
+    b"garbage",
+]
+
+
+def steps(request_id: bytes | None, traceparent: bytes | None, tracestate: bytes | None, draw: tracing.RandomBits) -> tuple[object, ...]:
+    """ids_for_hop's answer built from the general functions, one step at a time."""
+    rid = request_id if request_id is not None else new_request_id(draw)
+    incoming = parse_traceparent(traceparent)
+    context = next_hop(incoming, draw)
+    lines = b"x-request-id: %s\r\ntraceparent: %s\r\n" % (rid, format_traceparent(context))
+    if incoming is not None and tracestate:
+        lines += b"tracestate: %s\r\n" % tracestate
+    return rid, context.trace_id, context.span_id, None if incoming is None else incoming.span_id, lines
+
+
+@pytest.mark.parametrize("traceparent", TRACEPARENTS)
+def test_traceparent_fast_path_agrees_with_the_general_route(traceparent: bytes | None) -> None:
+    if traceparent is not None:
+        general = tracing._incoming_any_version(traceparent.strip(b" \t"))
+        assert parse_traceparent(traceparent) == (None if general is None else TraceContext(*general))
+
+
+@pytest.mark.parametrize("traceparent", TRACEPARENTS)
+@pytest.mark.parametrize("request_id", [None, b"req-1"])
+@pytest.mark.parametrize("tracestate", [None, b"", b"a=1,b=2"])
+def test_ids_for_hop_and_hop_ids_say_what_the_steps_say(traceparent: bytes | None, request_id: bytes | None, tracestate: bytes | None) -> None:
+    for seed in range(3):
+        expected = steps(request_id, traceparent, tracestate, random.Random(seed).getrandbits)
+        assert ids_for_hop(request_id, traceparent, tracestate, random.Random(seed).getrandbits) == expected
+        ids = hop_ids(request_id, traceparent, tracestate, random.Random(seed).getrandbits)
+        assert (ids.request_id, ids.trace_id, ids.span_id, ids.parent_span_id, ids.header_lines) == expected
+
+
+def drawing(values: list[int]) -> tracing.RandomBits:
+    """Random bits that are these values, in order."""
+    it = iter(values)
+    return lambda n: next(it)
+
+
+@pytest.mark.parametrize("draws", [[0, 0, 5, 9], [5, 0, 0, 9], [0, 5, 0, 0, 0, 9]])
+def test_ids_for_hop_redraws_zero_ids_as_next_hop_does(draws: list[int]) -> None:
+    assert ids_for_hop(b"r", None, None, drawing(draws)) == steps(b"r", None, None, drawing(draws))
