@@ -60,6 +60,14 @@ _HEX = re.compile(rb"[0-9A-Fa-f]{2}")
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _DECODED_SLASHES = frozenset(b"/\\")
 _SLASHES = re.compile(r"/{2,}")
+# A path already in normal form, as nearly every request's is: segments of
+# unreserved characters, `:`, `@` and the sub-delims other than `;` (nothing
+# to decode, refuse or rewrite), no empty segment, at most a trailing `/`. A
+# path with `/.` anywhere (a dot segment, or merely a name starting with a
+# dot) takes the general route.
+_NORMAL_PATH = re.compile(rb"(?:/[A-Za-z0-9\-._~!$&'()*+,=:@]+)*/?")
+# A query that passes as it is: printable ASCII without `#`.
+_PLAIN_QUERY = re.compile(rb"[\x21\x22\x24-\x7e]*")
 
 
 class NormalizedPath(NamedTuple):
@@ -71,6 +79,14 @@ class NormalizedPath(NamedTuple):
 
 def normalize_target(target: bytes) -> NormalizedPath | Rejection:
     """The normalised form of an origin-form request target, or the 400 that refuses it."""
+    raw_path, _, query = target.partition(b"?")
+    if raw_path[:1] == b"/" and b"/." not in raw_path and _NORMAL_PATH.fullmatch(raw_path) and _PLAIN_QUERY.fullmatch(query):
+        return NormalizedPath(raw_path.decode("ascii"), target)
+    return _normalize_any_target(target)
+
+
+def _normalize_any_target(target: bytes) -> NormalizedPath | Rejection:
+    """normalize_target's general route, for every target."""
     if not _PRINTABLE.fullmatch(target):
         return Rejection(400, "request path holds a control, space or non-ASCII byte")
     if b"#" in target:

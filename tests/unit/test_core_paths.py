@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from meshkit.core import paths
 from meshkit.core.framing import Rejection
 from meshkit.core.paths import NormalizedPath, normalize_target, remove_dot_segments
 
@@ -135,3 +136,66 @@ def test_normalising_a_normalised_path_changes_nothing(pieces: list[bytes]) -> N
     assert normalize_target(first.target) == first
     assert "//" not in first.path and "/./" not in first.path and "/../" not in first.path
     assert not first.path.endswith(("/.", "/.."))
+
+
+# --- the fast path for paths already in normal form agrees with the general route ----------------
+
+FAST_PATH_TARGETS = [
+    b"/",
+    b"/reviews/0",
+    b"/api/v1/items/42?x=1",
+    b"/a/b/",
+    b"/a-b_c.d~e/f!$&'()*+,=:@",
+    b"/productpage?u=normal",
+    b"/x?",
+    b"/x??y",
+    b"/x?a=/../b;c",
+    b"/x?a=%zz",
+    b"/x?a=1#f",
+    b"/x?a b",
+    b"/x?a\x00",
+    b"/.well-known/x",
+    b"/a.b/c.",
+    b"/a/.",
+    b"/a/..",
+    b"/a//b",
+    b"//",
+    b"/a;b",
+    b"/a%41",
+    b"/a\\b",
+    b"/a\"b",
+    b"/a<b>",
+    b"/a[1]",
+    b"/a{b}|c^d`e",
+    b"/caf\xc3\xa9",
+    b"?x=1",
+    b"x/y",
+    b"*",
+    b"",
+]
+
+
+@pytest.mark.parametrize("target", FAST_PATH_TARGETS)
+def test_fast_path_agrees_with_the_general_route(target: bytes) -> None:
+    assert normalize_target(target) == paths._normalize_any_target(target)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [t for t, _ in ADMIN_BYPASSES.values()] + list(REFUSED.values()),
+    ids=[*ADMIN_BYPASSES, *REFUSED],
+)
+def test_hardening_paths_are_judged_alike_by_both_routes(target: bytes) -> None:
+    assert normalize_target(target) == paths._normalize_any_target(target)
+
+
+_PIECES = st.sampled_from(
+    [b"/", b"//", b".", b"..", b"/.", b"/..", b"%2e", b"%2f", b"%5c", b"%00", b"%", b"%4", b"%zz", b"\\", b"a", b"admin",
+     b"%61", b"~", b"-", b";", b"#", b"?", b"=", b"@", b":", b"!", b"\"", b"<", b" ", b"\x00", b"\x7f", b"\xc3"]
+)  # fmt: skip
+
+
+@given(st.lists(_PIECES, max_size=10), st.sampled_from([b"", b"/"]))
+def test_random_targets_are_judged_alike_by_both_routes(pieces: list[bytes], start: bytes) -> None:
+    target = start + b"".join(pieces)
+    assert normalize_target(target) == paths._normalize_any_target(target)
