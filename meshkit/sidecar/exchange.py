@@ -104,6 +104,20 @@ TRANSITIONS: dict[Phase, frozenset[Phase]] = {
 }
 
 
+# The same table read backwards: the phases each phase may be entered from. The
+# three moves every request makes check these inline (a method call per move
+# would cost the hot path more than the check itself).
+ENTERED_FROM: dict[Phase, frozenset[Phase]] = {
+    phase: frozenset(before for before, following in TRANSITIONS.items() if phase in following) for phase in Phase
+}
+_INTO_DISPATCHED = ENTERED_FROM[DISPATCHED]
+_INTO_RESPONDING = ENTERED_FROM[RESPONDING]
+_INTO_DONE = ENTERED_FROM[DONE]
+
+# A module constant: an enum member looked up on its class costs a Python call per request.
+INBOUND = Direction.INBOUND
+
+
 class ExchangeStateError(RuntimeError):
     """An exchange was asked to move to a phase its current one does not lead to."""
 
@@ -259,16 +273,16 @@ class Exchange:
         """Answered or abandoned: nothing more is sent for it."""
         return self.phase is DONE
 
-    def _enter(self, phase: Phase) -> None:
-        if phase not in TRANSITIONS[self.phase]:
-            raise ExchangeStateError(f"an exchange cannot go from {self.phase.name} to {phase.name}")
-        self.phase = phase
+    def _wrong_move(self, phase: Phase) -> ExchangeStateError:
+        return ExchangeStateError(f"an exchange cannot go from {self.phase.name} to {phase.name}")
 
     # --- the request side (called by DownstreamProtocol) ---
 
     def start(self) -> None:
         """Begin serving: the exchange is now first in its connection's queue."""
-        self._enter(DISPATCHED)
+        if self.phase not in _INTO_DISPATCHED:
+            raise self._wrong_move(DISPATCHED)
+        self.phase = DISPATCHED
         if self.rejection is not None:
             self.respond_local("DPE", self.rejection.reason, status=self.rejection.status)
             return
@@ -486,7 +500,9 @@ class Exchange:
         self.body_mode = mode
         self.reusable = upstream_reusable(self.head.method, status, parsed)
         self.close_delimited = _close_delimited(self.head.method, status, parsed)
-        self._enter(RESPONDING)
+        if self.phase not in _INTO_RESPONDING:
+            raise self._wrong_move(RESPONDING)
+        self.phase = RESPONDING
         out_headers = parsed.headers
         extra = listener.response_extra
         if rule is not None:
@@ -827,7 +843,9 @@ class Exchange:
 
     def _send_own(self, status: int, data: bytes) -> None:
         self.status = status
-        self._enter(RESPONDING)
+        if self.phase not in _INTO_RESPONDING:
+            raise self._wrong_move(RESPONDING)
+        self.phase = RESPONDING
         end = data.find(b"\r\n\r\n")
         self.response_bytes = len(data) - end - 4 if end >= 0 else 0
         self.down.write(data)
@@ -863,7 +881,9 @@ class Exchange:
     def _finish(self, notify: bool = True) -> None:
         if self.phase is DONE:
             return
-        self._enter(DONE)
+        if self.phase not in _INTO_DONE:
+            raise self._wrong_move(DONE)
+        self.phase = DONE
         self.pending = None
         self.shadow = None
         if self.rule is not None:
@@ -875,7 +895,7 @@ class Exchange:
             pool = self.pool
             elapsed = time.perf_counter() - self.t0
             # How the hop was secured, and the SPIFFE ids of its ends ("" unknown).
-            if listener.direction is Direction.INBOUND:  # the connection the caller made
+            if listener.direction is INBOUND:  # the connection the caller made
                 peer = self.down.peer
                 secured = peer is not None
                 source_principal = peer.uri if peer is not None else ""

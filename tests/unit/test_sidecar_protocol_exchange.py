@@ -8,7 +8,7 @@ import pytest
 
 from meshkit.core.framing import RequestHead, parse_request_head
 from meshkit.sidecar.downstream import DownstreamProtocol
-from meshkit.sidecar.exchange import DISPATCHED, DONE, QUEUED, RESPONDING, TRANSITIONS, Exchange, ExchangeStateError, Phase
+from meshkit.sidecar.exchange import DISPATCHED, DONE, ENTERED_FROM, QUEUED, RESPONDING, TRANSITIONS, Exchange, ExchangeStateError, Phase
 from tests.unit.sidecar_memory import Upstreams, connect, endpoint, run, settle, sidecar, snapshot
 
 ECHO = b"echo.default.svc.cluster.local"
@@ -25,21 +25,33 @@ def test_the_table_names_every_phase_and_only_done_is_final() -> None:
     assert [phase for phase, following in TRANSITIONS.items() if not following] == [DONE]
 
 
+# Every move an exchange may make; the table must say exactly these.
+ALLOWED = {(QUEUED, DISPATCHED), (DISPATCHED, RESPONDING), (DISPATCHED, DONE), (RESPONDING, DONE)}
+
+
 @pytest.mark.parametrize(("before", "after"), list(itertools.product(Phase, Phase)), ids=lambda p: p.name)
-def test_every_move_the_table_allows_is_taken_and_every_other_is_refused(before: Phase, after: Phase) -> None:
+def test_the_table_allows_exactly_the_listed_moves_read_both_ways(before: Phase, after: Phase) -> None:
+    allowed = (before, after) in ALLOWED
+    assert (after in TRANSITIONS[before]) is allowed
+    assert (before in ENTERED_FROM[after]) is allowed
+
+
+def test_a_second_start_a_second_answer_and_an_answer_after_done_are_refused() -> None:
     async def test(up: Upstreams) -> None:
         car = sidecar(snapshot([endpoint(9001)]))
-        client, _ = connect(car, "outbound")
+        client, wire = connect(car, "outbound")
         assert isinstance(client, DownstreamProtocol)
         exchange = Exchange(client, a_head())
-        exchange.phase = before
-        if after in TRANSITIONS[before]:
-            exchange._enter(after)
-            assert exchange.phase is after
-        else:
-            with pytest.raises(ExchangeStateError, match=f"from {before.name} to {after.name}"):
-                exchange._enter(after)
-            assert exchange.phase is before
+        exchange.phase = DISPATCHED
+        with pytest.raises(ExchangeStateError, match="from DISPATCHED to DISPATCHED"):
+            exchange.start()
+        exchange.phase = RESPONDING
+        with pytest.raises(ExchangeStateError, match="from RESPONDING to RESPONDING"):
+            exchange.respond(200, b"text/plain", b"twice")
+        exchange.phase = DONE
+        with pytest.raises(ExchangeStateError, match="from DONE to RESPONDING"):
+            exchange.respond(200, b"text/plain", b"late")
+        assert wire.take() == b""  # a refused move writes nothing
 
     run(test)
 
@@ -62,25 +74,15 @@ def test_a_relayed_request_goes_queued_dispatched_responding_done_and_the_one_be
     run(test)
 
 
-def test_a_request_the_sidecar_answers_itself_goes_dispatched_to_done_through_responding() -> None:
+def test_a_request_the_sidecar_answers_itself_ends_done_and_the_next_one_is_served() -> None:
     async def test(up: Upstreams) -> None:
         car = sidecar(snapshot([endpoint(9001)]))
         client, wire = connect(car, "outbound")
         assert isinstance(client, DownstreamProtocol)
-        seen: list[Phase] = []
-        enter = Exchange._enter
-
-        def recording(self: Exchange, phase: Phase) -> None:
-            seen.append(phase)
-            enter(self, phase)
-
-        Exchange._enter = recording  # type: ignore[method-assign]  # observe the moves of this one request
-        try:
-            client.data_received(b"GET / HTTP/1.1\r\nhost: nowhere.example\r\n\r\n")
-        finally:
-            Exchange._enter = enter  # type: ignore[method-assign]  # put the real method back
+        client.data_received(b"GET / HTTP/1.1\r\nhost: nowhere.example\r\n\r\nGET / HTTP/1.1\r\nhost: %s\r\n\r\n" % ECHO)
         assert wire.take().startswith(b"HTTP/1.1 404 ")
-        assert seen == [DISPATCHED, RESPONDING, DONE]
+        (second,) = client.queue
+        assert second.phase is DISPATCHED
 
     run(test)
 
