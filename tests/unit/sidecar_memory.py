@@ -177,8 +177,16 @@ def snapshot(endpoints: list[dict[str, Any]], *resources: str) -> dict[str, Any]
         "virtual_services": [],
         "destination_rules": [],
         "rate_limits": [],
+        "peer_authentications": [],
+        "authorization_policies": [],
     }
-    keys = {"VirtualService": "virtual_services", "DestinationRule": "destination_rules"}
+    keys = {
+        "VirtualService": "virtual_services",
+        "DestinationRule": "destination_rules",
+        "LocalRateLimit": "rate_limits",
+        "PeerAuthentication": "peer_authentications",
+        "AuthorizationPolicy": "authorization_policies",
+    }
     for text in resources:
         for resource in load(text):
             form = canonical(resource)
