@@ -14,6 +14,7 @@ same modules) still fails the test.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import meshkit
@@ -70,9 +71,15 @@ def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     return {module for module in found if module is not None and module != name}
 
 
-def import_graph() -> dict[str, set[str]]:
+@functools.cache
+def _parsed_graph() -> dict[str, frozenset[str]]:
     modules = module_files()
-    return {name: imports_of(name, path, modules) for name, path in modules.items()}
+    return {name: frozenset(imports_of(name, path, modules)) for name, path in modules.items()}
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the meshkit modules it imports (parsed once per test run; a fresh copy each call)."""
+    return {name: set(imported) for name, imported in _parsed_graph().items()}
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
