@@ -1,6 +1,6 @@
 # Two commands do all set-up on a fresh machine:
 #   make lab    set up, then start JupyterLab on notebooks/ (local backend)
-#   make test   set up, then run the whole test suite (what .ci/run calls)
+#   make test   set up, then run the whole test suite but its slow tier (what .ci/run calls)
 # Everything installs into .venv with the Python found as $(PYTHON) (3.11+).
 
 PYTHON ?= python3
@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.meshkit-installed
 
-.PHONY: setup lab test test-fast tour bench clean
+.PHONY: setup lab test test-fast test-slow tour bench clean
 
 LAB_SETTINGS = $(VENV)/share/jupyter/lab/settings/overrides.json
 
@@ -34,13 +34,30 @@ ROOT_FLAG = $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/ $(ROOT_FLAG)
 
+# The tiers (markers registered in pyproject.toml; tests/conftest.py says how each is given):
+#   test-fast  the pure tests (tests/unit, marked fast): the developer's loop, under 2 minutes
+#   test       everything but the slow tier, in two passes:
+#              1. all but the serial tests on two workers (pytest-xdist; tests/conftest.py hands
+#                 out a test file as one unit, so its module-scoped lab starts once, and each
+#                 notebook as a unit of its own, the longest kinds first);
+#              2. the tests marked serial, alone: each asserts a bound on timing or on a rate
+#                 (its comment says which) that the other worker's load could push it past.
+#   test-slow  the tests marked slow: minutes each on purpose (rotation over many certificate
+#              lifetimes), one at a time
+# CI (.ci/run) runs `make test`, then `make test-slow`.
+PYTEST = $(PY) -m pytest -p no:cacheprovider -q
+
 test: setup
 	$(PY) tests/setup_system.py
-	$(PY) -m pytest -p no:cacheprovider -q --durations=15 tests
+	$(PYTEST) -n 2 --dist loadfile -m "not slow and not serial" --durations=15 tests
+	$(PYTEST) -m "serial and not slow" --durations=5 tests
 
-# The developer's loop: the pure tests only (no processes, sockets or browser), under a minute.
 test-fast: setup
-	$(PY) -m pytest -p no:cacheprovider -q tests/unit
+	$(PYTEST) -m fast tests/unit
+
+test-slow: setup
+	$(PY) tests/setup_system.py
+	$(PYTEST) -m slow --durations=15 tests
 
 tour: setup
 	$(VENV)/bin/meshkit tour

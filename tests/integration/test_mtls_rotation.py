@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from cryptography import x509
 
 from meshkit.demo.apps import Call, Latency, WorkloadSpec
@@ -31,6 +32,7 @@ FRONTEND = WorkloadSpec(
 )  # fmt: skip
 
 
+@pytest.mark.slow  # three minutes: five renewals of one-minute certificates
 def test_rotation_under_load_fails_no_request_and_new_connections_see_new_serials(tmp_path: Path) -> None:
     lab = Lab(home=tmp_path / "lab", cert_lifetime=timedelta(minutes=1)).up()
     try:

@@ -54,7 +54,21 @@ def recorded_state(cell: nbformat.NotebookNode) -> dict:
     return json.loads(line[len(STATE_MARK):])
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+# Notebooks whose closing checks compare latencies measured in the run, so
+# another worker's load can decide them; `make test` runs these alone (serial).
+TIMING_BOUND = {
+    # v3 (as fast as v1) must pass every canary step: its p99 over ~30 requests
+    # at 10% against twice v1's, where one request stalled by the other worker fails it.
+    "13": "the canary analysis compares p99 latencies of two versions in one run",
+}
+
+
+def notebook_param(path: Path) -> object:
+    reason = TIMING_BOUND.get(path.name[:2])
+    return pytest.param(path, id=path.stem, marks=[pytest.mark.serial(reason=reason)] if reason else [])
+
+
+@pytest.mark.parametrize("path", [notebook_param(p) for p in NOTEBOOKS])
 def test_notebook_runs_top_to_bottom(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "lab"
     monkeypatch.setenv("MESHKIT_HOME", str(home))
