@@ -152,14 +152,17 @@ class Cluster:
         self.healthy = tuple(h for h in hosts if outlier is None or not outlier.is_ejected(h.key))
         kind = self.spec.policy.load_balancer
         below = self.rng.randrange
+        # RingHash and LeastRequest get their item type spelt out: from the
+        # context `Balancer[Host]`, whose pick returns `Host | None`, mypy
+        # would infer `Host | None` and then refuse callbacks taking a Host.
         if kind == "ROUND_ROBIN":
             self.balancer = RoundRobin(self.healthy, below(len(self.healthy)) if self.healthy else 0)
         elif kind == "RANDOM":
             self.balancer = RandomPick(self.healthy, below)
         elif kind is None:
-            self.balancer = RingHash(self.healthy, _name, below)
+            self.balancer = RingHash[Host](self.healthy, _name, below)
         else:
-            self.balancer = LeastRequest(self.healthy, _load, below)
+            self.balancer = LeastRequest[Host](self.healthy, _load, below)
 
     def pick(self, key: bytes | None, tried: set[Host] | None) -> Host | None:
         """An endpoint for one attempt; a retry avoids the endpoints in `tried` when it can."""
