@@ -58,11 +58,8 @@ from meshkit.core.framing import (
     BODY_NONE,
     Rejection,
     RequestHead,
-    ResponseHead,
     build_response_head,
-    parse_response_head,
-    response_framing,
-    upstream_reusable,
+    relay_response_head,
 )
 from meshkit.core.local_reply import FLAGS, FLAGS_HEADER, NO_FLAGS, render_local_reply, render_response
 from meshkit.core.attempts import GIVE_UP_FLAG, OUTLIER_STATUS, next_attempt, retry_stale_connection
@@ -475,7 +472,8 @@ class Exchange:
 
     def on_response_head(self, status: int, reason: bytes, version: str, headers: list[tuple[bytes, bytes]]) -> bool:
         """Relay the response head; True when a response body follows."""
-        assert self.head is not None
+        head = self.head
+        assert head is not None
         rule = self.rule
         if rule is not None:
             self._cancel_try_timer()
@@ -485,25 +483,24 @@ class Exchange:
             if status >= 400 and rule.retry.attempts and self._retry_on_status(status):
                 return False
         listener = self.down.listener
-        parsed = parse_response_head(version, headers, listener.drops_mesh_response_headers)
-        if isinstance(parsed, str):
-            self.on_upstream_error(parsed)
+        relayed = relay_response_head(head.method, head.version, status, version, headers, listener.drops_mesh_response_headers)
+        if isinstance(relayed, str):
+            self.on_upstream_error(relayed)
             return False
-        mode, framing, persist = response_framing(self.head.method, self.head.version, status, parsed)
+        out_headers, mode, framing, persist, reusable, close_delimited = relayed
         keep_alive = self.keep_alive and persist and not self.down.draining
         self.keep_alive = keep_alive
         if not keep_alive:
             framing += b"connection: close\r\n"
-        elif self.head.version == "1.0":
+        elif head.version == "1.0":
             framing += b"connection: keep-alive\r\n"
         self.status = status
         self.body_mode = mode
-        self.reusable = upstream_reusable(self.head.method, status, parsed)
-        self.close_delimited = _close_delimited(self.head.method, status, parsed)
+        self.reusable = reusable
+        self.close_delimited = close_delimited
         if self.phase not in _INTO_RESPONDING:
             raise self._wrong_move(RESPONDING)
         self.phase = RESPONDING
-        out_headers = parsed.headers
         extra = listener.response_extra
         if rule is not None:
             if self.response_ops is not None:
@@ -512,7 +509,7 @@ class Exchange:
                 out_headers, self.flags = _merge_flags(out_headers, self.extra_flags)
                 extra = extra + b"%s: %s\r\n" % (FLAGS_HEADER, self.flags.encode("ascii"))
         self.down.write(build_response_head(status, reason, out_headers, framing, extra))
-        return mode != BODY_NONE or self.close_delimited
+        return mode != BODY_NONE or close_delimited
 
     def on_response_body(self, chunk: bytes) -> None:
         self.response_bytes += len(chunk)
@@ -936,13 +933,6 @@ class Exchange:
             self.keep_alive = False
         if notify:
             self.down.exchange_finished(self)
-
-
-def _close_delimited(method: bytes, status: int, response: ResponseHead) -> bool:
-    """True when only the upstream closing the connection ends this response's body."""
-    if method == b"HEAD" or status < 200 or status in (204, 304):
-        return False
-    return response.content_length is None and not response.chunked
 
 
 def _header_value(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes | None:
