@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from topology import PROXY_URL, SERVICE, SERVICE_PORT, Proc, Target
+from topology import PROXY_URL, SERVICE, SERVICE_PORT, Proc, Target, flush_telemetry
 
 from meshkit.errors import LabError
 
@@ -25,6 +25,16 @@ LOADGEN_TIMEOUT_S = 5.0
 
 def cpu_seconds(procs: tuple[Proc, ...]) -> dict[str, tuple[float, float]]:
     return {p.role: p.cpu_times() for p in procs}
+
+
+def access_log_counts(before: dict[str, int] | None, after: dict[str, int] | None) -> dict[str, int]:
+    """Access-log lines written and records dropped during a run (empty for a path without access logs).
+
+    Lines equal to the requests carried (twice, one per sidecar) say the
+    logging the run paid for was complete."""
+    if before is None or after is None:
+        return {}
+    return {"access_log_lines": after["logged"] - before["logged"], "access_log_dropped": after["dropped"] - before["dropped"]}
 
 
 def cpu_us_per_request(
@@ -56,6 +66,7 @@ def loadgen_argv(target: Target, rate: float, duration_s: float) -> list[str]:
 
 def open_loop(target: Target, rate: float, duration_s: float) -> dict[str, object]:
     """The load generator's summary for one path at one rate, plus each proxy's CPU per request."""
+    logged = flush_telemetry(target)
     before = cpu_seconds(target.proxies)
     try:
         done = subprocess.run(
@@ -63,6 +74,7 @@ def open_loop(target: Target, rate: float, duration_s: float) -> dict[str, objec
         )
     except subprocess.TimeoutExpired as exc:
         raise LabError(f"the load generator did not finish {duration_s:g} s of load within a minute more") from exc
+    logged_after = flush_telemetry(target)
     after = cpu_seconds(target.proxies)
     if done.returncode != 0:
         raise LabError(f"the load generator failed ({done.returncode}): {done.stderr.strip()[-500:]}")
@@ -72,6 +84,7 @@ def open_loop(target: Target, rate: float, duration_s: float) -> dict[str, objec
         "rate": rate,
         **stats,
         "cpu_us_per_request": cpu_us_per_request(before, after, int(stats["count"])),
+        **access_log_counts(logged, logged_after),
     }
 
 
@@ -116,14 +129,18 @@ def parse_wrk(text: str) -> dict[str, float | int]:
     return result
 
 
-def saturate(wrk: str, target: Target, threads: int, connections: int, duration_s: float, workdir: Path) -> dict:
+def saturate(
+    wrk: str, target: Target, threads: int, connections: int, duration_s: float, workdir: Path
+) -> dict[str, object]:
     """wrk's numbers for one path, plus each proxy's CPU per request and memory after."""
+    logged = flush_telemetry(target)
     before = cpu_seconds(target.proxies)
     argv = wrk_argv(wrk, target, threads, connections, duration_s, workdir)
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + 30)
     except subprocess.TimeoutExpired as exc:
         raise LabError(f"wrk did not finish {duration_s:g} s of load within 30 s more") from exc
+    logged_after = flush_telemetry(target)
     after = cpu_seconds(target.proxies)
     if done.returncode != 0:
         raise LabError(f"wrk failed ({done.returncode}): {(done.stderr or done.stdout).strip()[-500:]}")
@@ -132,6 +149,7 @@ def saturate(wrk: str, target: Target, threads: int, connections: int, duration_
         "target": target.name,
         **stats,
         "cpu_us_per_request": cpu_us_per_request(before, after, int(stats["requests"])),
+        **access_log_counts(logged, logged_after),
     }
 
 

@@ -6,11 +6,14 @@ with mutual TLS, and through a HAProxy pair in plaintext and with mutual TLS
 (see topology.py). For each path: latency at fixed rates with the open-loop
 generator, then throughput, CPU per request and memory at saturation with
 wrk; for the mTLS sidecar pair also the TLS handshakes made during each run.
-The results go to ``results/overhead.md`` and ``overhead.json`` beside this
-file (or ``--out DIR``).
+With ``--baseline REF`` the sidecar pairs also run from an earlier commit's
+code, beside this checkout's, so a change is measured before and after in
+one run. The results go to ``results/overhead.md`` and ``overhead.json``
+beside this file (or ``--out DIR``).
 
-    python benchmarks/overhead.py            # the full run, about 4 minutes
-    python benchmarks/overhead.py --quick    # a short smoke run
+    python benchmarks/overhead.py                          # the full run, about 4 minutes
+    python benchmarks/overhead.py --baseline da8afc5       # and the sidecars of da8afc5, about 6
+    python benchmarks/overhead.py --quick                  # a short smoke run
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +58,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--no-mtls", action="store_true", help="skip the mutual-TLS pairs (meshkit and HAProxy)")
     parser.add_argument(
         "--telemetry", action="store_true",
-        help="the cost of telemetry: the sidecar pair with metrics and access logs beside a pair with telemetry off",
+        help="the cost of telemetry: a sidecar pair writing access logs and one with telemetry off, beside the default pair",
+    )
+    parser.add_argument(
+        "--baseline", metavar="REF",
+        help="also run the sidecar pairs from this git commit's code (checked out in a temporary worktree): before and after",
     )
     parser.add_argument("--out", type=Path, default=HERE / "results", help="where to write overhead.md and .json")
     args = parser.parse_args(argv)
@@ -86,26 +94,44 @@ class Status:
             sys.stderr.flush()
 
 
+def plan(args: argparse.Namespace, haproxy: str | None, before: topology.SidecarCode | None) -> list[Callable[..., topology.Target]]:
+    """The proxied paths to start, in the order they are measured: each "before" pair right after
+    its "after" twin, so the two see the same machine state; HAProxy after the pairs it is compared with."""
+    codes = [topology.THIS_CHECKOUT] + ([before] if before is not None else [])
+    steps: list[Callable[..., topology.Target]] = []
+
+    def sidecars(telemetry: str | None = None, ca: BenchCA | None = None, only_after: bool = False) -> None:
+        for code in codes[:1] if only_after else codes:
+            steps.append(lambda procs, port, code=code: topology.sidecar_pair(procs, port, telemetry, ca, code))
+
+    sidecars()
+    if haproxy:
+        steps.append(lambda procs, port: topology.haproxy_pair(procs, haproxy, port))
+    if args.telemetry:
+        sidecars("logs")
+        sidecars("off", only_after=True)
+    if not args.no_mtls:
+        ca = BenchCA()
+        sidecars(ca=ca)
+        if haproxy:
+            steps.append(lambda procs, port: topology.haproxy_pair(procs, haproxy, port, ca=ca))
+    return steps
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     haproxy = None if args.no_haproxy else machine.ensure_tool("haproxy", "haproxy", "--no-haproxy")
     wrk = None if args.no_wrk else machine.ensure_tool("wrk", "wrk", "--no-wrk")
-    tls_pairs = 0 if args.no_mtls else (2 if haproxy else 1)
-    paths = (3 if haproxy else 2) + (2 if args.telemetry else 0) + tls_pairs
-    status = Status(1 + paths * len(args.rates) + (paths if wrk else 0) + (1 if args.telemetry else 0))
-    with tempfile.TemporaryDirectory(prefix="meshkit-bench-") as tmp, topology.Processes(Path(tmp)) as procs:
-        status("starting the upstream and the proxies")
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="meshkit-bench-")))
+        before = stack.enter_context(topology.git_tree(args.baseline, tmp)) if args.baseline else None
+        # Entered last, so every process is stopped before the baseline's tree is removed.
+        procs = stack.enter_context(topology.Processes(tmp))
+        steps = plan(args, haproxy, before)
+        paths = 1 + len(steps)
+        status = Status(1 + paths * len(args.rates) + (paths if wrk else 0) + (1 if args.telemetry else 0))
+        status("starting the upstream and the proxies" + (f" (and the sidecars of {before.ref})" if before else ""))
         upstream_port, upstream = topology.start_upstream(procs, haproxy)
-        targets = [topology.direct(upstream_port), topology.sidecar_pair(procs, upstream_port, "logs" if args.telemetry else None)]
-        if args.telemetry:
-            targets.append(topology.sidecar_pair(procs, upstream_port, "metrics"))
-            targets.append(topology.sidecar_pair(procs, upstream_port, "off"))
-        if haproxy:
-            targets.append(topology.haproxy_pair(procs, haproxy, upstream_port))
-        if not args.no_mtls:
-            ca = BenchCA()
-            targets.append(topology.sidecar_pair(procs, upstream_port, ca=ca))
-            if haproxy:
-                targets.append(topology.haproxy_pair(procs, haproxy, upstream_port, ca=ca))
+        targets = [topology.direct(upstream_port)] + [step(procs, upstream_port) for step in steps]
         idle = {t.name: {p.role: p.rss_mb() for p in t.proxies} for t in targets}
         open_loop = []
         for rate in args.rates:
@@ -134,9 +160,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     status.done()
     doc = {
         "machine": machine.machine_facts(haproxy, wrk),
+        "labels": {t.name: t.label for t in targets},
         "settings": {
             "rates": list(args.rates),
-            "telemetry": "sidecar: metrics and access logs; sidecar-metrics: metrics only; sidecar-notel: telemetry off" if args.telemetry else "metrics",
+            "baseline": None if before is None else {"ref": args.baseline, "commit": before.ref},
+            "telemetry": "sidecar: metrics; sidecar-logs: metrics and access logs; sidecar-notel: telemetry off"
+            if args.telemetry
+            else "metrics",
             "duration_s": args.duration_s,
             "warmup_s": args.warmup_s,
             "wrk": {"threads": WRK_THREADS, "connections": WRK_CONNECTIONS, "duration_s": args.wrk_duration_s}
@@ -150,7 +180,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.telemetry:
         status("telemetry in process: ns per request")
-        doc["telemetry_micro"] = telemetry_micro.measure(50_000)
+        try:
+            doc["telemetry_micro"] = telemetry_micro.measure(50_000)
+        except Exception as exc:  # its API follows meshkit's telemetry: a change there must not lose the run
+            doc["telemetry_micro"] = {"error": f"{type(exc).__name__}: {exc}"}
     return reporting.derive(doc)
 
 

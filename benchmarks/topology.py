@@ -4,6 +4,10 @@
     sidecar:  load -> client sidecar (outbound) -> server sidecar (inbound) -> upstream
     haproxy:  load -> client haproxy -> server haproxy -> upstream
 
+A sidecar pair runs the meshkit of this checkout, or (``SidecarCode`` from
+``git_tree``) the meshkit of an earlier commit checked out beside it, so a
+change's before and after are measured in one run on the same machine state.
+
 Both pairs are configured statically (no control plane), both receive
 requests in proxy form (``GET http://upstream:9080/``) as an app with
 HTTP_PROXY would send them, and both keep connections alive on both sides.
@@ -18,10 +22,12 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -65,7 +71,7 @@ class Proc:
         return user, system
 
     def rss_mb(self) -> float:
-        return psutil.Process(self.popen.pid).memory_info().rss / 2**20
+        return float(psutil.Process(self.popen.pid).memory_info().rss) / 2**20
 
     def peak_rss_mb(self) -> float | None:
         """The kernel's high-water mark of resident memory (Linux), else None."""
@@ -100,10 +106,12 @@ class Processes:
     ) -> None:
         self.stop_all()
 
-    def start(self, role: str, argv: list[str]) -> Proc:
+    def start(self, role: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Proc:
         log = self.workdir / f"{role}.log"
         with log.open("wb") as out:
-            popen = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            popen = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=cwd
+            )
         proc = Proc(role, popen, log)
         self.started.append(proc)
         return proc
@@ -156,6 +164,8 @@ class Target:
     proxies: tuple[Proc, ...]
     # meshkit sidecars: their admin ports, to read the TLS handshake counters (/certs).
     admin_ports: tuple[int, ...] = ()
+    # meshkit sidecars writing access logs (flushed around each run).
+    logs: bool = False
 
 
 # ---------------------------------------------------------------- upstream
@@ -267,6 +277,53 @@ def haproxy_pair(procs: Processes, haproxy: str, upstream_port: int, ca: BenchCA
 # ---------------------------------------------------------------- meshkit sidecars
 
 
+@dataclass(frozen=True)
+class SidecarCode:
+    """Which meshkit a sidecar runs: the source tree put first on its PYTHONPATH.
+
+    `ref` is None for this checkout (the code as it is now, "after"), else the
+    short commit of an earlier tree ("before"). The tree is also the sidecar's
+    working directory, because ``python -m`` puts the working directory ahead
+    of PYTHONPATH: started from this checkout, a "before" sidecar would
+    otherwise import this checkout's meshkit.
+    """
+
+    tree: Path
+    ref: str | None = None
+
+    def env(self) -> dict[str, str]:
+        rest = os.environ.get("PYTHONPATH")
+        return {**os.environ, "PYTHONPATH": str(self.tree) + (os.pathsep + rest if rest else "")}
+
+
+THIS_CHECKOUT = SidecarCode(HERE.parent)
+
+
+def _git(*args: str) -> str:
+    done = subprocess.run(["git", "-C", str(HERE.parent), *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise LabError(f"git {' '.join(args)} failed: {done.stderr.strip()[-300:]}")
+    return done.stdout.strip()
+
+
+@contextmanager
+def git_tree(ref: str, into: Path) -> Iterator[SidecarCode]:
+    """`ref`'s tree checked out (``git worktree add --detach``) under `into`, removed again on the way out.
+
+    A worktree shares this repository's objects, so any commit it has can be
+    measured without a clone; removing it also removes git's record of it."""
+    try:
+        commit = _git("rev-parse", "--verify", "--short", f"{ref}^{{commit}}")
+    except LabError as exc:
+        raise LabError(f"--baseline {ref}: not a commit of this repository ({exc})") from exc
+    tree = into / f"meshkit-{commit}"
+    _git("worktree", "add", "--detach", "--quiet", str(tree), commit)
+    try:
+        yield SidecarCode(tree, commit)
+    finally:
+        _git("worktree", "remove", "--force", str(tree))
+
+
 def static_snapshot(node: str, server_inbound_port: int, mtls: bool = False) -> dict[str, object]:
     """The one service both sidecars know: the upstream, behind the server sidecar's inbound port.
 
@@ -352,27 +409,43 @@ def start_sidecar(
     server_inbound: int,
     telemetry: dict[str, object] | None = None,
     ca: BenchCA | None = None,
+    code: SidecarCode = THIS_CHECKOUT,
 ) -> Proc:
     path = procs.workdir / f"{role}.json"
     path.write_text(json.dumps(sidecar_bootstrap(instance, service, ports, server_inbound, telemetry, ca), indent=2))
     path.chmod(0o600)
-    proc = procs.start(role, [sys.executable, "-m", "meshkit.sidecar", "--bootstrap", str(path)])
+    argv = [sys.executable, "-m", "meshkit.sidecar", "--bootstrap", str(path)]
+    proc = procs.start(role, argv, env=code.env(), cwd=code.tree)
     wait_ready(proc, lambda: admin_ready(ports.admin), f"meshkit sidecar ({role})")
     return proc
 
 
-def sidecar_pair(procs: Processes, upstream_port: int, telemetry: str | None = None, ca: BenchCA | None = None) -> Target:
+def sidecar_name(telemetry: str | None, mtls: bool, ref: str | None) -> tuple[str, str]:
+    """(target name, label) of a sidecar pair: "sidecar", then "-mtls", "-logs" or "-notel", then "-before"."""
+    name, label = "sidecar", "meshkit sidecar pair"
+    if mtls:
+        name, label = name + "-mtls", label + ", mTLS"
+    if telemetry == "logs":
+        name, label = name + "-logs", label + ", access logs"
+    elif telemetry == "off":
+        name, label = name + "-notel", label + ", telemetry off"
+    if ref is not None:
+        name, label = name + "-before", label + f" (before, {ref})"
+    return name, label
+
+
+def sidecar_pair(
+    procs: Processes,
+    upstream_port: int,
+    telemetry: str | None = None,
+    ca: BenchCA | None = None,
+    code: SidecarCode = THIS_CHECKOUT,
+) -> Target:
     """The sidecar pair. `telemetry` None: the default (metrics, no access log);
-    "logs": metrics and an access log per sidecar; "metrics": the default
-    under the name "sidecar-metrics"; "off": nothing recorded (the baseline
-    for the telemetry's cost, target name "sidecar-notel").
-    With `ca` the pair talks mutual TLS (target "sidecar-mtls")."""
-    name, label = {
-        "off": ("sidecar-notel", "meshkit sidecar pair, telemetry off"),
-        "metrics": ("sidecar-metrics", "meshkit sidecar pair, metrics only"),
-    }.get(telemetry or "", ("sidecar", "meshkit sidecar pair"))
-    if ca is not None:
-        name, label = "sidecar-mtls", "meshkit sidecar pair, mTLS"
+    "logs": metrics and an access log per sidecar (target "sidecar-logs");
+    "off": nothing recorded (target "sidecar-notel"). With `ca` the pair talks
+    mutual TLS ("sidecar-mtls"); with an earlier `code` the names end in "-before"."""
+    name, label = sidecar_name(telemetry, ca is not None, code.ref)
 
     def settings(role: str) -> dict[str, object] | None:
         if telemetry == "off":
@@ -389,15 +462,17 @@ def sidecar_pair(procs: Processes, upstream_port: int, telemetry: str | None = N
         client_ports = SidecarPorts(outbound=free_port(), admin=free_port())
         mark = len(procs.started)
         try:
-            server = start_sidecar(procs, f"{name}-server", "upstream-v1-0", SERVICE, server_ports, inbound, settings(f"{name}-server"), ca)
-            client = start_sidecar(procs, f"{name}-client", "bench-client-0", "bench-client", client_ports, inbound, settings(f"{name}-client"), ca)
+            server = start_sidecar(procs, f"{name}-server", "upstream-v1-0", SERVICE, server_ports, inbound,
+                                   settings(f"{name}-server"), ca, code)  # fmt: skip
+            client = start_sidecar(procs, f"{name}-client", "bench-client-0", "bench-client", client_ports, inbound,
+                                   settings(f"{name}-client"), ca, code)  # fmt: skip
             break
         except LabError as exc:
             if "address already in use" not in str(exc) or attempt == BIND_ATTEMPTS - 1:
                 raise
             procs.stop(procs.started[mark:])
     admin = (client_ports.admin, server_ports.admin)
-    return Target(name, label, PROXY_URL, ("127.0.0.1", client_ports.outbound), (client, server), admin)
+    return Target(name, label, PROXY_URL, ("127.0.0.1", client_ports.outbound), (client, server), admin, telemetry == "logs")
 
 
 def tls_handshakes(target: Target) -> int | None:
@@ -413,4 +488,24 @@ def tls_handshakes(target: Target) -> int | None:
         finally:
             conn.close()
         total += tls["inbound_handshakes"] + tls["outbound_handshakes"]
+    return total
+
+
+def flush_telemetry(target: Target) -> dict[str, int] | None:
+    """Write out what the target's sidecars buffered for their access logs; lines logged and records dropped so far.
+
+    Read around a run, so the lines of a run's last second are written (and
+    their CPU counted) within it, not in the next path's run. None for a target without access logs."""
+    if not target.logs:
+        return None
+    total = {"logged": 0, "dropped": 0}
+    for port in target.admin_ports:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            conn.request("POST", "/telemetry/flush")
+            status = json.loads(conn.getresponse().read())
+        finally:
+            conn.close()
+        total["logged"] += int(status.get("logged", 0))
+        total["dropped"] += int(status.get("dropped", 0))
     return total
