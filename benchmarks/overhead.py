@@ -11,8 +11,8 @@ code, beside this checkout's, so a change is measured before and after in
 one run. The results go to ``results/overhead.md`` and ``overhead.json``
 beside this file (or ``--out DIR``).
 
-    python benchmarks/overhead.py                          # the full run, about 4 minutes
-    python benchmarks/overhead.py --baseline da8afc5       # and the sidecars of da8afc5, about 6
+    python benchmarks/overhead.py                          # the full run, about 3 minutes
+    python benchmarks/overhead.py --baseline da8afc5       # and the sidecars of da8afc5, about 5
     python benchmarks/overhead.py --quick                  # a short smoke run
 """
 
