@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING, Protocol
 
-from meshkit.core.tracing import RandomBits, hop_ids
+from meshkit.core.tracing import RandomBits, ids_for_hop
 
 if TYPE_CHECKING:
     from meshkit.core.edits import CompiledOps
@@ -102,10 +102,15 @@ class Handler(Protocol):
 
 
 def stamp_ids(exchange: Request, head: RequestHead, bits: RandomBits) -> bytes:
-    """Give the exchange its request and trace ids; the header lines carrying them on."""
-    ids = hop_ids(head.request_id, head.traceparent, head.tracestate, bits)
-    exchange.request_id = ids.request_id
-    exchange.trace_id = ids.trace_id
-    exchange.span_id = ids.span_id
-    exchange.parent_span_id = ids.parent_span_id
-    return ids.header_lines
+    """Give the exchange its request and trace ids; the header lines carrying them on.
+
+    ids_for_hop answers with a plain tuple: on every request, unpacking it is
+    cheaper than building and reading a named one."""
+    (
+        exchange.request_id,
+        exchange.trace_id,
+        exchange.span_id,
+        exchange.parent_span_id,
+        lines,
+    ) = ids_for_hop(head.request_id, head.traceparent, head.tracestate, bits)
+    return lines
