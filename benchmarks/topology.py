@@ -139,6 +139,7 @@ class Processes:
 
 
 BIND_ATTEMPTS = 3
+LOG_BUFFER = 100_000
 
 
 def wait_ready(proc: Proc, ready: Callable[[], bool], what: str) -> None:
@@ -451,7 +452,11 @@ def sidecar_pair(
         if telemetry == "off":
             return {"enabled": False}
         if telemetry == "logs":
-            return {"access_log": str(procs.workdir / f"{role}.access.log")}
+            # A buffer ten times the default: at saturation a sidecar records over
+            # 10000 requests between two flushes, and the default drops the
+            # oldest beyond that, unlogged, so the cost measured would be that of
+            # logging some of the requests, not all.
+            return {"access_log": str(procs.workdir / f"{role}.access.log"), "buffer_size": LOG_BUFFER}
         return None
 
     # A port chosen free can be taken before the sidecar binds it (by any process's outgoing
