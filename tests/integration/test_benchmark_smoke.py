@@ -150,19 +150,59 @@ def test_report_derives_added_latency_and_judges_targets_on_saturation() -> None
     added = {a["target"]: a for a in doc["added_latency"]}
     assert added["sidecar"]["added_p50_ms"] == pytest.approx(1.0)
     assert added["haproxy"]["added_p99_ms"] == pytest.approx(1.0)
-    cpu, rss = doc["targets"]
-    assert cpu["value"] == pytest.approx(3.0) and cpu["met"] is False and "100% over" in cpu["missed"]
-    assert rss["value"] == 50.0 and rss["met"] is False and "10.00 MB" in rss["missed"]
-    assert "3.0x against a target of 1.5x" in doc["notes"] and "20.0 MB of it was already there" in doc["notes"]
+    targets = {t["name"]: t for t in doc["targets"]}
+    plain = targets["CPU per request at saturation vs HAProxy, plaintext"]
+    assert plain["value"] == pytest.approx(3.0) and plain["met"] is False and "20% over" in plain["missed"]
+    assert plain["before"] is None and plain["met_before"] is None
+    loop = targets["CPU per request in open loop at 1000 rps vs HAProxy"]
+    assert loop["value"] == pytest.approx(4.0) and "500 rps (1000 not run)" in loop["source"]
+    rss = targets["resident memory per sidecar (peak)"]
+    assert rss["value"] == 50.0 and rss["met"] is False and "18.00 MB" in rss["missed"]
+    assert targets["CPU per request at saturation vs HAProxy, mTLS"]["met"] is None
+    assert targets["CPU per request that access logs add"]["met"] is None
+    assert "spent 100 µs of CPU per request; meshkit sidecar pair 300 µs (3.0x)" in doc["notes"]
+    assert "20.0 MB of it there before the first request" in doc["notes"]
     assert "225 µs per request in their own code" in doc["notes"]
     assert "75% of the difference is user time" in doc["notes"]
     markdown = reporting.markdown_report(doc)
     assert "| meshkit sidecar pair | 500 |" in markdown and "## Targets" in markdown
 
 
+def test_targets_before_and_after_from_a_baseline_run() -> None:
+    doc = made_doc(sidecar_cpu=200.0, haproxy_cpu=100.0, sidecar_peak_mb=30.0)
+    doc["settings"]["baseline"] = {"ref": "HEAD~3", "commit": "abc1234"}
+    doc["labels"] = {"sidecar-before": "meshkit sidecar pair (before, abc1234)"}
+    sat = {row["target"]: row for row in doc["saturation"]}
+
+    def sat_row(target: str, cpu: float, requests: int = 10, lines: int | None = None) -> dict[str, Any]:
+        row = {**sat["sidecar"], "target": target, "requests": requests, "cpu_us_per_request": {"pair": cpu}}
+        return row if lines is None else {**row, "access_log_lines": lines}
+
+    doc["saturation"] += [sat_row("sidecar-before", 400.0), sat_row("sidecar-logs", 208.0, lines=20),
+                          sat_row("sidecar-logs-before", 430.0, lines=20)]  # fmt: skip
+    doc["memory"]["sidecar-before"] = {"sidecar-before-client": {"idle_mb": 36.0, "rss_mb": 38.0, "peak_rss_mb": 40.0}}
+    doc["memory"]["sidecar-logs"] = {"sidecar-logs-client": {"idle_mb": 20.0, "rss_mb": 45.0, "peak_rss_mb": 45.0}}
+    derived = reporting.derive(doc)
+    targets = {t["name"]: t for t in derived["targets"]}
+    plain = targets["CPU per request at saturation vs HAProxy, plaintext"]
+    assert (plain["before"], plain["met_before"], plain["value"], plain["met"]) == (4.0, False, 2.0, True)
+    logs = targets["CPU per request that access logs add"]
+    assert logs["before"] == pytest.approx(30.0) and logs["value"] == pytest.approx(8.0) and logs["met"] is True
+    rss = targets["resident memory per sidecar (peak)"]
+    # The access-log pair's buffer is left out of the memory target.
+    assert (rss["before"], rss["value"]) == (40.0, 30.0)
+    lines = reporting.targets_lines(derived)
+    assert "- CPU per request at saturation vs HAProxy, plaintext: before 4.00x (missed), after 2.00x (target <= 2.5x): met" in lines[0]
+    cost = {(c["telemetry"], c["run"]): c for c in reporting.telemetry_cost(derived)}
+    assert cost[("access logs (before, abc1234)", "saturation")]["log_lines_per_request"] == 2.0
+    assert "meshkit sidecar pair (before, abc1234)" in reporting.markdown_report(derived)
+
+
 def test_targets_met_and_unmeasured() -> None:
     doc = reporting.derive(made_doc(sidecar_cpu=140.0, haproxy_cpu=100.0, sidecar_peak_mb=30.0))
-    assert [t["met"] for t in doc["targets"]] == [True, True]
+    met = {t["name"]: t["met"] for t in doc["targets"]}
+    assert met["CPU per request at saturation vs HAProxy, plaintext"] is True
+    assert met["resident memory per sidecar (peak)"] is True
     no_haproxy = made_doc(140.0, 100.0, 30.0)
     no_haproxy["saturation"] = []
     no_haproxy["open_loop"] = [row for row in no_haproxy["open_loop"] if row["target"] != "haproxy"]
