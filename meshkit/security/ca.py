@@ -55,9 +55,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from meshkit.security.csr import check_request, new_private_key
 from meshkit.security.errors import RequestRefused
-from meshkit.security.identity import Identity, check_trust_domain
+from meshkit.security.identity import DEFAULT_TRUST_DOMAIN, Identity, check_trust_domain
 
-DEFAULT_TRUST_DOMAIN = "cluster.local"
 DEFAULT_LEAF_LIFETIME = timedelta(hours=24)
 MIN_LEAF_LIFETIME = timedelta(minutes=1)
 MAX_LEAF_LIFETIME = timedelta(days=90)  # Istio's MAX_WORKLOAD_CERT_TTL default (2160h)

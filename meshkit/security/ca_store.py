@@ -29,13 +29,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from meshkit.files import write_atomic
 from meshkit.security.ca import (
     DEFAULT_LEAF_LIFETIME,
-    DEFAULT_TRUST_DOMAIN,
     CertificateAuthority,
     certificates_pem,
     create_authority,
 )
 from meshkit.security.csr import private_key_pem
 from meshkit.security.errors import CAStoreError
+from meshkit.security.identity import DEFAULT_TRUST_DOMAIN
 
 CA_FILE = "ca.pem"
 BUNDLE_FILE = "trust-bundle.pem"

@@ -32,6 +32,9 @@ from dataclasses import dataclass
 
 from meshkit.security.errors import InvalidIdentity
 
+# The mesh's trust domain unless a CA is made with another; Istio's default.
+# Here, not in ca.py, so a sidecar can name it without loading `cryptography`.
+DEFAULT_TRUST_DOMAIN = "cluster.local"
 SCHEME = "spiffe://"
 MAX_ID_BYTES = 2048
 MAX_TRUST_DOMAIN_BYTES = 255

@@ -12,19 +12,16 @@ workload certificate of this mesh (HARDENING: mTLS and identity):
 
 Consul's connect proxy makes the same check by comparing the peer's URI SAN
 after verification; a connection that fails it is closed before any HTTP
-byte is read or written.
+byte is read or written. The fields are read by meshkit.security.cert_fields,
+with the standard library, so a sidecar checks its peers without loading
+`cryptography`.
 """
 
 from __future__ import annotations
 
-from typing import TypeVar
-
-from cryptography import x509
-
+from meshkit.security.cert_fields import read_certificate
 from meshkit.security.errors import InvalidIdentity, PeerRefused
 from meshkit.security.identity import Identity, parse_spiffe_id
-
-_E = TypeVar("_E", bound=x509.ExtensionType)
 
 
 def peer_identity(der: bytes | None, trust_domain: str) -> Identity:
@@ -32,16 +29,18 @@ def peer_identity(der: bytes | None, trust_domain: str) -> Identity:
     if not der:
         raise PeerRefused("the peer presented no certificate")
     try:
-        certificate = x509.load_der_x509_certificate(der)
+        certificate = read_certificate(der)
     except ValueError as exc:
         raise PeerRefused(f"the peer certificate cannot be parsed: {exc}") from None
-    constraints = _extension(certificate, x509.BasicConstraints, "basicConstraints")
-    names = _extension(certificate, x509.SubjectAlternativeName, "subjectAltName")
-    if constraints.ca:
+    if certificate.is_ca is None:
+        raise PeerRefused("the peer certificate has no basicConstraints; it is not a workload certificate")
+    if certificate.alt_names is None:
+        raise PeerRefused("the peer certificate has no subjectAltName; it is not a workload certificate")
+    if certificate.is_ca:
         raise PeerRefused("the peer certificate is a CA certificate, not a workload certificate")
-    uris = names.get_values_for_type(x509.UniformResourceIdentifier)
-    if len(uris) != 1 or len(names) != 1:
-        raise PeerRefused(f"the peer certificate has {len(uris)} URI SANs among {len(names)} SANs; a workload has one URI")
+    uris = certificate.uris
+    if len(uris) != 1 or certificate.alt_names != 1:
+        raise PeerRefused(f"the peer certificate has {len(uris)} URI SANs among {certificate.alt_names} SANs; a workload has one URI")
     try:
         identity = parse_spiffe_id(uris[0])
     except InvalidIdentity as exc:
@@ -49,10 +48,3 @@ def peer_identity(der: bytes | None, trust_domain: str) -> Identity:
     if identity.trust_domain != trust_domain:
         raise PeerRefused(f"the peer {identity.uri} belongs to trust domain {identity.trust_domain!r}, not {trust_domain!r}")
     return identity
-
-
-def _extension(certificate: x509.Certificate, kind: type[_E], name: str) -> _E:
-    try:
-        return certificate.extensions.get_extension_for_class(kind).value
-    except x509.ExtensionNotFound:
-        raise PeerRefused(f"the peer certificate has no {name}; it is not a workload certificate") from None

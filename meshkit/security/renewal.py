@@ -19,8 +19,12 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from cryptography import x509
+from meshkit.security.cert_fields import read_tbs
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 RENEW_AT_FRACTION = 0.5
 RENEW_JITTER_FRACTION = 0.01
@@ -49,23 +53,21 @@ def renewal_time(
 
 def key_id(certificate: x509.Certificate) -> str | None:
     """A certificate's subject key identifier in hex: how a root is named in the lab's tables."""
-    try:
-        return certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest.hex()
-    except x509.ExtensionNotFound:
-        return None
+    return read_tbs(certificate.tbs_certificate_bytes).subject_key_id
 
 
 def issuer_key_id(leaf: x509.Certificate) -> str | None:
     """The key identifier of the root that signed `leaf` (its authority key identifier), in hex."""
-    try:
-        value = leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
-    except x509.ExtensionNotFound:
-        return None
-    return None if value is None else value.hex()
+    return read_tbs(leaf.tbs_certificate_bytes).authority_key_id
 
 
 def needs_reissue(leaf: x509.Certificate, roots: Sequence[x509.Certificate]) -> bool:
-    """Whether a root rotation has started that `leaf` predates, so it must be replaced now.
+    """Whether a root rotation has started that `leaf` predates (`predates_signing_root` over their key ids)."""
+    return predates_signing_root(issuer_key_id(leaf), [key_id(root) for root in roots])
+
+
+def predates_signing_root(issuer: str | None, roots: Sequence[str | None]) -> bool:
+    """Whether a leaf signed by the root with key id `issuer` must be replaced now, under a bundle of `roots`.
 
     The trust bundle lists the signing root first (CertificateAuthority.trusted_roots).
     A leaf signed by another root of the bundle still verifies, but only as
@@ -75,5 +77,5 @@ def needs_reissue(leaf: x509.Certificate, roots: Sequence[x509.Certificate]) -> 
     """
     if not roots:
         return False
-    signing, issuer = key_id(roots[0]), issuer_key_id(leaf)
+    signing = roots[0]
     return signing is not None and issuer is not None and issuer != signing

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import ssl
-import tempfile
 from pathlib import Path
 
 from meshkit.security.identity import Identity
@@ -52,6 +51,10 @@ def _context(protocol: int, chain_pem: bytes, key_pem: bytes, trust_bundle_pem: 
 
 
 def _load_chain(context: ssl.SSLContext, chain_pem: bytes, key_pem: bytes) -> None:
+    # Imported here: tempfile brings shutil, bz2 and lzma (about 1 MB), which
+    # a plaintext sidecar, one that never loads a certificate, does not need.
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="meshkit-tls-") as folder:
         chain, key = Path(folder) / "chain.pem", Path(folder) / "key.pem"
         for path, data in ((chain, chain_pem), (key, key_pem)):
