@@ -22,9 +22,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from meshkit.errors import ConfigError
-from meshkit.security.ca import DEFAULT_TRUST_DOMAIN
 from meshkit.security.errors import InvalidIdentity
-from meshkit.security.identity import Identity
+from meshkit.security.identity import DEFAULT_TRUST_DOMAIN, Identity
 
 _KEYS = ("node", "workload", "host", "inbound", "outbound", "admin", "control_plane", "static_snapshot", "limits", "telemetry", "static_identity")
 

@@ -24,6 +24,12 @@ around the same key and certificate.
 Until the first certificate arrives `credentials` is None: the sidecar is
 not ready, refuses TLS connections, and never dials plaintext where mTLS is
 required (fail closed, HARDENING: control plane).
+
+Certificates are read with the standard library (meshkit.security.cert_fields)
+and loaded by Python's ssl. Only making a key and a CSR needs `cryptography`,
+about 10 MB of resident memory: a sidecar loads it when it first asks the
+control plane for a certificate, so a plaintext sidecar, or one with a
+static certificate, never does.
 """
 
 from __future__ import annotations
@@ -39,16 +45,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-
 from meshkit.core.backoff import full_jitter
 from meshkit.errors import ConfigError, ControlPlaneError
-from meshkit.security.csr import build_csr, new_private_key, private_key_pem
+from meshkit.security.cert_fields import CertificateFields, pem_certificates, read_certificate
 from meshkit.security.errors import PeerRefused, SecurityError
 from meshkit.security.identity import Identity
 from meshkit.security.peer_cert import peer_identity
-from meshkit.security.renewal import issuer_key_id, key_id, needs_reissue, renewal_time
+from meshkit.security.renewal import predates_signing_root, renewal_time
 from meshkit.security.tls import client_context, server_context
 from meshkit.sidecar.bootstrap import ControlPlane, StaticIdentity
 from meshkit.sidecar.control_call import call, error_text
@@ -150,28 +153,25 @@ class WorkloadIdentity:
 
     def install(self, chain_pem: bytes, key_pem: bytes, bundle_pem: bytes, received_at: datetime, renew_at: datetime | None) -> Credentials:
         """Check a certificate is ours and make it current; raises SecurityError or ValueError when it is not usable."""
-        leaf = x509.load_pem_x509_certificates(chain_pem)[0]
-        got = peer_identity(leaf.public_bytes(serialization.Encoding.DER), self.trust_domain)
+        leaf_der = pem_certificates(chain_pem)[0]
+        got = peer_identity(leaf_der, self.trust_domain)
         if got != self.identity:
             raise PeerRefused(f"the CA issued a certificate for {got.uri}, but this sidecar is {self.uri}")
-        key = serialization.load_pem_private_key(key_pem, password=None)
-        if key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) != leaf.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        ):
-            raise PeerRefused("the certificate does not hold this sidecar's public key")
+        leaf = read_certificate(leaf_der)
         bundle = self.snapshot_bundle or bundle_pem
+        server, client = contexts(chain_pem, key_pem, bundle)
         credentials = Credentials(
             identity=self.identity,
             chain_pem=chain_pem,
             key_pem=key_pem,
             bundle_pem=bundle,
-            serial=format(leaf.serial_number, "x"),
-            not_before=leaf.not_valid_before_utc,
-            not_after=leaf.not_valid_after_utc,
+            serial=format(leaf.serial, "x"),
+            not_before=leaf.not_before,
+            not_after=leaf.not_after,
             received_at=received_at,
             renew_at=renew_at,
-            server=server_context(chain_pem, key_pem, bundle),
-            client=client_context(chain_pem, key_pem, bundle),
+            server=server,
+            client=client,
         )
         self.credentials = credentials
         self.certificates += 1
@@ -194,7 +194,7 @@ class WorkloadIdentity:
         if bundle_pem is None:
             return
         try:
-            roots = x509.load_pem_x509_certificates(bundle_pem.encode("ascii"))
+            roots = [read_certificate(der) for der in pem_certificates(bundle_pem.encode("ascii"))]
         except ValueError as exc:
             raise ConfigError("snapshot", "trust_bundle", "trust_bundle", f"not a PEM certificate list: {exc}") from None
         if not roots:
@@ -210,6 +210,7 @@ class WorkloadIdentity:
         self.snapshot_bundle = bundle
         credentials = self.credentials
         if credentials is not None and credentials.bundle_pem != bundle:
+            server, client = contexts(credentials.chain_pem, credentials.key_pem, bundle)
             self.credentials = Credentials(
                 identity=credentials.identity,
                 chain_pem=credentials.chain_pem,
@@ -220,11 +221,11 @@ class WorkloadIdentity:
                 not_after=credentials.not_after,
                 received_at=credentials.received_at,
                 renew_at=credentials.renew_at,
-                server=server_context(credentials.chain_pem, credentials.key_pem, bundle),
-                client=client_context(credentials.chain_pem, credentials.key_pem, bundle),
+                server=server,
+                client=client,
             )
             log.info("trust bundle from the snapshot installed (%d roots)", bundle.count(b"BEGIN CERTIFICATE"))
-        if credentials is not None and needs_reissue(x509.load_pem_x509_certificates(credentials.chain_pem)[0], x509.load_pem_x509_certificates(bundle)):
+        if credentials is not None and predates_signing_root(leaf_of(credentials.chain_pem).authority_key_id, root_ids(bundle)):
             log.info("the mesh signs under a new root: requesting a certificate from it now (serial %s predates it)", credentials.serial)
             self.reissue.set()
 
@@ -245,8 +246,8 @@ class WorkloadIdentity:
                 "seconds_to_expiry": round((credentials.not_after - now).total_seconds(), 3),
                 "expired": credentials.not_after <= now,
                 "trusted_roots": credentials.bundle_pem.count(b"BEGIN CERTIFICATE"),
-                "root": issuer_key_id(x509.load_pem_x509_certificates(credentials.chain_pem)[0]),
-                "trusted_root_ids": [key_id(root) for root in x509.load_pem_x509_certificates(credentials.bundle_pem)],
+                "root": leaf_of(credentials.chain_pem).authority_key_id,
+                "trusted_root_ids": root_ids(credentials.bundle_pem),
                 "chain_pem": credentials.chain_pem.decode("ascii"),
             }
         return {
@@ -297,6 +298,10 @@ class CertificateClient:
 
     async def renew(self) -> Credentials:
         """One certificate request with a fresh key; the result is made current."""
+        # Making a key and a CSR is the one thing only `cryptography` does here;
+        # imported on the first request so sidecars without a CA never load it.
+        from meshkit.security.csr import build_csr, new_private_key, private_key_pem
+
         self.holder.reissue.clear()  # a rotation announced from here on sets it again
         key = new_private_key()
         csr = build_csr(self.holder.identity, key).decode("ascii")
@@ -311,8 +316,7 @@ class CertificateClient:
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ControlPlaneError(f"the certificate answer is not the documented shape: {exc!r}") from None
         received = datetime.now(timezone.utc)
-        leaf = x509.load_pem_x509_certificates(chain)[0]
-        renew_at = renewal_time(received, leaf.not_valid_after_utc, self.rng)
+        renew_at = renewal_time(received, leaf_of(chain).not_after, self.rng)
         previous = self.holder.credentials
         credentials = self.holder.install(chain, private_key_pem(key), bundle, received, renew_at)
         self.failures = 0
@@ -329,6 +333,26 @@ class CertificateClient:
             f" (was serial {previous.serial})" if previous is not None else "",
         )
         return credentials
+
+
+def contexts(chain_pem: bytes, key_pem: bytes, bundle_pem: bytes) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(server, client) contexts; PeerRefused when the key is not the certificate's (OpenSSL compares them on loading)."""
+    try:
+        return server_context(chain_pem, key_pem, bundle_pem), client_context(chain_pem, key_pem, bundle_pem)
+    except ssl.SSLError as exc:
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            raise PeerRefused("the certificate does not hold this sidecar's public key") from None
+        raise
+
+
+def leaf_of(chain_pem: bytes) -> CertificateFields:
+    """The first certificate of a PEM chain: the workload's own."""
+    return read_certificate(pem_certificates(chain_pem)[0])
+
+
+def root_ids(bundle_pem: bytes) -> list[str | None]:
+    """The key identifiers of a trust bundle's roots, the signing root first."""
+    return [read_certificate(der).subject_key_id for der in pem_certificates(bundle_pem)]
 
 
 def certificate_hash(der: bytes) -> str:
