@@ -69,7 +69,7 @@ class OutboundHandler:
             exchange.route = self.unknown_route
             exchange.respond_local("NC", NO_CONFIG_DETAIL)
             return
-        routes = table.routes.resolve(head.authority.decode("latin-1"))
+        routes = table.host_routes(head.authority)
         if routes is None:
             exchange.route = self.unknown_route
             exchange.respond_local("NR", no_route_detail(head.authority, table))
