@@ -20,6 +20,7 @@ A request's way through a sidecar:
     balancer        choosing an endpoint: Istio's four load balancers
     retry           retry conditions, backoff and Linkerd's retry budget
     attempts        after a failed attempt: retry, or give up with which flags
+    limits          circuit breakers (admit or 503 UO) and timeouts (when they run, what firing does)
     outlier         outlier detection: eject endpoints that keep failing, readmit later
     local_reply     responses the mesh writes itself, and their Envoy flags
 

@@ -19,9 +19,10 @@ carries out the rule's policies, Envoy's router filter in miniature:
     route timeout (UT) over the whole; per-try timeout over each attempt
 
 The decisions are pure functions in meshkit.core (what next after a
-failed attempt: meshkit.core.attempts; retry conditions, backoff and budget:
-meshkit.core.retry; outlier detection, balancing); the exchange only
-carries them out. Timers are one
+failed attempt: meshkit.core.attempts; circuit breakers, and when each
+timeout runs and what its firing does: meshkit.core.limits; retry
+conditions, backoff and budget: meshkit.core.retry; outlier detection,
+balancing); the exchange only carries them out. Timers are one
 `loop.call_later` per armed timeout, so a timeout fires when it is due
 rather than on the coarse clock's next tick. Retrying a request with a
 body needs the body again: it is kept (up to `REPLAY_LIMIT`, Envoy's
@@ -63,6 +64,18 @@ from meshkit.core.framing import (
 )
 from meshkit.core.local_reply import FLAGS, FLAGS_HEADER, NO_FLAGS, render_local_reply, render_response
 from meshkit.core.attempts import GIVE_UP_FLAG, OUTLIER_STATUS, next_attempt, retry_stale_connection
+from meshkit.core.limits import (
+    PENDING_FULL,
+    admit_request,
+    on_route_timeout,
+    on_try_timeout,
+    pending_full_detail,
+    per_try_timeout,
+    per_try_timeout_detail,
+    requests_full_detail,
+    route_timeout_detail,
+    route_timer_start,
+)
 from meshkit.core.retry import CONNECT_FAILURE, PER_TRY_TIMEOUT, RESET, backoff_s
 from meshkit.core.routes import Rule
 from meshkit.sidecar.clock import Clock
@@ -207,7 +220,6 @@ class Exchange:
         "route_timer",
         "try_timer",
         "wait_timer",
-        "timeout_at_end",
         "shadow",
     )
 
@@ -255,7 +267,6 @@ class Exchange:
         self.route_timer: asyncio.TimerHandle | None = None
         self.try_timer: asyncio.TimerHandle | None = None
         self.wait_timer: asyncio.TimerHandle | None = None
-        self.timeout_at_end = False
         self.shadow: Shadow | None = None
 
     # --- its state ---
@@ -310,9 +321,11 @@ class Exchange:
                 up.transport.write(_LAST_CHUNK)
             elif self.pending is not None:
                 self.pending.append(_LAST_CHUNK)
-        if self.timeout_at_end:
-            self.timeout_at_end = False
-            self._arm_route_timeout()
+        rule = self.rule
+        if rule is not None:
+            timeout = route_timer_start(rule.timeout, self.holds_request, True)
+            if timeout is not None:
+                self._arm_route_timeout(timeout)
         shadow = self.shadow
         if shadow is not None:
             self.shadow = None
@@ -597,22 +610,17 @@ class Exchange:
                 status=abort,
             )
             return
-        if cluster.active_requests >= cluster.max_requests:
+        admission = admit_request(cluster.active_requests, cluster.max_requests)
+        if not admission.admitted:
             self.pending = None
-            self.respond_local(
-                "UO",
-                f"Circuit breaker of {cluster.name}: {cluster.active_requests} requests are already in flight, "
-                f"the DestinationRule's http2MaxRequests allows {cluster.max_requests}.",
-            )
+            self.respond_local(admission.flag, requests_full_detail(cluster.name, cluster.active_requests, cluster.max_requests))
             return
         cluster.active_requests += 1
         self.holds_request = True
         cluster.budget.record_request(time.monotonic())
-        if rule.timeout is not None:
-            if self.request_done:
-                self._arm_route_timeout()
-            else:
-                self.timeout_at_end = True
+        timeout = route_timer_start(rule.timeout, True, self.request_done)
+        if timeout is not None:
+            self._arm_route_timeout(timeout)
         if shadow is not None:
             if self.request_done:
                 shadow.launch(self.replay if self.replay is not None else (self.pending or []))
@@ -641,8 +649,8 @@ class Exchange:
         self.pool = host.pool
         self.route = host.route
         self.retried = False
-        per_try = rule.retry.per_try_timeout
-        if per_try is not None and rule.retry.attempts:
+        per_try = per_try_timeout(rule.retry)
+        if per_try is not None:
             self.try_timer = asyncio.get_running_loop().call_later(per_try, self._on_try_timeout)
         if host.pool.request(self):
             if self.up is None:
@@ -650,14 +658,13 @@ class Exchange:
                 # (a pooled connection was attached at once, with no pause).
                 self.down.gate.hold(CONNECTING)
         else:
+            # The pool would not queue it: as many wait as http1MaxPendingRequests allows (PENDING_FULL).
             self._end_attempt(None)
             self.pending = None
             limit = host.pool.limit
-            pending = limit.max_pending if limit is not None else 0
             self.respond_local(
-                self._with_extra("UO"),
-                f"Circuit breaker of {cluster.name}: {pending} requests already wait for a connection "
-                f"(http1MaxPendingRequests {pending}, maxConnections {cluster.spec.policy.max_connections}).",
+                self._with_extra(PENDING_FULL.flag),
+                pending_full_detail(cluster.name, limit.max_pending if limit is not None else 0, cluster.spec.policy.max_connections),
             )
 
     def _retry_on_status(self, status: int) -> bool:
@@ -732,44 +739,47 @@ class Exchange:
 
     def _on_try_timeout(self) -> None:
         self.try_timer = None
-        if self.phase is not DISPATCHED:
+        phase = self.phase
+        verdict = on_try_timeout(phase is RESPONDING, phase is DONE)
+        if not verdict.acts:
             return
         rule = self.rule
-        assert rule is not None
+        assert rule is not None and rule.retry.per_try_timeout is not None
         label = self.pool.label if self.pool is not None else "the endpoint"
         self._abandon_attempt()
-        self._end_attempt(OUTLIER_STATUS[PER_TRY_TIMEOUT])
-        if self._retry(failure=PER_TRY_TIMEOUT):
+        self._end_attempt(verdict.outlier_status)
+        if verdict.may_retry and self._retry(failure=PER_TRY_TIMEOUT):
             return
         self.pending = None
-        self.respond_local(self._with_extra(GIVE_UP_FLAG[PER_TRY_TIMEOUT]), f"{label} did not answer within the per-try timeout of {rule.retry.per_try_timeout:g} s.")
+        self.respond_local(self._with_extra(verdict.flag), per_try_timeout_detail(label, rule.retry.per_try_timeout))
 
-    def _arm_route_timeout(self) -> None:
-        rule = self.rule
-        if rule is not None and rule.timeout is not None and self.phase is not DONE:
-            self.route_timer = asyncio.get_running_loop().call_later(rule.timeout, self._on_route_timeout)
+    def _arm_route_timeout(self, timeout: float) -> None:
+        if self.phase is not DONE:
+            self.route_timer = asyncio.get_running_loop().call_later(timeout, self._on_route_timeout)
 
     def _on_route_timeout(self) -> None:
         self.route_timer = None
-        if self.phase is DONE:
+        phase = self.phase
+        verdict = on_route_timeout(phase is RESPONDING, phase is DONE)
+        if not verdict.acts:
             return
         rule = self.rule
         assert rule is not None and rule.timeout is not None
-        if self.wait_timer is not None:
+        if self.wait_timer is not None:  # a backoff before the next attempt: none follows now
             self.wait_timer.cancel()
             self.wait_timer = None
         self._abandon_attempt()
-        self._end_attempt(504)
-        if self.phase is RESPONDING:
+        self._end_attempt(verdict.outlier_status)
+        if verdict.cut:
             # The head is out; only closing the connection can tell the client.
-            self.flags = "UT"
+            self.flags = verdict.flag
             self.keep_alive = False
             self.down.transport_close()
             self._finish()
             return
         self.pending = None
-        tries = f" after {self.retries + 1} attempts" if self.retries else ""
-        self.respond_local("UT", f"No complete answer from {self.cluster.spec.host if self.cluster else 'the upstream'} within the route timeout of {rule.timeout:g} s{tries}.")
+        host = self.cluster.spec.host if self.cluster is not None else "the upstream"
+        self.respond_local(verdict.flag, route_timeout_detail(host, rule.timeout, self.retries))
 
     def _abandon_attempt(self) -> None:
         """Stop waiting for the current attempt's connection or answer."""

@@ -1,0 +1,178 @@
+"""Circuit breakers and timeouts carried out by the exchange, over in-memory transports.
+
+The verdicts are meshkit.core.limits' (tests/unit/test_core_limits.py); these
+tests check that the exchange does what they say: a refused request gets
+its 503 UO at once and was never sent, a timed-out attempt is abandoned and
+answered 504 UT (or retried), a response cut short by the route timeout
+closes the client's connection. Real-process versions:
+tests/integration/test_traffic_resilience.py and test_sidecar_traffic.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from meshkit.sidecar.downstream import DownstreamProtocol
+from tests.unit.sidecar_memory import Upstreams, connect, endpoint, run, settle, sidecar, snapshot
+
+ECHO = b"echo.default.svc.cluster.local"
+GET = b"GET / HTTP/1.1\r\nhost: %s\r\n\r\n" % ECHO
+FLAGS = b"x-meshkit-response-flags: "
+
+
+async def until(condition: Callable[[], bool], within_s: float = 2.0) -> None:
+    """Wait (timeouts here are real timers of a few tens of ms) until `condition` holds."""
+    deadline = time.monotonic() + within_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.002)
+
+
+def route(extra: str) -> str:
+    return f"""
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: echo, namespace: default}}
+spec:
+  hosts: [echo]
+  http:
+  - route: [{{destination: {{host: echo}}}}]
+    {extra}
+"""
+
+
+def pool(connection_pool: str) -> str:
+    return f"""
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: echo, namespace: default}}
+spec:
+  host: echo
+  trafficPolicy:
+    loadBalancer: {{simple: ROUND_ROBIN}}
+    connectionPool: {connection_pool}
+"""
+
+
+def test_requests_over_http2_max_requests_get_503_uo_at_once_and_are_never_sent() -> None:
+    async def test(up: Upstreams) -> None:
+        car = sidecar(snapshot([endpoint(9001)], pool("{http: {http2MaxRequests: 1}}")))
+        first, first_wire = connect(car, "outbound")
+        second, second_wire = connect(car, "outbound")
+        first.data_received(GET)
+        await settle()
+        second.data_received(GET)
+        answer = second_wire.take()
+        assert answer.startswith(b"HTTP/1.1 503 ") and FLAGS + b"UO\r\n" in answer
+        assert b"1 requests are already in flight, the DestinationRule's http2MaxRequests allows 1." in answer
+        assert len(up.conns) == 1  # only the first request went upstream
+        up.answer(0, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        assert first_wire.take().startswith(b"HTTP/1.1 200 OK")
+        # Answered, the first request no longer counts: the next one is admitted.
+        second.data_received(GET)
+        await settle()
+        up.answer(0, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        assert second_wire.take().startswith(b"HTTP/1.1 200 OK")
+
+    run(test)
+
+
+def test_a_request_beyond_http1_max_pending_requests_gets_503_uo() -> None:
+    async def test(up: Upstreams) -> None:
+        car = sidecar(snapshot([endpoint(9001)], pool("{tcp: {maxConnections: 1}, http: {http1MaxPendingRequests: 1}}")))
+        clients = [connect(car, "outbound") for _ in range(3)]
+        clients[0][0].data_received(GET)
+        await settle()  # the one connection, busy with the first request
+        clients[1][0].data_received(GET)  # waits for it
+        clients[2][0].data_received(GET)  # one waiting already: refused
+        answer = clients[2][1].take()
+        assert answer.startswith(b"HTTP/1.1 503 ") and FLAGS + b"UO\r\n" in answer
+        assert b"1 requests already wait for a connection (http1MaxPendingRequests 1, maxConnections 1)." in answer
+        up.answer(0, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        await settle()
+        up.answer(0, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")  # the waiting one got the same connection
+        assert [wire.take()[:15] for _, wire in clients[:2]] == [b"HTTP/1.1 200 OK"] * 2
+        assert len(up.conns) == 1
+
+    run(test)
+
+
+def test_the_route_timeout_answers_504_ut_and_abandons_the_attempt() -> None:
+    async def test(up: Upstreams) -> None:
+        car = sidecar(snapshot([endpoint(9001)], route("timeout: 50ms")))
+        client, wire = connect(car, "outbound")
+        client.data_received(GET)
+        await until(lambda: bool(wire.written))
+        answer = wire.take()
+        assert answer.startswith(b"HTTP/1.1 504 ") and FLAGS + b"UT\r\n" in answer
+        assert b"within the route timeout of 0.05 s." in answer
+        assert up.conns[0][2].aborted
+        assert car.telemetry.recent(1)[0]["flags"] == "UT"
+
+    run(test)
+
+
+def test_the_route_timeout_after_the_head_closes_the_clients_connection() -> None:
+    async def test(up: Upstreams) -> None:
+        car = sidecar(snapshot([endpoint(9001)], route("timeout: 50ms")))
+        client, wire = connect(car, "outbound")
+        client.data_received(GET)
+        await settle()
+        up.answer(0, b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\npart")
+        assert wire.take().startswith(b"HTTP/1.1 200 OK")
+        await until(lambda: wire.closing)
+        assert up.conns[0][2].aborted and not wire.eof_written  # cut short, not a clean end
+        assert car.telemetry.recent(1)[0]["flags"] == "UT"
+
+    run(test)
+
+
+def test_the_route_timeout_starts_at_the_end_of_the_request_body() -> None:
+    async def test(up: Upstreams) -> None:
+        car = sidecar(snapshot([endpoint(9001)], route("timeout: 50ms")))
+        client, wire = connect(car, "outbound")
+        assert isinstance(client, DownstreamProtocol)
+        client.data_received(b"POST / HTTP/1.1\r\nhost: %s\r\ncontent-length: 4\r\n\r\nab" % ECHO)
+        (exchange,) = client.queue
+        await settle()
+        assert exchange.route_timer is None  # the body is still arriving
+        client.data_received(b"cd")
+        assert exchange.route_timer is not None
+        await until(lambda: bool(wire.written))
+        assert wire.take().startswith(b"HTTP/1.1 504 ")
+
+    run(test)
+
+
+def test_a_per_try_timeout_is_retried_on_another_endpoint() -> None:
+    async def test(up: Upstreams) -> None:
+        car = sidecar(
+            snapshot([endpoint(9001), endpoint(9002)], route("retries: {attempts: 1, perTryTimeout: 50ms, retryOn: 5xx}"), pool("{}"))
+        )
+        client, wire = connect(car, "outbound")
+        client.data_received(GET)
+        await until(lambda: len(up.conns) == 2)
+        assert up.conns[0][2].aborted  # the first attempt was abandoned
+        assert {up.conns[0][0][1], up.conns[1][0][1]} == {9001, 9002}
+        up.answer(1, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        assert wire.take().startswith(b"HTTP/1.1 200 OK")
+        record = car.telemetry.recent(1)[0]
+        assert (record["code"], record["retries"], record["flags"]) == (200, 1, "-")
+
+    run(test)
+
+
+def test_a_per_try_timeout_on_the_last_attempt_answers_504_ut_urx() -> None:
+    async def test(up: Upstreams) -> None:
+        car = sidecar(snapshot([endpoint(9001), endpoint(9002)], route("retries: {attempts: 1, perTryTimeout: 30ms, retryOn: 5xx}")))
+        client, wire = connect(car, "outbound")
+        client.data_received(GET)
+        await until(lambda: bool(wire.written))
+        answer = wire.take()
+        assert answer.startswith(b"HTTP/1.1 504 ") and FLAGS + b"UT,URX\r\n" in answer
+        assert b"did not answer within the per-try timeout of 0.03 s." in answer
+        assert len(up.conns) == 2 and all(conn[2].aborted for conn in up.conns)
+
+    run(test)
