@@ -201,12 +201,9 @@ class UpstreamProtocol(asyncio.Protocol):
         if exchange is not None:
             exchange.release_reading()
 
-    # httptools callbacks
-
-    def on_message_begin(self) -> None:
-        self.headers = []
-        self.reason = b""
-        self.in_body = False
+    # httptools callbacks. There is no on_message_begin (one callback fewer per
+    # response): the head's fields are handed over and started afresh in
+    # on_headers_complete, and `in_body` is cleared where a message ends.
 
     def on_status(self, reason: bytes) -> None:
         self.reason += reason
@@ -216,7 +213,9 @@ class UpstreamProtocol(asyncio.Protocol):
             self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        self.in_body = True
+        self.in_body = True  # header fields from here on are trailers, not relayed
+        headers, reason = self.headers, self.reason
+        self.headers, self.reason = [], b""
         status = self.parser.get_status_code()
         if status < 200:
             # 100 Continue and 103 Early Hints: the sidecar answers Expect
@@ -226,12 +225,13 @@ class UpstreamProtocol(asyncio.Protocol):
         exchange = self.exchange
         if exchange is None:
             raise _Unsolicited()
-        body_follows = exchange.on_response_head(status, self.reason, self.parser.get_http_version(), self.headers)
+        body_follows = exchange.on_response_head(status, reason, self.parser.get_http_version(), headers)
         if not body_follows and exchange.answers_head():
             # llhttp cannot be told that a response to HEAD has no body
             # (httptools does not expose that), so a fresh parser reads the
             # next response and this one is finished here.
             self.parser = HttpResponseParser(self)
+            self.in_body = False
             exchange.on_response_end()
 
     def on_body(self, body: bytes) -> None:
@@ -241,6 +241,7 @@ class UpstreamProtocol(asyncio.Protocol):
         exchange.on_response_body(body)
 
     def on_message_complete(self) -> None:
+        self.in_body = False
         if self.informational:
             self.informational = False
             return
