@@ -84,7 +84,11 @@ def next_attempt(
     return RETRY
 
 
-def retry_stale_connection(reused: bool, already_retried: bool, has_body: bool) -> bool:
-    """A pooled connection closed before any answer: is one fresh connection safe?"""
-    return reused and not already_retried and not has_body
+def retry_stale_connection(reused: bool, has_body: bool) -> bool:
+    """A connection closed before any answer: is a new connection safe?
+
+    Only when it was a pooled one (`reused`), and the request has no body.
+    The new connection is not a pooled one, so this happens once per attempt.
+    """
+    return reused and not has_body
 

@@ -30,8 +30,8 @@ default buffer limit of 1 MiB) only when the route could retry after the
 request reached the upstream, or mirrors it; a bigger body is not retried,
 as in Envoy.
 
-An exchange's life is an explicit state (`Phase`), changed only along
-`TRANSITIONS` (as h11 keeps each side of a connection):
+An exchange's state is explicit, changed only along a transition table (as
+h11 keeps each side of a connection). Its life, `Phase` (`TRANSITIONS`):
 
     QUEUED -> DISPATCHED -> RESPONDING -> DONE
                   |                        ^
@@ -43,6 +43,24 @@ on an attempt. RESPONDING: a response head went to the client (relayed, or
 the sidecar's own), so nothing but closing can change the answer now.
 DONE: answered or abandoned (the client left), telemetry recorded, what it
 held given back.
+
+The request side, `RequestBody` (`BODY_TRANSITIONS`), moves on its own: a
+body may still be arriving in any phase.
+
+    ARRIVING -> COMPLETE      all read: the connection may carry the next request
+        |
+        +-----> STOPPED       a malformed body: nothing more is read (a refused head starts here)
+
+What a routed request holds of its cluster's circuit breakers, `Slots`
+(`SLOT_TRANSITIONS`), so that DONE gives back exactly that:
+
+    NO_SLOT -> REQUEST_SLOT -> RETRY_SLOT     admitted; then its first retry
+       ^            |               |
+       +------------+---------------+         given back when it is DONE
+
+The other fields are facts about framing and connections (how the response
+is framed, whether either connection may be used again), each with its
+reason beside it in `__init__`.
 """
 
 from __future__ import annotations
@@ -51,7 +69,7 @@ import asyncio
 import enum
 import random
 import time
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from meshkit.core.edits import CompiledOps
 from meshkit.core.framing import (
@@ -114,22 +132,68 @@ TRANSITIONS: dict[Phase, frozenset[Phase]] = {
 }
 
 
-# The same table read backwards: the phases each phase may be entered from. The
-# three moves every request makes check these inline (a method call per move
-# would cost the hot path more than the check itself).
-ENTERED_FROM: dict[Phase, frozenset[Phase]] = {
-    phase: frozenset(before for before, following in TRANSITIONS.items() if phase in following) for phase in Phase
+
+
+class RequestBody(enum.IntEnum):
+    """How much of the request the client has sent: the request side's own state (h11 keeps one per side)."""
+
+    ARRIVING = 0  # its body (maybe empty) has not all been read yet
+    COMPLETE = 1  # all of it was read: the next request on the connection starts after it
+    STOPPED = 2  # nothing more will be read: the head was refused, or the body was malformed
+
+
+ARRIVING, COMPLETE, STOPPED = RequestBody.ARRIVING, RequestBody.COMPLETE, RequestBody.STOPPED
+
+BODY_TRANSITIONS: dict[RequestBody, frozenset[RequestBody]] = {
+    ARRIVING: frozenset({COMPLETE, STOPPED}),
+    COMPLETE: frozenset(),
+    STOPPED: frozenset(),
 }
+
+
+class Slots(enum.IntEnum):
+    """What a routed request holds of its cluster's circuit breakers (meshkit.core.limits), given back when it is DONE."""
+
+    NO_SLOT = 0  # not admitted (an inbound request, one refused or not yet admitted), or given back
+    REQUEST_SLOT = 1  # counted among the cluster's requests in flight (http2MaxRequests)
+    RETRY_SLOT = 2  # and, since its first retry, among its retries in flight (maxRetries)
+
+
+NO_SLOT, REQUEST_SLOT, RETRY_SLOT = Slots.NO_SLOT, Slots.REQUEST_SLOT, Slots.RETRY_SLOT
+
+SLOT_TRANSITIONS: dict[Slots, frozenset[Slots]] = {
+    NO_SLOT: frozenset({REQUEST_SLOT}),  # admitted
+    REQUEST_SLOT: frozenset({RETRY_SLOT, NO_SLOT}),  # a first retry; or answered, the slot given back
+    RETRY_SLOT: frozenset({NO_SLOT}),  # answered: both given back
+}
+
+_State = TypeVar("_State", Phase, RequestBody, Slots)
+
+
+def read_backwards(table: dict[_State, frozenset[_State]]) -> dict[_State, frozenset[_State]]:
+    """A transition table read backwards: the states each state may be entered from."""
+    return {state: frozenset(before for before, following in table.items() if state in following) for state in table}
+
+
+# The moves check these inline (a method call per move would cost the hot
+# path more than the check itself).
+ENTERED_FROM = read_backwards(TRANSITIONS)
+BODY_ENTERED_FROM = read_backwards(BODY_TRANSITIONS)
+SLOT_ENTERED_FROM = read_backwards(SLOT_TRANSITIONS)
 _INTO_DISPATCHED = ENTERED_FROM[DISPATCHED]
 _INTO_RESPONDING = ENTERED_FROM[RESPONDING]
 _INTO_DONE = ENTERED_FROM[DONE]
+_INTO_COMPLETE = BODY_ENTERED_FROM[COMPLETE]
+_INTO_STOPPED = BODY_ENTERED_FROM[STOPPED]
+_INTO_REQUEST_SLOT = SLOT_ENTERED_FROM[REQUEST_SLOT]
+_INTO_RETRY_SLOT = SLOT_ENTERED_FROM[RETRY_SLOT]
 
 # A module constant: an enum member looked up on its class costs a Python call per request.
 INBOUND = Direction.INBOUND
 
 
 class ExchangeStateError(RuntimeError):
-    """An exchange was asked to move to a phase its current one does not lead to."""
+    """An exchange was asked to move to a state its current one does not lead to."""
 
 
 class Side(Protocol):
@@ -180,13 +244,12 @@ class Exchange:
         "head",
         "rejection",
         "phase",
-        "request_done",
+        "request_body",
         "pending",
         "up",
         "pool",
         "upstream_head",
         "reused",
-        "retried",
         "body_mode",
         "close_delimited",
         "reusable",
@@ -215,8 +278,7 @@ class Exchange:
         "response_ops",
         "hash_key",
         "extra_flags",
-        "holds_request",
-        "holds_retry",
+        "slots",
         "route_timer",
         "try_timer",
         "wait_timer",
@@ -228,17 +290,17 @@ class Exchange:
         self.head = head
         self.rejection = rejection
         self.phase = QUEUED
-        self.request_done = head is None
+        self.request_body = ARRIVING if head is not None else STOPPED
         self.pending: list[bytes] | None = []
         self.up: UpstreamProtocol | None = None
         self.pool: Pool | None = None
         self.upstream_head = b""
-        self.reused = False
-        self.retried = False
-        self.body_mode = BODY_NONE
-        self.close_delimited = False
-        self.reusable = False
-        self.keep_alive = head is not None and head.keep_alive
+        # Facts about framing and connections, not steps in the exchange's life:
+        self.reused = False  # the attempt's connection came from the pool (the server may have closed it as we wrote)
+        self.body_mode = BODY_NONE  # how the response body is framed to the client (core.framing's BODY_*)
+        self.close_delimited = False  # only the upstream closing its connection ends the response body
+        self.reusable = False  # the upstream connection may carry another request after this response
+        self.keep_alive = head is not None and head.keep_alive  # the client's connection persists after it (downstream reads it)
         self.status = 0
         self.flags = NO_FLAGS
         self.route: Route | None = None
@@ -262,8 +324,7 @@ class Exchange:
         self.response_ops: CompiledOps | None = None
         self.hash_key: bytes | None = None
         self.extra_flags = ""
-        self.holds_request = False
-        self.holds_retry = False
+        self.slots = NO_SLOT
         self.route_timer: asyncio.TimerHandle | None = None
         self.try_timer: asyncio.TimerHandle | None = None
         self.wait_timer: asyncio.TimerHandle | None = None
@@ -281,8 +342,9 @@ class Exchange:
         """Answered or abandoned: nothing more is sent for it."""
         return self.phase is DONE
 
-    def _wrong_move(self, phase: Phase) -> ExchangeStateError:
-        return ExchangeStateError(f"an exchange cannot go from {self.phase.name} to {phase.name}")
+    def _wrong_move(self, to: Phase | RequestBody | Slots) -> ExchangeStateError:
+        now = self.phase if isinstance(to, Phase) else self.request_body if isinstance(to, RequestBody) else self.slots
+        return ExchangeStateError(f"an exchange's {type(to).__name__} cannot go from {now.name} to {to.name}")
 
     # --- the request side (called by DownstreamProtocol) ---
 
@@ -310,7 +372,9 @@ class Exchange:
             self.pending.append(data)
 
     def on_request_end(self) -> None:
-        self.request_done = True
+        if self.request_body not in _INTO_COMPLETE:
+            raise self._wrong_move(COMPLETE)
+        self.request_body = COMPLETE
         assert self.head is not None
         if self.head.chunked:
             if self.replay is not None:
@@ -323,7 +387,7 @@ class Exchange:
                 self.pending.append(_LAST_CHUNK)
         rule = self.rule
         if rule is not None:
-            timeout = route_timer_start(rule.timeout, self.holds_request, True)
+            timeout = route_timer_start(rule.timeout, self.slots is not NO_SLOT, True)
             if timeout is not None:
                 self._arm_route_timeout(timeout)
         shadow = self.shadow
@@ -334,8 +398,10 @@ class Exchange:
 
     def abort_request(self, rejection: Rejection) -> None:
         """The request's body turned out malformed after it was dispatched."""
+        if self.request_body not in _INTO_STOPPED:
+            raise self._wrong_move(STOPPED)
+        self.request_body = STOPPED
         self.keep_alive = False
-        self.request_done = True
         self.pending = None
         self.shadow = None
         if self.up is not None:
@@ -367,7 +433,7 @@ class Exchange:
         self.pool = pool
         self.upstream_head = upstream_head
         assert self.head is not None
-        if self.head.expect_continue and not self.request_done:
+        if self.head.expect_continue and self.request_body is ARRIVING:
             self.down.write(_CONTINUE)
         conn = pool.acquire()
         if conn is not None:
@@ -540,7 +606,7 @@ class Exchange:
         self.up = None
         if up is not None:
             self.down.gate.release(PEER_FULL)
-            if self.reusable and self.request_done and self.pool is not None:
+            if self.reusable and self.request_body is COMPLETE and self.pool is not None:
                 self.pool.release(up, self.down.listener.clock.tick)
             else:
                 up.exchange = None
@@ -564,10 +630,11 @@ class Exchange:
             self._finish()
             return
         assert self.head is not None and self.pool is not None
-        if retry_stale_connection(self.reused, self.retried, self.head.has_body):
+        if retry_stale_connection(self.reused, self.head.has_body):
             # A pooled connection the server had closed: the request cannot
-            # have been acted on, so one fresh attempt is safe.
-            self.retried = True
+            # have been acted on, so one new connection is safe (and only one:
+            # a new connection is not a pooled one).
+            self.reused = False
             self.down.gate.hold(CONNECTING)
             self.pool.connect(self, self.attempt)
             return
@@ -615,18 +682,21 @@ class Exchange:
             self.pending = None
             self.respond_local(admission.flag, requests_full_detail(cluster.name, cluster.active_requests, cluster.max_requests))
             return
+        if self.slots not in _INTO_REQUEST_SLOT:
+            raise self._wrong_move(REQUEST_SLOT)
+        self.slots = REQUEST_SLOT
         cluster.active_requests += 1
-        self.holds_request = True
         cluster.budget.record_request(time.monotonic())
-        timeout = route_timer_start(rule.timeout, True, self.request_done)
+        complete = self.request_body is COMPLETE
+        timeout = route_timer_start(rule.timeout, True, complete)
         if timeout is not None:
             self._arm_route_timeout(timeout)
         if shadow is not None:
-            if self.request_done:
+            if complete:
                 shadow.launch(self.replay if self.replay is not None else (self.pending or []))
             elif self.replay is not None:
                 self.shadow = shadow
-        if self.head.expect_continue and not self.request_done:
+        if self.head.expect_continue and not complete:
             self.down.write(_CONTINUE)
         self._attempt()
 
@@ -648,7 +718,6 @@ class Exchange:
         host.active += 1
         self.pool = host.pool
         self.route = host.route
-        self.retried = False
         per_try = per_try_timeout(rule.retry)
         if per_try is not None:
             self.try_timer = asyncio.get_running_loop().call_later(per_try, self._on_try_timeout)
@@ -697,7 +766,7 @@ class Exchange:
             status or 0,
             self.retries,
             not head.has_body or self.pending is not None or self.replay is not None,
-            self.holds_retry,
+            self.slots is RETRY_SLOT,
             cluster.active_retries,
             cluster.max_retries,
             cluster.budget,
@@ -710,9 +779,11 @@ class Exchange:
         if check_only:
             return True
         cluster.budget.spend(time.monotonic())
-        if not self.holds_retry:
+        if self.slots is not RETRY_SLOT:
+            if self.slots not in _INTO_RETRY_SLOT:
+                raise self._wrong_move(RETRY_SLOT)
+            self.slots = RETRY_SLOT
             cluster.active_retries += 1
-            self.holds_retry = True
         self.retries += 1
         if self.replay is not None:
             self.pending = list(self.replay)
@@ -842,7 +913,7 @@ class Exchange:
         A request whose body has not fully arrived cannot be followed by
         another on this connection: where it would start is unknown.
         """
-        if not self.request_done:
+        if self.request_body is not COMPLETE:
             self.keep_alive = False
         close = not self.keep_alive or self.down.draining
         self.keep_alive = not close
@@ -876,13 +947,12 @@ class Exchange:
         if host is not None:
             self.host = None
             host.active -= 1
+        slots = self.slots
         cluster = self.cluster
-        if cluster is not None:
-            if self.holds_request:
-                self.holds_request = False
-                cluster.active_requests -= 1
-            if self.holds_retry:
-                self.holds_retry = False
+        if slots is not NO_SLOT and cluster is not None:
+            self.slots = NO_SLOT  # from either slot state, by the table
+            cluster.active_requests -= 1
+            if slots is RETRY_SLOT:
                 cluster.active_retries -= 1
 
     def _finish(self, notify: bool = True) -> None:
@@ -937,7 +1007,7 @@ class Exchange:
                     response_code_details=self.details,
                 )
             )
-        if not self.request_done:
+        if self.request_body is not COMPLETE:
             # The response is complete but the request is not: where the next
             # request would start is unknown, so the connection ends here.
             self.keep_alive = False

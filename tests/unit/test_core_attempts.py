@@ -80,16 +80,16 @@ def test_the_budget_is_not_consulted_when_something_else_refuses() -> None:
 
 
 @pytest.mark.parametrize(
-    ("reused", "already", "has_body", "expected"),
+    ("reused", "has_body", "expected"),
     [
-        (True, False, False, True),
-        (True, True, False, False),
-        (True, False, True, False),
-        (False, False, False, False),
+        pytest.param(True, False, True, id="pooled, no body: a new connection"),
+        pytest.param(True, True, False, id="pooled, a body: not replayed"),
+        pytest.param(False, False, False, id="a new connection (or the replacement) closed: no second chance"),
+        pytest.param(False, True, False, id="new, a body"),
     ],
 )
-def test_a_stale_pooled_connection_gets_one_fresh_one_for_a_bodiless_request(reused: bool, already: bool, has_body: bool, expected: bool) -> None:
-    assert retry_stale_connection(reused, already, has_body) is expected
+def test_a_stale_pooled_connection_gets_one_new_one_for_a_bodiless_request(reused: bool, has_body: bool, expected: bool) -> None:
+    assert retry_stale_connection(reused, has_body) is expected
 
 
 def test_each_unanswered_failure_has_its_reply_flag_and_outlier_status() -> None:
