@@ -52,7 +52,11 @@ def renewal_time(
 
 
 def key_id(certificate: x509.Certificate) -> str | None:
-    """A certificate's subject key identifier in hex: how a root is named in the lab's tables."""
+    """A certificate's subject key identifier in hex: how a root is named in the lab's tables.
+
+    Read from its DER by meshkit.security.cert_fields, as a sidecar reads its
+    own bundle, so this module does not load `cryptography` into sidecars.
+    """
     return read_tbs(certificate.tbs_certificate_bytes).subject_key_id
 
 
