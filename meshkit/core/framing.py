@@ -117,6 +117,11 @@ _RESPONSE_SPECIAL: dict[bytes, int] = {
 # Each distinct response header name seen and its kind, bounded as _request_kinds is.
 _response_kinds: dict[bytes, int] = {}
 
+# Authorities (URL authorities and Host values) that passed _AUTHORITY: a
+# sidecar sees the same few on every request, so a set lookup replaces the
+# regular expression. Only valid ones are kept, so a bad one is judged every time.
+_valid_authorities: set[bytes] = set()
+
 Header = tuple[bytes, bytes]
 
 
@@ -223,9 +228,18 @@ def split_target(method: bytes, target: bytes) -> tuple[bytes, bytes | None] | R
         slash = target.find(b"/", 7)
         if slash > 7:
             authority = target[7:slash]
-            if _AUTHORITY.fullmatch(authority):
+            if authority in _valid_authorities or _authority_checked(authority):
                 return target[slash:], authority
     return _split_other_target(method, target)
+
+
+def _authority_checked(authority: bytes) -> bool:
+    """_AUTHORITY.fullmatch, remembering a valid authority in `_valid_authorities` (bounded)."""
+    if _AUTHORITY.fullmatch(authority) is None:
+        return False
+    if len(_valid_authorities) < MAX_CACHED_NAMES:
+        _valid_authorities.add(authority)
+    return True
 
 
 def _split_other_target(method: bytes, target: bytes) -> tuple[bytes, bytes | None] | Rejection:
@@ -358,7 +372,7 @@ def parse_request_head(method: bytes, version: str, target: bytes, headers: list
         return Rejection(400, "more than one Host header")
     else:
         host = hosts[0].strip(b" \t")
-        if not _AUTHORITY.fullmatch(host):
+        if host not in _valid_authorities and not _authority_checked(host):
             return Rejection(400, f"invalid Host header {_show(host)!r}")
 
     content_length: int | None = None
