@@ -116,7 +116,7 @@ def test_the_route_timeout_answers_504_ut_and_abandons_the_attempt() -> None:
 
 def test_the_route_timeout_after_the_head_closes_the_clients_connection() -> None:
     async def test(up: Upstreams) -> None:
-        car = sidecar(snapshot([endpoint(9001)], route("timeout: 50ms")))
+        car = sidecar(snapshot([endpoint(9001)], route("timeout: 200ms")))
         client, wire = connect(car, "outbound")
         client.data_received(GET)
         await settle()
@@ -131,7 +131,7 @@ def test_the_route_timeout_after_the_head_closes_the_clients_connection() -> Non
 
 def test_the_route_timeout_starts_at_the_end_of_the_request_body() -> None:
     async def test(up: Upstreams) -> None:
-        car = sidecar(snapshot([endpoint(9001)], route("timeout: 50ms")))
+        car = sidecar(snapshot([endpoint(9001)], route("timeout: 200ms")))
         client, wire = connect(car, "outbound")
         assert isinstance(client, DownstreamProtocol)
         client.data_received(b"POST / HTTP/1.1\r\nhost: %s\r\ncontent-length: 4\r\n\r\nab" % ECHO)
@@ -149,7 +149,7 @@ def test_the_route_timeout_starts_at_the_end_of_the_request_body() -> None:
 def test_a_per_try_timeout_is_retried_on_another_endpoint() -> None:
     async def test(up: Upstreams) -> None:
         car = sidecar(
-            snapshot([endpoint(9001), endpoint(9002)], route("retries: {attempts: 1, perTryTimeout: 50ms, retryOn: 5xx}"), pool("{}"))
+            snapshot([endpoint(9001), endpoint(9002)], route("retries: {attempts: 1, perTryTimeout: 150ms, retryOn: 5xx}"), pool("{}"))
         )
         client, wire = connect(car, "outbound")
         client.data_received(GET)
