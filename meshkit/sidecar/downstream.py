@@ -275,7 +275,10 @@ class DownstreamProtocol(asyncio.Protocol):
         if self.backlog:
             self.backlog += data
             return
-        self._feed(data)
+        if len(data) <= PIECE:
+            self._feed_piece(data)  # nearly every read: one piece, nothing to slice
+        else:
+            self._feed(data)
         self._pump()
 
     def pause_writing(self) -> None:
@@ -531,7 +534,8 @@ class DownstreamProtocol(asyncio.Protocol):
             self.pumping = False
         if self.closing:
             return
+        gate = self.gate
         if len(self.queue) > 1:
-            self.gate.hold(PIPELINE)
-        else:
-            self.gate.release(PIPELINE)
+            gate.hold(PIPELINE)
+        elif gate.holds & PIPELINE:  # nearly always clear: no call then
+            gate.release(PIPELINE)

@@ -33,34 +33,37 @@ STOPPED = 8  # the connection will not parse anything more
 class ReadGate:
     """Pauses a transport's reading while at least one reason holds."""
 
-    __slots__ = ("_transport", "_holds")
+    __slots__ = ("_transport", "holds")
 
     def __init__(self, transport: asyncio.Transport) -> None:
         self._transport = transport
-        self._holds = 0
+        # The reasons holding reading now (bit flags). Read-only outside this
+        # class: a caller on the hot path may test a bit to skip a call that
+        # would do nothing, and changes it only through hold and release.
+        self.holds = 0
         transport.set_write_buffer_limits(high=HIGH_WATER, low=LOW_WATER)
 
     @property
     def held(self) -> bool:
-        return self._holds != 0
+        return self.holds != 0
 
     def hold(self, reason: int) -> None:
-        holds = self._holds
+        holds = self.holds
         if not holds & reason:
-            self._holds = holds | reason
+            self.holds = holds | reason
             if not holds and not self._transport.is_closing():
                 self._transport.pause_reading()
 
     def release(self, reason: int) -> None:
-        holds = self._holds
+        holds = self.holds
         if holds & reason:
-            self._holds = holds & ~reason
-            if not self._holds and not self._transport.is_closing():
+            self.holds = holds & ~reason
+            if not self.holds and not self._transport.is_closing():
                 self._transport.resume_reading()
 
     def release_all(self) -> None:
         """Read again whatever held it: used to drain a connection being closed."""
-        if self._holds:
-            self._holds = 0
+        if self.holds:
+            self.holds = 0
             if not self._transport.is_closing():
                 self._transport.resume_reading()

@@ -434,8 +434,10 @@ class Pool:
         if self.closed or len(self.idle) >= self.max_idle or not conn.usable():
             conn.close()
             return
-        assert conn.gate is not None
-        conn.gate.release(PEER_FULL)
+        gate = conn.gate
+        assert gate is not None
+        if gate.holds & PEER_FULL:  # nearly always clear: no call then
+            gate.release(PEER_FULL)
         conn.idle_tick = tick
         self.idle.append(conn)
 
