@@ -124,9 +124,18 @@ def cases(f: types.ModuleType, t: types.ModuleType, p: types.ModuleType) -> dict
     out["request/trace ids, ids came in"] = lambda: ids(incoming[0], incoming[1], None, bits)
     out["request/trace ids, new trace"] = lambda: ids(None, None, None, bits)
     out["hop_ids (HopIds), ids came in"] = lambda: t.hop_ids(incoming[0], incoming[1], None, bits)
+    # A sidecar is asked for the same paths again and again, which paths remembers
+    # (paths._remembered): "seen before" is that case, "first time" forgets first.
+    remembered: dict[bytes, object] = getattr(p, "_remembered", {})
+
+    def first_time(target: bytes) -> object:
+        remembered.clear()
+        return p.normalize_target(target)
+
     for target in INBOUND_PATHS:
-        out[f"normalize_target {target.decode()}"] = lambda target=target: p.normalize_target(target)  # type: ignore[misc]
-    out["normalize_target /public/%2e%2e/admin (general route)"] = lambda: p.normalize_target(b"/public/%2e%2e/admin")
+        out[f"normalize_target {target.decode()}, seen before"] = lambda target=target: p.normalize_target(target)  # type: ignore[misc]
+        out[f"normalize_target {target.decode()}, first time"] = lambda target=target: first_time(target)  # type: ignore[misc]
+    out["normalize_target /public/%2e%2e/admin (general route), first time"] = lambda: first_time(b"/public/%2e%2e/admin")
     return out
 
 

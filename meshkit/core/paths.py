@@ -77,12 +77,29 @@ class NormalizedPath(NamedTuple):
     target: bytes
 
 
+# Targets normalised lately and their answers: a service is asked for the
+# same few paths again and again, and the answer depends on the target's bytes
+# alone. Refusals are not kept. When full it starts over, so it follows the
+# paths in use now and never grows past this many.
+MAX_REMEMBERED_TARGETS = 1024
+_remembered: dict[bytes, NormalizedPath] = {}
+
+
 def normalize_target(target: bytes) -> NormalizedPath | Rejection:
     """The normalised form of an origin-form request target, or the 400 that refuses it."""
+    known = _remembered.get(target)
+    if known is not None:
+        return known
     raw_path, _, query = target.partition(b"?")
     if raw_path[:1] == b"/" and b"/." not in raw_path and _NORMAL_PATH.fullmatch(raw_path) and _PLAIN_QUERY.fullmatch(query):
-        return NormalizedPath(raw_path.decode("ascii"), target)
-    return _normalize_any_target(target)
+        answer: NormalizedPath | Rejection = NormalizedPath(raw_path.decode("ascii"), target)
+    else:
+        answer = _normalize_any_target(target)
+    if not isinstance(answer, Rejection):
+        if len(_remembered) >= MAX_REMEMBERED_TARGETS:
+            _remembered.clear()
+        _remembered[target] = answer
+    return answer
 
 
 def _normalize_any_target(target: bytes) -> NormalizedPath | Rejection:
