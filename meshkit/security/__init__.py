@@ -2,6 +2,7 @@
 
     identity.py     Identity and parse_spiffe_id: spiffe://<td>/ns/<ns>/sa/<sa>, strictly
     csr.py          the sidecar's key and CSR; the CA's check that a CSR asks for one identity
+    keygen.py       `python -m meshkit.security.keygen`: the child that makes a sidecar's key and CSR
     ca.py           CertificateAuthority: root, leaf issuance, root rotation (pure)
     ca_store.py     the CA on disk: load or create, 0600 key file
     cert_fields.py  the fields meshkit reads from a certificate, with the standard library
@@ -11,9 +12,9 @@
                     means renewing now
     errors.py       SecurityError and its subclasses
 
-Only ca.py, ca_store.py and csr.py import `cryptography` (about 10 MB
-resident): the control plane's CA, and a sidecar when it makes its key and
-CSR. The rest is what every sidecar imports.
+Only ca.py, ca_store.py, csr.py and keygen.py import `cryptography` (about
+10 MB resident): the control plane's CA, and the short-lived child that
+makes a sidecar's key and CSR. The rest is what sidecars import.
 
 docs/security.md explains the choices and where they come from.
 """

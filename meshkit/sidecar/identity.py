@@ -1,10 +1,14 @@
 """The sidecar's workload identity: its key, its certificate, the TLS contexts made from them.
 
-At start the sidecar generates an ECDSA P-256 key, builds a CSR for its one
+At start the sidecar gets a new ECDSA P-256 key and a CSR for its one
 identity (spiffe://<trust domain>/ns/<namespace>/sa/<service account>, from
-the bootstrap) and sends it with its node token to `POST /v1/certificates`
-(docs/security.md). The key stays in this process's memory; only the ssl
-module's loader sees it, for the instant `meshkit.security.tls` needs a file.
+the bootstrap) and sends the CSR with its node token to `POST /v1/certificates`
+(docs/security.md). The key and the CSR are made by a short-lived child,
+`python -m meshkit.security.keygen`, and handed over a pipe: only
+`cryptography` makes them, and it would cost every sidecar about 10 MB of
+resident memory for its whole life. The key then stays in this process's
+memory; only the ssl module's loader sees it, for the instant
+`meshkit.security.tls` needs a file.
 
 Renewal follows Istio's agent (meshkit.security.renewal): at half the
 lifetime counted from receipt, ±1% jitter, with a fresh key each time. A
@@ -26,10 +30,7 @@ not ready, refuses TLS connections, and never dials plaintext where mTLS is
 required (fail closed, HARDENING: control plane).
 
 Certificates are read with the standard library (meshkit.security.cert_fields)
-and loaded by Python's ssl. Only making a key and a CSR needs `cryptography`,
-about 10 MB of resident memory: a sidecar loads it when it first asks the
-control plane for a certificate, so a plaintext sidecar, or one with a
-static certificate, never does.
+and loaded by Python's ssl, so no sidecar imports `cryptography`.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import json
 import logging
 import random
 import ssl
+import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -64,6 +66,9 @@ CERTIFICATE_TIMEOUT_S = 10.0
 MAX_SLEEP_S = 30.0
 # Backoff after a failed certificate request: from 0.1 s doubling to this cap.
 RETRY_CAP_S = 10.0
+# Making a key and a CSR takes the child about 0.2 s; this much means it is stuck.
+KEYGEN_TIMEOUT_S = 30.0
+KEYGEN = "meshkit.security.keygen"
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,13 +303,8 @@ class CertificateClient:
 
     async def renew(self) -> Credentials:
         """One certificate request with a fresh key; the result is made current."""
-        # Making a key and a CSR is the one thing only `cryptography` does here;
-        # imported on the first request so sidecars without a CA never load it.
-        from meshkit.security.csr import build_csr, new_private_key, private_key_pem
-
         self.holder.reissue.clear()  # a rotation announced from here on sets it again
-        key = new_private_key()
-        csr = build_csr(self.holder.identity, key).decode("ascii")
+        key_pem, csr = await new_key_and_csr(self.holder.identity)
         body = json.dumps({"node": self.node, "csr": csr}).encode("utf-8")
         status, answer = await call(self.cp, "POST", "/v1/certificates", body, CERTIFICATE_TIMEOUT_S)
         if status != 200:
@@ -318,7 +318,7 @@ class CertificateClient:
         received = datetime.now(timezone.utc)
         renew_at = renewal_time(received, leaf_of(chain).not_after, self.rng)
         previous = self.holder.credentials
-        credentials = self.holder.install(chain, private_key_pem(key), bundle, received, renew_at)
+        credentials = self.holder.install(chain, key_pem, bundle, received, renew_at)
         self.failures = 0
         self.holder.next_attempt = None
         self.first.set()
@@ -333,6 +333,31 @@ class CertificateClient:
             f" (was serial {previous.serial})" if previous is not None else "",
         )
         return credentials
+
+
+async def new_key_and_csr(identity: Identity) -> tuple[bytes, str]:
+    """(key PEM, CSR PEM) from a `python -m meshkit.security.keygen` child; SecurityError when it makes none."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", KEYGEN, identity.uri,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        out, err = await asyncio.wait_for(child.communicate(), KEYGEN_TIMEOUT_S)
+    except asyncio.TimeoutError:
+        raise SecurityError(f"{KEYGEN} made no key in {KEYGEN_TIMEOUT_S:g} s") from None
+    finally:
+        if child.returncode is None:  # timed out, or the sidecar is stopping
+            child.kill()
+    if child.returncode != 0:
+        raise SecurityError(f"{KEYGEN} failed (exit {child.returncode}): {err.decode('utf-8', 'replace').strip()[-300:]}")
+    try:
+        made = json.loads(out)
+        key_pem, csr = made["private_key"], made["csr"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SecurityError(f"{KEYGEN} wrote something other than a key and a CSR: {exc!r}") from None
+    if not isinstance(key_pem, str) or not isinstance(csr, str):
+        raise SecurityError(f"{KEYGEN} wrote something other than a key and a CSR")
+    return key_pem.encode("ascii"), csr
 
 
 def contexts(chain_pem: bytes, key_pem: bytes, bundle_pem: bytes) -> tuple[ssl.SSLContext, ssl.SSLContext]:

@@ -4,8 +4,9 @@ Every sidecar of a lab is its own process, so a module it imports for
 nothing is paid once per pod. `cryptography` alone is about 10 MB resident:
 a plaintext sidecar never touches a certificate, and one with a static
 certificate (the benchmarks' mTLS pair) reads certificates with the
-standard library (meshkit.security.cert_fields) and Python's ssl. Only a
-sidecar that makes its own key and CSR for the control plane's CA loads it.
+standard library (meshkit.security.cert_fields) and Python's ssl, and one
+with a control plane has its key and CSR made by a short-lived child
+(meshkit.security.keygen).
 
 Each check runs in a fresh interpreter, since this one has imported
 everything the other tests use.
@@ -69,6 +70,7 @@ def test_a_plaintext_sidecar_imports_nothing_it_does_not_use() -> None:
 STATIC_MTLS = """
 import asyncio, json, ssl, sys
 from meshkit.sidecar.bootstrap import parse_bootstrap
+from meshkit.sidecar.identity import new_key_and_csr
 from meshkit.sidecar.peer_check import PeerCheck
 from meshkit.sidecar.runtime import Sidecar
 
@@ -101,12 +103,14 @@ async def main():
     described = identity.describe()["certificate"]
     assert accepted and peer.uri == identity.uri, (accepted, peer)
     assert described["root"] == described["trusted_root_ids"][0] is not None, described
+    key_pem, csr = await new_key_and_csr(identity.identity)  # what a sidecar with a control plane does next
+    assert b"PRIVATE KEY" in key_pem and "CERTIFICATE REQUEST" in csr
 
 asyncio.run(main())
 """
 
 
-def test_a_sidecar_with_a_static_certificate_checks_peers_without_cryptography() -> None:
+def test_a_sidecar_installs_a_certificate_checks_a_peer_and_makes_a_key_without_cryptography() -> None:
     now = datetime.now(timezone.utc)
     ca = create_authority(now)
     key, leaf = issue_for(ca, Identity("cluster.local", "default", "sa-client"), now)
