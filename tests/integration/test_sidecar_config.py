@@ -67,7 +67,9 @@ def test_snapshot_is_applied_and_acked_and_traffic_follows(control: StandInContr
     assert not ready(sidecar)
     control.publish(good(echo, 3))
     assert wait_for(lambda: acks(control) == [(3, "ACK")])
-    assert ready(sidecar)
+    # Ready means config applied *and* a certificate held; the key and CSR come
+    # from a short-lived child (meshkit.security.keygen), which may finish after the ACK.
+    assert wait_for(lambda: ready(sidecar))
     with Client(sidecar.outbound) as client:
         assert client.request("GET", "http://echo/x").status == 200
     assert control.acks[0]["node"] == NODE
