@@ -577,16 +577,29 @@ class LocalBackend:
             if proc is not None and not processes.alive(proc):
                 raise LabError(f"{what} of {rec['namespace']}/{rec['instance']} exited: {processes.exit_reason(proc)}")
 
-    @staticmethod
-    def _ready(rec: dict[str, Any], http: httpx.Client) -> bool:
+    def _ready(self, rec: dict[str, Any], http: httpx.Client) -> bool:
+        """The instance's own processes listen on its ports, and its sidecar has a config and a certificate.
+
+        Whether a port answers is asked first, as it is cheap; who answers
+        decides. On a busy machine (another lab starting, say) another program
+        can take one of our ports between `free_port()` and our process's bind
+        and answer there while our process is still starting; ours then exits
+        (port taken), and an instance taken as ready would send its traffic to
+        that other program, or never ACK a config.
+        """
         if not rec["sidecar"]:
-            return accepting(rec["port"], HOST)
-        if not accepting(rec["app_port"], HOST):
+            return accepting(rec["port"], HOST) and self._holds(rec, "app_proc", {rec["port"]})
+        if not accepting(rec["app_port"], HOST) or not self._holds(rec, "app_proc", {rec["app_port"]}):
+            return False
+        if not self._holds(rec, "sidecar_proc", {rec["port"], rec["outbound"], rec["admin"]}):
             return False
         try:
             return http.get(f"http://{HOST}:{rec['admin']}/ready").status_code == 200
         except httpx.HTTPError:
             return False
+
+    def _holds(self, rec: dict[str, Any], key: str, ports: set[int]) -> bool:
+        return ports <= processes.listening_ports(self._proc(rec.get(key)))
 
 
 def local_backend(home: Path) -> LocalBackend:

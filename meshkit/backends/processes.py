@@ -108,6 +108,23 @@ def alive(record: ProcessRecord | None) -> bool:
     return record is not None and _process(record) is not None
 
 
+def listening_ports(record: ProcessRecord | None) -> set[int]:
+    """The TCP ports the process listens on itself (none once it is gone).
+
+    A port that answers is not proof that our process answers on it: another
+    program can take a port between `free_port()` and our process's bind.
+    """
+    proc = None if record is None else _process(record)
+    if proc is None:
+        return set()
+    try:
+        # net_connections since psutil 6; connections before (pyproject allows 5.9).
+        sockets = proc.net_connections(kind="tcp") if hasattr(proc, "net_connections") else proc.connections(kind="tcp")
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return set()
+    return {sock.laddr.port for sock in sockets if sock.status == psutil.CONN_LISTEN and sock.laddr}
+
+
 def stop(record: ProcessRecord | None, grace_s: float = 3.0) -> None:
     """SIGTERM, wait up to `grace_s`, then SIGKILL. Safe on dead records."""
     if record is None:
