@@ -89,7 +89,7 @@ def load_at(rev: str, name: str) -> types.ModuleType:
 
 
 def close_delimited(method: bytes, status: int, response: Any) -> bool:
-    """The sidecar's own last step of relaying a response head (exchange.py's _close_delimited)."""
+    """The sidecar's own last step of relaying a response head (exchange.py's _close_delimited, kept here as the 'before' of relay_response_head)."""
     if method == b"HEAD" or status < 200 or status in (204, 304):
         return False
     return bool(response.content_length is None and not response.chunked)

@@ -55,6 +55,7 @@ from typing import cast, Protocol, TYPE_CHECKING
 
 from httptools import HttpParserError, HttpParserUpgrade, HttpResponseParser
 
+from meshkit.core.limits import ADMITTED, admit_waiting
 from meshkit.security.errors import PeerRefused
 from meshkit.security.identity import Identity
 from meshkit.security.tls import verified_peer
@@ -393,7 +394,7 @@ class Pool:
         if limit is None:
             self.connect(exchange, exchange.attempt)
             return True
-        if limit.pending >= limit.max_pending:
+        if admit_waiting(limit.pending, limit.max_pending) is not ADMITTED:
             return False
         limit.pending += 1
         exchange.waiting = limit
