@@ -12,6 +12,7 @@ what the sidecar wrote, answers with bytes, or resets the connection.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -245,3 +246,16 @@ async def settle(rounds: int = 5) -> None:
     """Let callbacks and connect tasks scheduled so far run."""
     for _ in range(rounds):
         await asyncio.sleep(0)
+
+
+# The host every test's echo service answers as, and a plain request to it.
+ECHO = b"echo.default.svc.cluster.local"
+GET = b"GET / HTTP/1.1\r\nhost: %s\r\n\r\n" % ECHO
+
+
+async def until(condition: Callable[[], bool], within_s: float = 2.0) -> None:
+    """Wait until `condition` holds: backoffs and timeouts here are real timers of a few tens of ms."""
+    deadline = time.monotonic() + within_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.002)

@@ -38,9 +38,8 @@ from meshkit.sidecar.exchange import (
     RequestBody,
     Slots,
 )
-from tests.unit.sidecar_memory import Upstreams, connect, endpoint, run, settle, sidecar, snapshot
+from tests.unit.sidecar_memory import ECHO, Upstreams, connect, endpoint, run, settle, sidecar, snapshot
 
-ECHO = b"echo.default.svc.cluster.local"
 
 
 def a_head() -> RequestHead:

@@ -12,21 +12,10 @@ and test_sidecar_traffic.py.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 
-from tests.unit.sidecar_memory import Upstreams, connect, endpoint, run, settle, sidecar, snapshot
-
-ECHO = b"echo.default.svc.cluster.local"
-GET = b"GET / HTTP/1.1\r\nhost: %s\r\n\r\n" % ECHO
+from tests.unit.sidecar_memory import ECHO, GET, until, Upstreams, connect, endpoint, run, settle, sidecar, snapshot
 
 
-async def until(condition: Callable[[], bool], within_s: float = 1.0) -> None:
-    """Wait (a backoff is a real timer, at most a few tens of ms here) until `condition` holds."""
-    deadline = time.monotonic() + within_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.002)
 
 
 def retries(policy: str) -> str:

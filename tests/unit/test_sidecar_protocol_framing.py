@@ -10,9 +10,8 @@ test_http1_hardening.py; here each costs no process and no socket.
 from __future__ import annotations
 
 
-from tests.unit.sidecar_memory import Upstreams, connect, endpoint, run, settle, sidecar, snapshot
+from tests.unit.sidecar_memory import ECHO, Upstreams, connect, endpoint, run, settle, sidecar, snapshot
 
-ECHO = b"echo.default.svc.cluster.local"
 
 
 def test_a_content_length_request_goes_up_and_its_answer_comes_back() -> None:

@@ -10,24 +10,12 @@ tests/integration/test_traffic_resilience.py and test_sidecar_traffic.py.
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
 
 from meshkit.sidecar.downstream import DownstreamProtocol
-from tests.unit.sidecar_memory import Upstreams, connect, endpoint, run, settle, sidecar, snapshot
+from tests.unit.sidecar_memory import ECHO, GET, until, Upstreams, connect, endpoint, run, settle, sidecar, snapshot
 
-ECHO = b"echo.default.svc.cluster.local"
-GET = b"GET / HTTP/1.1\r\nhost: %s\r\n\r\n" % ECHO
 FLAGS = b"x-meshkit-response-flags: "
 
-
-async def until(condition: Callable[[], bool], within_s: float = 2.0) -> None:
-    """Wait (timeouts here are real timers of a few tens of ms) until `condition` holds."""
-    deadline = time.monotonic() + within_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.002)
 
 
 def route(extra: str) -> str:
