@@ -12,7 +12,8 @@ Every kind has the same envelope:
 
 VirtualService spec:
 
-    {"hosts": ["reviews.default.svc.cluster.local"],
+    {"hosts": ["reviews.default.svc.cluster.local"],     # wildcards ("*", "*.example.com") kept as written
+     "gateways": ["mesh" | "namespace/name"],            # ["mesh"] when the VirtualService names none
      "http": [{
         "name": str | None,
         "match": [{"name": str | None,
@@ -20,7 +21,8 @@ VirtualService spec:
                    "headers": {name: SM}, "without_headers": {name: SM},
                    "query_params": {name: SM},
                    "ignore_uri_case": bool, "port": int | None,
-                   "source_labels": {label: value}}],     # [] matches every request
+                   "source_labels": {label: value},
+                   "gateways": ["mesh" | "namespace/name"]}],  # [] the rule's gateways; [] matches every request
         "route": [{"destination": DEST, "weight": int, "headers": HEADERS}],
         "rewrite": {"uri": str} | None,
         "timeout": float | None,                         # None: no timeout (Istio's default)
@@ -123,6 +125,8 @@ AuthorizationPolicy spec:
   ("*"). An ALLOW policy with no rules matches nothing, so it denies every
   request to its workloads (Istio's "allow-nothing").
 
+Gateway spec: meshkit.config.gateway.canonical_gateway's docstring.
+
 LocalRateLimit spec:
 
     {"selector": {label: value} | None,
@@ -141,6 +145,7 @@ from meshkit.config.destination_rule import (
     OutlierDetection,
     TrafficPolicy,
 )
+from meshkit.config.gateway import Gateway, canonical_gateway, qualified_gateways
 from meshkit.config.hosts import fqdn
 from meshkit.config.rate_limit import LocalRateLimit
 from meshkit.config.schema import Percent, Resource, WorkloadSelector
@@ -187,6 +192,8 @@ def canonical(resource: Resource) -> dict[str, Any]:
             "action": resource.spec.action,
             "rules": [_rule(rule) for rule in resource.spec.rules],
         }
+    elif isinstance(resource, Gateway):
+        spec = canonical_gateway(resource)
     elif isinstance(resource, LocalRateLimit):
         bucket = resource.spec.token_bucket
         spec = {
@@ -221,7 +228,8 @@ def default_traffic_policy() -> dict[str, Any]:
 def _virtual_service(vs: VirtualService) -> dict[str, Any]:
     namespace = vs.namespace
     return {
-        "hosts": [fqdn(host, namespace) for host in vs.spec.hosts],
+        "hosts": [host if host.startswith("*") else fqdn(host, namespace) for host in vs.spec.hosts],
+        "gateways": qualified_gateways(vs.spec.gateways, namespace),
         "http": [_http_route(route, namespace) for route in vs.spec.http],
     }
 
@@ -230,7 +238,7 @@ def _http_route(route: HTTPRoute, namespace: str) -> dict[str, Any]:
     single = len(route.route) == 1
     return {
         "name": route.name,
-        "match": [_match(match) for match in route.match],
+        "match": [_match(match, namespace) for match in route.match],
         "route": [
             {
                 "destination": _destination(target.destination, namespace),
@@ -249,7 +257,7 @@ def _http_route(route: HTTPRoute, namespace: str) -> dict[str, Any]:
     }
 
 
-def _match(match: HTTPMatchRequest) -> dict[str, Any]:
+def _match(match: HTTPMatchRequest, namespace: str) -> dict[str, Any]:
     return {
         "name": match.name,
         "uri": _string_match(match.uri) if match.uri else None,
@@ -260,6 +268,7 @@ def _match(match: HTTPMatchRequest) -> dict[str, Any]:
         "ignore_uri_case": bool(match.ignore_uri_case),
         "port": match.port,
         "source_labels": dict(match.source_labels),
+        "gateways": qualified_gateways(match.gateways, namespace) if match.gateways else [],
     }
 
 
