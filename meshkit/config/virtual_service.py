@@ -199,6 +199,7 @@ class HTTPRoute(IstioModel):
         "delegate": "delegated VirtualServices are not supported; put the routes in this VirtualService",
         "mirrors": "only a single mirror is supported; use mirror and mirrorPercentage",
         "mirrorPercent": "Istio deprecated this integer field; write mirrorPercentage: {value: N}",
+        "mirror_percent": "Istio deprecated this integer field; write mirrorPercentage: {value: N}",
         "corsPolicy": "CORS is not implemented in meshkit's proxy",
     }
 
