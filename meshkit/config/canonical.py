@@ -116,10 +116,12 @@ AuthorizationPolicy spec:
     {"selector": {label: value} | None,
      "action": "ALLOW" | "DENY" | "AUDIT",
      "rules": [{"from": [{"principals": [str], "not_principals": [str],
-                          "namespaces": [str], "not_namespaces": [str]}],
+                          "namespaces": [str], "not_namespaces": [str],
+                          "service_accounts": ["namespace/name"], "not_service_accounts": ["namespace/name"]}],
                 "to": [{"hosts": [str], "not_hosts": [str], "ports": [int], "not_ports": [int],
                         "methods": [str], "not_methods": [str], "paths": [str], "not_paths": [str]}],
-                "when": [{"key": str, "values": [str], "not_values": [str]}]}]}
+                "when": [{"key": str, "values": [str], "not_values": [str]}]}],
+     "dry_run": bool}                          # istio.io/dry-run: "true": evaluated, reported, never enforced
 
   Strings match exactly, by prefix ("abc*"), suffix ("*abc") or presence
   ("*"). An ALLOW policy with no rules matches nothing, so it denies every
@@ -190,7 +192,8 @@ def canonical(resource: Resource) -> dict[str, Any]:
         spec = {
             "selector": _selector(resource.spec.selector),
             "action": resource.spec.action,
-            "rules": [_rule(rule) for rule in resource.spec.rules],
+            "rules": [_rule(rule, resource.namespace) for rule in resource.spec.rules],
+            "dry_run": resource.dry_run,
         }
     elif isinstance(resource, Gateway):
         spec = canonical_gateway(resource)
@@ -421,9 +424,9 @@ def _selector(selector: WorkloadSelector | None) -> dict[str, str] | None:
     return dict(selector.match_labels) if selector is not None and selector.match_labels else None
 
 
-def _rule(rule: Rule) -> dict[str, Any]:
+def _rule(rule: Rule, namespace: str) -> dict[str, Any]:
     return {
-        "from": [_source(item.source) for item in rule.from_],
+        "from": [_source(item.source, namespace) for item in rule.from_],
         "to": [_operation(item.operation) for item in rule.to],
         "when": [
             {"key": condition.key, "values": list(condition.values), "not_values": list(condition.not_values)}
@@ -432,13 +435,20 @@ def _rule(rule: Rule) -> dict[str, Any]:
     }
 
 
-def _source(source: Source) -> dict[str, list[str]]:
+def _source(source: Source, namespace: str) -> dict[str, list[str]]:
     return {
         "principals": list(source.principals),
         "not_principals": list(source.not_principals),
         "namespaces": list(source.namespaces),
         "not_namespaces": list(source.not_namespaces),
+        "service_accounts": [_service_account(account, namespace) for account in source.service_accounts],
+        "not_service_accounts": [_service_account(account, namespace) for account in source.not_service_accounts],
     }
+
+
+def _service_account(account: str, namespace: str) -> str:
+    """NAMESPACE/NAME; a bare NAME is in the policy's namespace, as istiod reads it."""
+    return account if "/" in account else f"{namespace}/{account}"
 
 
 def _operation(operation: Operation) -> dict[str, list[Any]]:

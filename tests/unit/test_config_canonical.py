@@ -164,12 +164,13 @@ def test_security_kinds() -> None:
     assert one(FIXTURES / "peer-authentication-mesh-strict.yaml")["spec"] == {
         "selector": None, "mtls": {"mode": "STRICT"}}
     assert one(FIXTURES / "authorization-policy-allow-nothing.yaml")["spec"] == {
-        "selector": None, "action": "ALLOW", "rules": []}
+        "selector": None, "action": "ALLOW", "rules": [], "dry_run": False}
     viewer = one(FIXTURES / "authorization-policy-reviews-viewer.yaml")["spec"]
     assert viewer["selector"] == {"app": "reviews"}
     (rule,) = viewer["rules"]
     assert rule["from"] == [{"principals": ["cluster.local/ns/default/sa/bookinfo-productpage"],
-                             "not_principals": [], "namespaces": [], "not_namespaces": []}]
+                             "not_principals": [], "namespaces": [], "not_namespaces": [],
+                             "service_accounts": [], "not_service_accounts": []}]
     assert rule["to"][0]["methods"] == ["GET"] and rule["when"] == []
 
 
