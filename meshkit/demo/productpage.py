@@ -46,6 +46,9 @@ _API_TEMPLATES = (
     ("ratings", "/api/v1/products/{id}/ratings"),
 )
 
+OWN_PATHS = ("/api/v1/products[/{id}[/reviews|/ratings]]", "/login (POST)", "/logout", "/static/...")
+"""productpage's own routes, as its 404 lists them beside the spec's paths."""
+
 
 @dataclass(frozen=True)
 class Route:

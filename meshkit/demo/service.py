@@ -22,7 +22,7 @@ from meshkit.demo.latency import fit_lognormal
 from meshkit.demo.outbound import Downstream
 from meshkit.demo.paths import match_path
 from meshkit.demo.productpage import (
-    LOGIN_BODY_LIMIT, Answer, Route, api_answer, json_answer, login_answer, logout_answer, method_answer,
+    LOGIN_BODY_LIMIT, OWN_PATHS, Answer, Route, api_answer, json_answer, login_answer, logout_answer, method_answer,
     page_answer, page_calls, productpage_route, route_calls, static_answer,
 )
 from meshkit.demo.roles import compose, outgoing_headers
@@ -116,7 +116,8 @@ class DemoService:
         route = productpage_route(path) if self.spec.role == "productpage" else None
         product_id = match_path(self.spec.paths, path) if route is None else route.product_id
         if product_id is None:
-            served = ", ".join(self.spec.paths)
+            own = OWN_PATHS if self.spec.role == "productpage" else ()
+            served = ", ".join((*self.spec.paths, *own))
             await _send_json(send, 404, {**self._identity(),
                                          "error": f"{self.spec.service} has no path {path}; it serves {served}"})
             return

@@ -502,6 +502,7 @@ def test_productpage_api_answers_as_bookinfo(launch, tmp_path: Path) -> None:
     ratings = _get(url + "/api/v1/products/0/ratings")
     page = _get(url + "/productpage")
     static = _get(url + "/static/tailwind/tailwind.css")
+    unknown = _get(url + "/api/v2/products")
     apps["ratings-v1"].proc.kill()
     apps["ratings-v1"].proc.wait(timeout=10)
     no_ratings = _get(url + "/api/v1/products/0/ratings")
@@ -512,5 +513,6 @@ def test_productpage_api_answers_as_bookinfo(launch, tmp_path: Path) -> None:
     assert ratings.json()["ratings"] == {"Reviewer1": 5, "Reviewer2": 4}
     assert [c["service"] for c in page.json()["calls"]] == ["details", "reviews"]
     assert static.status_code == 404
+    assert unknown.status_code == 404 and "/productpage, /, /api/v1/products[" in unknown.json()["error"]
     assert no_ratings.status_code == 500
     assert no_ratings.json() == {"error": "Sorry, product ratings are currently unavailable for this book."}

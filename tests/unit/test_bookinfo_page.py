@@ -217,7 +217,8 @@ def test_api_answers_as_bookinfo_does() -> None:
     assert json.loads(details.body) == _details().body and details.status == 200
     assert (failed.status, json.loads(failed.body)) == (503, {"error": REVIEWS_UNAVAILABLE})
     assert (timed_out.status, json.loads(timed_out.body)) == (500, {"error": PRODUCT_RATINGS_UNAVAILABLE})
-    assert missing.status == 404 and "makes no call to ratings (its calls: details)" in json.loads(missing.body)["error"]
+    assert missing.status == 404
+    assert "makes no call to ratings (its calls: details)" in json.loads(missing.body)["error"]
 
 
 def test_login_sets_the_cookie_productpage_reads_and_logout_clears_it() -> None:
@@ -229,7 +230,8 @@ def test_login_sets_the_cookie_productpage_reads_and_logout_clears_it() -> None:
     assert cookie.startswith("user=jason;") and "Path=/" in cookie and "HttpOnly" in cookie
     assert end_user_from_cookie([("cookie", cookie.split(";", 1)[0])]) == "jason"
     out = dict(logout_answer().headers)
-    assert out["location"] == "productpage" and out["set-cookie"].startswith("user=;") and "Max-Age=0" in out["set-cookie"]
+    assert out["location"] == "productpage"
+    assert out["set-cookie"].startswith("user=;") and "Max-Age=0" in out["set-cookie"]
 
 
 @pytest.mark.parametrize(("body", "content_type"), [
