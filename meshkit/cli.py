@@ -93,6 +93,10 @@ def cmd_deploy(args: argparse.Namespace) -> None:
     _print_table(frame)
 
 
+def cmd_ingress(args: argparse.Namespace) -> None:
+    print(_lab(args).ingress_url())
+
+
 def cmd_inject(args: argparse.Namespace, enabled: bool = True) -> None:
     status = StatusLine()
     lab = _lab(args, status)
@@ -394,6 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rotate-root", action="store_true",
                    help="first replace the mesh's root CA, with traffic flowing (docs/security.md)")
     p.set_defaults(func=cmd_certs)
+
+    p = sub.add_parser("ingress", help="the ingress gateway's URL (open it + /productpage in a browser)")
+    p.set_defaults(func=cmd_ingress)
 
     p = sub.add_parser("deploy", help="deploy a demo app (bookinfo, shop)")
     p.add_argument("app", nargs="?", default="bookinfo")
