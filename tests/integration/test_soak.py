@@ -20,7 +20,9 @@ try:
 finally:
     sys.path.remove(str(BENCH))
 
-pytestmark = pytest.mark.slow
+# The suite's 300 s timeout (pyproject.toml) would stop it halfway: the lab's start, the
+# load, the wait for descriptors after it, with room for a slow machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(int(soak.DURATION_S + soak.FD_SETTLE_S + 300))]
 
 
 def test_ten_minutes_of_churn_leak_neither_memory_nor_descriptors_nor_telemetry(tmp_path: Path) -> None:
