@@ -104,3 +104,19 @@ def test_strict_mtls_in_the_mesh_still_lets_the_gateway_in(lab: Lab, browser: ht
             httpx.get(f"http://{address}/productpage", timeout=10.0, trust_env=False)
     finally:
         lab.delete("PeerAuthentication", "default", "istio-system")
+
+
+def test_an_authorization_policy_can_admit_the_gateway_by_its_identity(lab: Lab, browser: httpx.Client) -> None:
+    lab.apply({
+        "apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+        "metadata": {"name": "productpage-from-ingress", "namespace": "default"},
+        "spec": {"selector": {"matchLabels": {"app": "productpage"}}, "action": "ALLOW", "rules": [{"from": [{"source": {
+            "principals": ["cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"]}}]}]},
+    })
+    try:
+        lab.inject("curl")
+        assert browser.get("/productpage", headers=JSON).status_code == 200
+        inside = lab.call("productpage", "/productpage")
+        assert inside.status == 403 and inside.flags == "RBAC"
+    finally:
+        lab.delete("AuthorizationPolicy", "productpage-from-ingress")
