@@ -9,6 +9,7 @@ only when MESHKIT_DEBUG=1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -19,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from meshkit.errors import LabError, MeshkitError
+from meshkit.errors import LabError, MeshkitError, UnknownWorkload
 from meshkit.lab import Lab
 from meshkit.loadgen import summary
 from meshkit.progress import StatusLine
@@ -68,6 +69,8 @@ def cmd_status(args: argparse.Namespace) -> None:
     _print_table(lab.workloads())
     print("\nservices (open a URL in a browser or with curl on this machine: a client outside the mesh):")
     _print_table(lab.services()[["namespace", "service", "versions", "endpoints", "url"]])
+    with contextlib.suppress(UnknownWorkload):
+        print(f"\ningress gateway (outside the mesh, through the Gateways you apply): {lab.ingress_url()}")
     print("\nsidecars:")
     _print_table(lab.proxy_status())
     resources = lab.resources(sample=args.sample)

@@ -441,7 +441,7 @@ class Lab:
         """The lab's config: a table of resources, or one resource (a dict) when `name` is given.
 
         `kind` is a kind name, case-insensitive, or a short name as kubectl
-        knows it (vs, dr, pa, ap)."""
+        knows it (vs, dr, pa, ap, gw)."""
         wanted = _kind(kind) if kind else None
         found = [
             r for r in self._control().resources()
@@ -1081,6 +1081,7 @@ KIND_NAMES = {
     "dr": "DestinationRule",
     "pa": "PeerAuthentication",
     "ap": "AuthorizationPolicy",
+    "gw": "Gateway",
 }
 
 
@@ -1092,7 +1093,7 @@ def _kind(name: str) -> str:
     for kind in config.KINDS:
         if kind.lower() in (name.lower(), lowered):
             return kind
-    raise UnknownWorkload(f"unknown kind {name!r}: known kinds are {', '.join(sorted(config.KINDS))} (short: vs, dr, pa, ap)")
+    raise UnknownWorkload(f"unknown kind {name!r}: known kinds are {', '.join(sorted(config.KINDS))} (short: vs, dr, pa, ap, gw)")
 
 
 def _group(views: list[InstanceView]) -> dict[tuple[str, str], list[InstanceView]]:

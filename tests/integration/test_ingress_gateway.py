@@ -9,6 +9,8 @@ identity, so telemetry names it as the source.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,6 +48,10 @@ def browser(lab: Lab) -> Iterator[httpx.Client]:
 def test_the_ingress_url_is_a_loopback_port_and_the_gateway_is_istios(lab: Lab) -> None:
     url = lab.ingress_url()
     assert url.startswith("http://127.0.0.1:")
+    printed = subprocess.run([sys.executable, "-m", "meshkit.cli", "--home", str(lab.state_dir), "ingress"],
+                             capture_output=True, text=True, timeout=60, check=True)
+    assert printed.stdout.strip() == url
+    assert list(lab.get("gw").name) == ["bookinfo-gateway"]
     status = lab.proxy_status().set_index("node")
     assert status.loc["istio-system/istio-ingressgateway-0", "status"] == "SYNCED"
     certificate = lab.certificates().set_index("workload").loc["istio-ingressgateway"]
