@@ -84,6 +84,8 @@ def test_telemetry_names_the_gateway_as_the_source(lab: Lab, browser: httpx.Clie
     edges = lab.topology()
     edge = edges[(edges["source"] == "istio-ingressgateway") & (edges["destination"] == "productpage.default.svc.cluster.local")]
     assert len(edge) == 1 and edge["mtls_share"].iloc[0] == 1.0
+    traces = lab.traces()
+    assert traces["root"].str.startswith("istio-ingressgateway -> productpage").any(), traces
 
 
 def test_a_50_50_reviews_split_seen_through_the_gateway(lab: Lab, browser: httpx.Client) -> None:
