@@ -230,7 +230,8 @@ class Lab:
         if self._gateway_view() is None:
             self._backend.deploy(CUSTOM_APP, [INGRESS_GATEWAY], GATEWAY_NAMESPACE, True, self.progress)
         view = self._gateway_view()
-        assert view is not None
+        if view is None:
+            raise LabError("the ingress gateway did not start; see lab.logs('istio-system/istio-ingressgateway', proxy=True)")
         return pd.DataFrame([{
             "namespace": view.namespace, "workload": view.workload, "instance": view.instance,
             "ready": view.running, "url": self.ingress_url(),
@@ -984,7 +985,7 @@ class Lab:
         return sorted({v.app for v in self._backend.instances() if v.app != CLIENT_APP})
 
     def _select(self, target: str | None) -> list[InstanceView]:
-        views = self._proxies() if target is not None and target.split("/")[0] in (GATEWAY_NAMESPACE, INGRESS_GATEWAY.name) else self._backend.instances()
+        views = self._proxies()  # the gateway too, for config_dump and logs; injection leaves it as it is
         if target is None:
             target = self.namespace
         if "/" in target:
