@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from meshkit.sidecar.sniffing import TLS_HANDSHAKE
-from tests.fuzz.http1 import INCOMPLETE, REJECTED, Entry, Message, corpus, inbound_refuses, keep_failure, meshkit_reading, mutated
+from tests.fuzz.http1 import INCOMPLETE, REJECTED, Entry, Message, corpus, framed_requests, inbound_refuses, keep_failure, meshkit_reading, mutated
 from tests.integration.sidecar_fixtures import (
     EchoServer,
     SidecarProcess,
@@ -219,7 +219,7 @@ def test_entry_is_answered_as_the_parser_reads_it(sidecar: SidecarProcess, echo:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(data=mutated(ENTRIES), listener=st.sampled_from(LISTENERS))
+@given(data=mutated(ENTRIES) | framed_requests(), listener=st.sampled_from(LISTENERS))
 def test_mutated_entries_are_answered_as_the_parser_reads_them(sidecar: SidecarProcess, echo: EchoServer, data: bytes, listener: str) -> None:
     """The corpus mutated as the unit fuzz tests mutate it, on real listeners; a failure joins the corpus."""
     problem = check_replay(sidecar, echo, data, listener)

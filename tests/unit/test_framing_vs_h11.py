@@ -29,6 +29,7 @@ from tests.fuzz.http1 import (
     forwarded,
     h11_reading,
     keep_failure,
+    framed_requests,
     meshkit_reading,
     mutated,
 )
@@ -244,36 +245,6 @@ def test_the_reading_does_not_depend_on_how_the_bytes_arrive(data: bytes, cuts: 
         keep_failure(data)
     assert pieces.verdict() == whole.verdict(), f"cut at {points}"
     assert 500 not in (whole.status, pieces.status), "an exception in a parser callback"
-
-
-# Request heads from the fields that decide framing, each there or not, once or twice, on HTTP/1.0
-# and 1.1: random bytes rarely produce a head without Host but with one framing field.
-FIELDS = [
-    b"Host: echo\r\n",
-    b"Content-Length: 5\r\n",
-    b"Content-Length: 0\r\n",
-    b"Transfer-Encoding: chunked\r\n",
-    b"Transfer-Encoding: identity\r\n",
-    b"Connection: keep-alive\r\n",
-    b"Connection: close\r\n",
-    b"Connection: x-a\r\n",
-    b"Expect: 100-continue\r\n",
-    b"X-A: 1\r\n",
-    b"Upgrade: websocket\r\n",
-]
-BODIES = [b"", b"hello", b"5\r\nhello\r\n0\r\n\r\n", b"0\r\n\r\n", b"GET /smuggled HTTP/1.1\r\nHost: echo\r\n\r\n"]
-
-
-@st.composite
-def framed_requests(draw: st.DrawFn) -> bytes:
-    """One to three requests whose heads combine the framing fields at random."""
-    parts = []
-    for _ in range(draw(st.integers(1, 3))):
-        method = draw(st.sampled_from([b"GET", b"POST", b"OPTIONS"]))
-        version = draw(st.sampled_from([b"1.0", b"1.1"]))
-        fields = draw(st.lists(st.sampled_from(FIELDS), max_size=5))
-        parts.append(b"%s /f HTTP/%s\r\n%s\r\n%s" % (method, version, b"".join(fields), draw(st.sampled_from(BODIES))))
-    return b"".join(parts)
 
 
 @FUZZ
