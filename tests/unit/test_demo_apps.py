@@ -31,8 +31,10 @@ def test_bookinfo_has_istios_workloads_versions_and_service_accounts() -> None:
 
 def test_productpage_calls_details_then_reviews_with_bookinfos_timeouts() -> None:
     productpage = _by_name("bookinfo")["productpage-v1"]
+    # ratings only for its API route /api/v1/products/<id>/ratings; the page calls details and reviews.
     assert productpage.calls == (Call("details", "/details/{id}", timeout_s=3.0, retries=0),
-                                 Call("reviews", "/reviews/{id}", timeout_s=3.0, retries=1))
+                                 Call("reviews", "/reviews/{id}", timeout_s=3.0, retries=1),
+                                 Call("ratings", "/ratings/{id}", timeout_s=3.0, retries=0))
     assert productpage.concurrent_calls is False
     assert set(productpage.paths) == {"/productpage", "/"}
 
