@@ -123,6 +123,11 @@ AuthorizationPolicy spec:
   ("*"). An ALLOW policy with no rules matches nothing, so it denies every
   request to its workloads (Istio's "allow-nothing").
 
+HTTPRoute (gateway.networking.k8s.io): the canonical form of the
+VirtualService that routes the same way (kind "VirtualService", the route's
+namespace and name; meshkit/config/gateway_translation.py), so sidecars
+route it without knowing the Gateway API.
+
 LocalRateLimit spec:
 
     {"selector": {label: value} | None,
@@ -141,6 +146,8 @@ from meshkit.config.destination_rule import (
     OutlierDetection,
     TrafficPolicy,
 )
+from meshkit.config.gateway_api import GatewayHTTPRoute
+from meshkit.config.gateway_translation import to_virtual_service
 from meshkit.config.hosts import fqdn
 from meshkit.config.rate_limit import LocalRateLimit
 from meshkit.config.schema import Percent, Resource, WorkloadSelector
@@ -174,6 +181,8 @@ _LOAD_BALANCER_NAMES = {"LEAST_CONN": "LEAST_REQUEST", "UNSPECIFIED": DEFAULT_LO
 
 def canonical(resource: Resource) -> dict[str, Any]:
     """The JSON-ready form of a checked resource (shape in this module's docstring)."""
+    if isinstance(resource, GatewayHTTPRoute):
+        return canonical(to_virtual_service(resource))
     if isinstance(resource, VirtualService):
         spec = _virtual_service(resource)
     elif isinstance(resource, DestinationRule):

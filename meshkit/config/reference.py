@@ -40,9 +40,9 @@ def reference() -> str:
             if model not in done:
                 done.add(model)
                 lines += _model_section(model, model.__name__)
-    lines += ["## Istio kinds meshkit does not read", "", "| Kind | Error |", "| --- | --- |"]
-    for kind, why in UNSUPPORTED_KINDS.items():
-        lines.append(f"| {kind} | `{kind} is not supported in meshkit: {why}` |")
+    lines += ["## Kinds meshkit does not read", "", "| Kind (API group) | Error |", "| --- | --- |"]
+    for (group, kind), why in UNSUPPORTED_KINDS.items():
+        lines.append(f"| {kind} ({group}) | `{kind} is not supported in meshkit: {why}` |")
     return "\n".join(lines) + "\n"
 
 

@@ -50,16 +50,25 @@ def virtual_service_problems(vs: VirtualService) -> Iterator[Problem]:
         if problem := host_problem(host):
             yield Problem(("spec", "hosts", i), problem)
     for i, gateway in enumerate(spec.gateways):
-        if gateway != "mesh":
-            yield Problem(
-                ("spec", "gateways", i),
-                f"gateway {gateway!r} is not supported in meshkit: only mesh (the sidecars) is; "
-                "remove gateways or write [mesh]",
-            )
+        if problem := gateway_problem(gateway):
+            yield Problem(("spec", "gateways", i), problem)
     if not spec.http:
         yield Problem(("spec", "http"), "a VirtualService needs at least one http route")
     for i, route in enumerate(spec.http):
         yield from _http_route_problems(route, ("spec", "http", i))
+
+
+def gateway_problem(gateway: str) -> str | None:
+    """Why a route cannot bind to `gateway` (mesh, or namespace/name), or None.
+
+    An HTTPRoute attached to a Gateway binds the same way (gateway_rules.py).
+    """
+    if gateway == "mesh":
+        return None
+    return (
+        f"gateway {gateway!r} is not supported in meshkit: only mesh (the sidecars) is; "
+        "remove gateways or write [mesh]"
+    )
 
 
 def _http_route_problems(route: HTTPRoute, at: Path) -> Iterator[Problem]:

@@ -19,16 +19,19 @@ from meshkit.control.store import State
 
 
 def config_context(state: State) -> ConfigContext:
-    """Known services (with their workloads' labels) and the stored DestinationRules."""
+    """Known services (with their workloads' labels and their ports) and the stored DestinationRules."""
     services: dict[str, list[dict[str, str]]] = {}
+    ports: dict[str, int] = {}
     for record in state.instances.values():
         if record["service"] is None:
             continue
-        labels = services.setdefault(service_host(record["service"], record["namespace"]), [])
+        host = service_host(record["service"], record["namespace"])
+        labels = services.setdefault(host, [])
         if record["labels"] not in labels:
             labels.append(dict(record["labels"]))
+        ports[host] = record["service_port"]
     rules = [parse(obj) for obj in state.resources.values() if obj.get("kind") == "DestinationRule"]
-    return ConfigContext(services, tuple(r for r in rules if isinstance(r, DestinationRule)))
+    return ConfigContext(services, tuple(r for r in rules if isinstance(r, DestinationRule)), ports)
 
 
 def validate_resource(state: State, obj: dict[str, Any]) -> list[str]:

@@ -51,8 +51,8 @@ def test_every_kind_and_refused_kind_is_documented() -> None:
         assert f"## {kind}" in DOCS
         for version in cls.API_VERSIONS:
             assert version in DOCS
-    for kind in UNSUPPORTED_KINDS:
-        assert f"| {kind} |" in DOCS
+    for group, kind in UNSUPPORTED_KINDS:
+        assert f"| {kind} ({group}) |" in DOCS
 
 
 def test_the_docs_say_istio_has_no_local_rate_limit_resource() -> None:
