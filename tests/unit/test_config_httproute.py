@@ -112,6 +112,12 @@ TRANSLATIONS = [
         id="most specific first: Exact, longest prefix, then headers; header names lowercased, first one counts",
     ),
     pytest.param(
+        route({"name": "regex", "matches": [{"path": {"type": "RegularExpression", "value": "/r/[0-9]+"}}], **V1},
+              {"name": "all", **V1}),
+        {"hosts": [REVIEWS], "http": [http("all", {"prefix": "/"}), http("regex", {"regex": "/r/[0-9]+"})]},
+        id="a RegularExpression path ranks below every PathPrefix, / included, as istiod ranks it",
+    ),
+    pytest.param(
         route({"matches": [{"method": "POST", "queryParams": [{"name": "v", "value": "2"},
                                                             {"type": "RegularExpression", "name": "q", "value": "a.*"}],
                             "headers": [{"type": "RegularExpression", "name": "x-team", "value": "red|blue"}]}],
