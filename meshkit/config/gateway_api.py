@@ -245,7 +245,10 @@ class HTTPRouteRule(IstioModel):
     )
     filters: list[HTTPRouteFilter] = Field(default_factory=list, description="Header edits and path rewrites.")
     backend_refs: list[HTTPBackendRef] = Field(
-        default_factory=list, description="Services and their weights; at least one with a weight above 0."
+        default_factory=list,
+        max_length=16,
+        description="Services and their weights (at most 16, as in the Gateway API); at least one with a weight "
+        "above 0.",
     )
     timeouts: HTTPRouteTimeouts | None = Field(default=None, description="Request timeouts.")
 

@@ -258,6 +258,8 @@ REFUSALS = [
     (edit("spec.rules.0.backendRefs.0.weight", 0), "spec.rules[0].backendRefs", "a rule needs a backendRef"),
     (edit("spec.rules.0.backendRefs.0.port", None), "spec.rules[0].backendRefs[0].port", "names its port"),
     (edit("spec.rules.0.backendRefs.0.weight", 1_000_001), "spec.rules[0].backendRefs[0].weight", "at most 1000000"),
+    (edit("spec.rules.0.backendRefs", [backend("reviews-v1")] * 17), "spec.rules[0].backendRefs",
+     "must have at most 16 items, got 17"),
     (edit("spec.rules.0.backendRef", []), "spec.rules[0].backendRef", "did you mean 'backendRefs'?"),
     (edit("spec.rules.0.matches", [{"path": {"type": "Prefix", "value": "/"}}]), "spec.rules[0].matches[0].path.type",
      "must be one of Exact, PathPrefix, RegularExpression, got 'Prefix'"),
