@@ -77,7 +77,11 @@ def version_services(state: State, services: Mapping[str, Mapping[str, Any]]) ->
                     "name": host.partition(".")[0],
                     "namespace": base["namespace"],
                     "port": base["port"],
-                    "endpoints": [ep for ep in base["endpoints"] if ep["labels"].get("version") == version],
+                    "endpoints": [
+                        {**ep, "labels": dict(ep["labels"])}
+                        for ep in base["endpoints"]
+                        if ep["labels"].get("version") == version
+                    ],
                 }
     return found
 
