@@ -9,6 +9,7 @@ only when MESHKIT_DEBUG=1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -19,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from meshkit.errors import LabError, MeshkitError
+from meshkit.errors import LabError, MeshkitError, UnknownWorkload
 from meshkit.lab import Lab
 from meshkit.loadgen import summary
 from meshkit.progress import StatusLine
@@ -68,6 +69,8 @@ def cmd_status(args: argparse.Namespace) -> None:
     _print_table(lab.workloads())
     print("\nservices (open a URL in a browser or with curl on this machine: a client outside the mesh):")
     _print_table(lab.services()[["namespace", "service", "versions", "endpoints", "url"]])
+    with contextlib.suppress(UnknownWorkload):
+        print(f"\ningress gateway (outside the mesh, through the Gateways you apply): {lab.ingress_url()}")
     print("\nsidecars:")
     _print_table(lab.proxy_status())
     resources = lab.resources(sample=args.sample)
@@ -91,6 +94,10 @@ def cmd_deploy(args: argparse.Namespace) -> None:
     frame = _lab(args, status).deploy(args.app, namespace=args.namespace, inject=args.inject)
     status.done()
     _print_table(frame)
+
+
+def cmd_ingress(args: argparse.Namespace) -> None:
+    print(_lab(args).ingress_url())
 
 
 def cmd_inject(args: argparse.Namespace, enabled: bool = True) -> None:
@@ -394,6 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rotate-root", action="store_true",
                    help="first replace the mesh's root CA, with traffic flowing (docs/security.md)")
     p.set_defaults(func=cmd_certs)
+
+    p = sub.add_parser("ingress", help="the ingress gateway's URL (open it + /productpage in a browser)")
+    p.set_defaults(func=cmd_ingress)
 
     p = sub.add_parser("deploy", help="deploy a demo app (bookinfo, shop)")
     p.add_argument("app", nargs="?", default="bookinfo")

@@ -1,8 +1,9 @@
 """The Lab: the one object notebooks, scripts and the CLI drive.
 
     lab = Lab().up()
-    lab.deploy("bookinfo")
+    lab.deploy("bookinfo")                  # with Istio's ingress gateway
     lab.call("productpage", "/productpage")
+    lab.ingress_url()                       # http://127.0.0.1:PORT: open /productpage in a browser
     before = lab.load("productpage", "/productpage", rate=20, duration=5)
     lab.inject("default")
     after = lab.load("productpage", "/productpage", rate=20, duration=5)
@@ -32,7 +33,7 @@ from meshkit import aio, config, journal, observe, security_report, telemetry
 from meshkit.backends.base import Backend, InstanceView, ProcessUsage
 from meshkit.backends.local import LocalBackend, spec_to_dict
 from meshkit.control.otlp import BadEndpoint, traces_url
-from meshkit.demo.apps import Latency, WorkloadSpec, get_app
+from meshkit.demo.apps import GATEWAY_NAMESPACE, INGRESS_GATEWAY, Latency, WorkloadSpec, get_app
 from meshkit.demo.paths import DEFAULT_ID, fill_path
 from meshkit.errors import ControlPlaneError, LabError, MeshkitError, UnknownWorkload
 from meshkit.home import LabHome, default_home
@@ -201,7 +202,11 @@ class Lab:
     ) -> pd.DataFrame:
         """Deploy a demo app ("bookinfo" or "shop"), or your own workloads
         (WorkloadSpec: a service, a version, its latency, error rate and
-        downstream calls), which make up the app "custom". Returns the app's workloads."""
+        downstream calls), which make up the app "custom". Returns the app's workloads.
+
+        Bookinfo comes with Istio's ingress gateway (`deploy_gateway()`), as
+        Istio's getting-started installs one: apply Istio's
+        bookinfo-gateway.yaml and open `ingress_url()` + /productpage."""
         where = namespace or self.namespace
         fields: dict[str, Any] = {"app": app if isinstance(app, str) else CUSTOM_APP, "namespace": where, "inject": inject}
         with self._journaled("deploy", **fields) as extra:
@@ -211,7 +216,46 @@ class Lab:
                 name, specs = CUSTOM_APP, (app,) if isinstance(app, WorkloadSpec) else tuple(app)
                 extra["specs"] = [spec_to_dict(s) for s in specs]
             self._backend.deploy(name, specs, where, inject, self.progress)
+        if app == "bookinfo":
+            self.deploy_gateway()
         return self.workloads(app=name)
+
+    def deploy_gateway(self) -> pd.DataFrame:
+        """Start Istio's ingress gateway, if it is not running: meshkit's proxy in
+        gateway mode, the workload istio-ingressgateway in istio-system (labels
+        `istio: ingressgateway`, `app: istio-ingressgateway`). It takes plain HTTP
+        from your browser on `ingress_url()` and routes it with the VirtualServices
+        bound (`gateways:`) to the Gateways that select it; it calls the mesh
+        over mTLS with its own identity, like a sidecar. Returns its workload row."""
+        if self._gateway_view() is None:
+            self._backend.deploy(CUSTOM_APP, [INGRESS_GATEWAY], GATEWAY_NAMESPACE, True, self.progress)
+        view = self._gateway_view()
+        if view is None:
+            raise LabError("the ingress gateway did not start; see lab.logs('istio-system/istio-ingressgateway', proxy=True)")
+        return pd.DataFrame([{
+            "namespace": view.namespace, "workload": view.workload, "instance": view.instance,
+            "ready": view.running, "url": self.ingress_url(),
+        }])
+
+    def ingress_url(self) -> str:
+        """Where the ingress gateway listens, `http://127.0.0.1:PORT`: the Gateway
+        server port (8080 in bookinfo-gateway.yaml) on this machine. Open
+        `ingress_url() + "/productpage"` in a browser once a Gateway and a
+        VirtualService bound to it are applied; a path no route matches gets 404."""
+        view = self._gateway_view()
+        if view is None:
+            raise UnknownWorkload("no ingress gateway in this lab: lab.deploy('bookinfo') or lab.deploy_gateway() starts one")
+        address = self._backend.local_address(view)
+        if address is None:
+            raise LabError("the ingress gateway has no address on this machine")
+        return f"http://{address}"
+
+    def _gateway_view(self) -> InstanceView | None:
+        return next((v for v in self._backend.gateways() if v.workload == INGRESS_GATEWAY.name), None)
+
+    def _proxies(self) -> list[InstanceView]:
+        """Every instance with a proxy of meshkit's to ask: the workloads' and the ingress gateway's."""
+        return self._backend.instances() + self._backend.gateways()
 
     def undeploy(self, app: str) -> None:
         """Remove every workload of a demo app."""
@@ -398,7 +442,7 @@ class Lab:
         """The lab's config: a table of resources, or one resource (a dict) when `name` is given.
 
         `kind` is a kind name, case-insensitive, or a short name as kubectl
-        knows it (vs, dr, pa, ap)."""
+        knows it (vs, dr, pa, ap, gw)."""
         wanted = _kind(kind) if kind else None
         found = [
             r for r in self._control().resources()
@@ -436,7 +480,7 @@ class Lab:
         return text
 
     def _wait_acked(self, version: int) -> dict[str, float]:
-        nodes = [v.node for v in self._backend.instances() if v.sidecar and v.running]
+        nodes = [v.node for v in self._proxies() if v.sidecar and v.running]
         if not nodes:
             return {}
         return dict(self._control().wait_acked(version, nodes=nodes, timeout=15.0))
@@ -563,7 +607,7 @@ class Lab:
             records = self.requests()
         except ControlPlaneError:
             records = self._ring_records()
-        sidecars = [v for v in self._backend.instances() if v.sidecar and v.running]
+        sidecars = [v for v in self._proxies() if v.sidecar and v.running]
         docs = self._admin_json(sidecars, "/certs")
         modes = {(v.namespace, v.workload): security_report.mode_word(doc) for v, doc in zip(sidecars, docs, strict=True)}
         return security_report.security_edges(records, modes)
@@ -571,7 +615,7 @@ class Lab:
     def certificates(self) -> pd.DataFrame:
         """One row per workload certificate (one per sidecar): identity, serial,
         validity, time to renewal, rotations so far; read from each sidecar's /certs."""
-        sidecars = [v for v in self._backend.instances() if v.sidecar and v.running]
+        sidecars = [v for v in self._proxies() if v.sidecar and v.running]
         docs = self._admin_json(sidecars, "/certs")
         return security_report.certificates_frame(
             [(v.namespace, v.workload, v.instance, doc) for v, doc in zip(sidecars, docs, strict=True)]
@@ -620,7 +664,7 @@ class Lab:
 
     def _ring_records(self) -> pd.DataFrame:
         """Each running sidecar's recent requests (/requests), when the control plane's store is away."""
-        sidecars = [v for v in self._backend.instances() if v.sidecar and v.running]
+        sidecars = [v for v in self._proxies() if v.sidecar and v.running]
         rows = [
             {**record, "destination_namespace": None}
             for doc in self._admin_json(sidecars, "/requests?limit=100000")
@@ -741,7 +785,7 @@ class Lab:
         """Every sidecar's /stats/prometheus as a Prometheus file_sd target list (written to
         `path` when given): point a real Prometheus at it, see docs/observability.md."""
         groups = []
-        for view in self._backend.instances():
+        for view in self._proxies():
             url = self._backend.sidecar_admin(view) if view.sidecar else None
             if url:
                 groups.append({"targets": [url.split("://", 1)[1]],
@@ -754,7 +798,7 @@ class Lab:
         return groups
 
     def _admin_urls(self) -> list[str]:
-        return [u for u in (self._backend.sidecar_admin(v) for v in self._backend.instances() if v.sidecar and v.running) if u]
+        return [u for u in (self._backend.sidecar_admin(v) for v in self._proxies() if v.sidecar and v.running) if u]
 
     def _flush_telemetry(self) -> None:
         urls = self._admin_urls()
@@ -941,7 +985,7 @@ class Lab:
         return sorted({v.app for v in self._backend.instances() if v.app != CLIENT_APP})
 
     def _select(self, target: str | None) -> list[InstanceView]:
-        views = self._backend.instances()
+        views = self._proxies()  # the gateway too, for config_dump and logs; injection leaves it as it is
         if target is None:
             target = self.namespace
         if "/" in target:
@@ -1038,6 +1082,7 @@ KIND_NAMES = {
     "dr": "DestinationRule",
     "pa": "PeerAuthentication",
     "ap": "AuthorizationPolicy",
+    "gw": "Gateway",
 }
 
 
@@ -1049,7 +1094,7 @@ def _kind(name: str) -> str:
     for kind in config.KINDS:
         if kind.lower() in (name.lower(), lowered):
             return kind
-    raise UnknownWorkload(f"unknown kind {name!r}: known kinds are {', '.join(sorted(config.KINDS))} (short: vs, dr, pa, ap)")
+    raise UnknownWorkload(f"unknown kind {name!r}: known kinds are {', '.join(sorted(config.KINDS))} (short: vs, dr, pa, ap, gw)")
 
 
 def _group(views: list[InstanceView]) -> dict[tuple[str, str], list[InstanceView]]:

@@ -59,6 +59,7 @@ REQUEST_COLUMNS = [
     "response_bytes",
     "retries",
     "connection_security_policy",
+    "dry_run",
     "source_principal",
     "destination_principal",
     "upstream_host",

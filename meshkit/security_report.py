@@ -6,10 +6,14 @@ be tested without a mesh:
 - `security_edges(requests, modes)`: one row per observed (source,
   destination, security, peer identity), from the request records the
   sidecars keep (`lab.requests()`, or each sidecar's /requests), with the
-  destination's effective PeerAuthentication mode beside it. As for Kiali's
+  destination's effective PeerAuthentication mode beside it, the requests
+  an AuthorizationPolicy denied and the ones a dry-run policy would have
+  denied ("default/deny-curl would deny 12 requests"). As for Kiali's
   edges, the destination's sidecar is the better witness (it saw how the
   connection arrived and verified the caller), so its records are used
   where it has any; the caller's stand in for destinations without sidecar.
+- `dry_run_frame(requests)`: one row per dry-run policy and destination,
+  what it would have decided: would deny, would allow.
 - `certificates_frame(docs)`: one row per sidecar from its /certs page,
   like `istioctl proxy-config secret`.
 
@@ -26,7 +30,12 @@ from typing import Any
 import httpx
 import pandas as pd
 
-SECURITY_COLUMNS = ["source", "destination", "security", "peer_identity", "mode", "requests", "denied", "reporter"]
+from meshkit.core import dry_run
+
+SECURITY_COLUMNS = [
+    "source", "destination", "security", "peer_identity", "mode", "requests", "denied", "would_deny", "dry_run", "reporter",
+]  # fmt: skip
+DRY_RUN_COLUMNS = ["destination", "policy", "would_deny", "would_allow"]
 CERTIFICATE_COLUMNS = [
     "workload", "namespace", "instance", "identity", "serial", "not_before", "not_after",
     "time_to_renewal", "time_to_expiry", "rotations", "expired", "root", "trusted_roots",
@@ -67,6 +76,8 @@ def security_edges(requests: pd.DataFrame, modes: Mapping[tuple[str, str], str])
     if requests.empty:
         return pd.DataFrame(columns=SECURITY_COLUMNS)
     frame = requests.fillna({"source_principal": "", "destination_principal": "", "flags": ""})
+    if "dry_run" not in frame.columns:
+        frame = frame.assign(dry_run=None)
     witnessed = set(zip(frame.loc[frame["reporter"] == "destination", "source_workload"],
                         frame.loc[frame["reporter"] == "destination", "destination_service"]))  # fmt: skip
     rows: dict[tuple[str, str, str, str, str], dict[str, Any]] = {}
@@ -84,17 +95,49 @@ def security_edges(requests: pd.DataFrame, modes: Mapping[tuple[str, str], str])
         if row is None:
             row = rows[key] = {
                 "source": key[0], "destination": key[1], "security": key[2], "peer_identity": key[3],
-                "workloads": set(), "requests": 0, "denied": 0, "reporter": reporter,
+                "workloads": set(), "requests": 0, "denied": 0, "would_deny": 0, "policies": {}, "reporter": reporter,
             }  # fmt: skip
         row["requests"] += 1
         row["denied"] += int(record.code == 403 and "RBAC" in str(record.flags))
+        verdicts = dry_run.parse(record.dry_run)
+        row["would_deny"] += int(dry_run.would_deny(verdicts))
+        for policy in {dry_run.deciding_policy(v) for v in verdicts if not v.allowed}:
+            row["policies"][policy] = row["policies"].get(policy, 0) + 1
         row["workloads"].add((_namespace(record), str(record.destination_workload)))
     out = []
     for row in rows.values():
         seen = sorted({modes.get(w, NO_SIDECAR) for w in row.pop("workloads") if w[1] != UNKNOWN}) or [UNKNOWN]
-        out.append({**row, "mode": ", ".join(seen)})
+        out.append({**row, "mode": ", ".join(seen), "dry_run": would_deny_text(row.pop("policies"))})
     table = pd.DataFrame(out, columns=SECURITY_COLUMNS)
     return table.sort_values(["source", "destination", "security"], ignore_index=True)
+
+
+def would_deny_text(policies: Mapping[str, int]) -> str:
+    """ "default/deny-curl would deny 12 requests", one clause per dry-run policy; "" when none would deny."""
+    return "; ".join(
+        f"{policy} would deny {count} request{'' if count == 1 else 's'}" for policy, count in sorted(policies.items())
+    )
+
+
+def dry_run_frame(requests: pd.DataFrame) -> pd.DataFrame:
+    """What each dry-run AuthorizationPolicy would have decided, per destination service: one row
+    per (destination, policy) with the requests it would deny and would allow.
+
+    Read from the destination's records (`requests` as for `security_edges`,
+    its `dry_run` column the access log's field). A DENY dry-run policy would
+    deny the requests it matched; an ALLOW dry-run policy would allow those it
+    matched; what no rule of an action's dry-run policies matched is counted
+    under "ALLOW (or DENY) dry-run policies, none matching", as no single
+    policy decided it."""
+    if requests.empty or "dry_run" not in requests.columns:
+        return pd.DataFrame(columns=DRY_RUN_COLUMNS)
+    counts: dict[tuple[str, str], list[int]] = {}
+    for record in requests[requests["reporter"] == "destination"].itertuples(index=False):
+        for verdict in dry_run.parse(record.dry_run):
+            tally = counts.setdefault((str(record.destination_service), dry_run.deciding_policy(verdict)), [0, 0])
+            tally[0 if not verdict.allowed else 1] += 1
+    rows = [{"destination": d, "policy": p, "would_deny": c[0], "would_allow": c[1]} for (d, p), c in counts.items()]
+    return pd.DataFrame(rows, columns=DRY_RUN_COLUMNS).sort_values(["destination", "policy"], ignore_index=True)
 
 
 def _namespace(record: Any) -> str:

@@ -18,6 +18,8 @@ import httpx
 import pandas as pd
 from prometheus_client.parser import text_string_to_metric_families
 
+from meshkit.sidecar.telemetry import DRY_RUN
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -41,6 +43,31 @@ async def scrape(admin_urls: Sequence[str], timeout_s: float = 2.0) -> list[Samp
         if isinstance(answer, httpx.Response) and answer.status_code == 200:
             samples += parse_requests_total(answer.text)
     return samples
+
+
+async def scrape_dry_run(admin_urls: Sequence[str], timeout_s: float = 2.0) -> dict[str, dict[tuple[str, str], int]]:
+    """Each answering sidecar's dry-run verdict counters, by admin URL (see `parse_dry_run`)."""
+    async with httpx.AsyncClient(timeout=timeout_s, trust_env=False) as http:
+        answers = await asyncio.gather(*(http.get(f"{u}/stats/prometheus") for u in admin_urls), return_exceptions=True)
+    return {
+        url: parse_dry_run(answer.text)
+        for url, answer in zip(admin_urls, answers, strict=True)
+        if isinstance(answer, httpx.Response) and answer.status_code == 200
+    }
+
+
+def parse_dry_run(text: str) -> dict[tuple[str, str], int]:
+    """Dry-run AuthorizationPolicy verdicts from a sidecar's exposition, by (authz_dry_run_action,
+    authz_dry_run_result): {("deny", "denied"): 12, ...}, Istio's labels on Envoy's shadow stats."""
+    found: dict[tuple[str, str], int] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != DRY_RUN:
+            continue
+        for sample in family.samples:
+            if sample.name in (DRY_RUN, f"{DRY_RUN}_total"):  # the parser names counter samples _total
+                key = (sample.labels.get("authz_dry_run_action", ""), sample.labels.get("authz_dry_run_result", ""))
+                found[key] = found.get(key, 0) + int(sample.value)
+    return found
 
 
 async def flush(admin_urls: Sequence[str], timeout_s: float = 8.0) -> dict[str, dict[str, object]]:

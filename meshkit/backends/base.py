@@ -102,6 +102,12 @@ class Backend(Protocol):
     def instances(self) -> list[InstanceView]:
         """Every instance the lab knows, in a stable order."""
 
+    def gateways(self) -> list[InstanceView]:
+        """The ingress gateway's instances (deployed with `deploy`, a WorkloadSpec with
+        gateway=True). They are infrastructure, as the control plane is: `instances()`
+        leaves them out, so apps, checkpoints and catch-up never count them."""
+        ...
+
     def entry(self, source: InstanceView, host: str) -> Entry:
         """How a request from `source` to service `host` leaves the workload."""
 

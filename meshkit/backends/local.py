@@ -11,6 +11,10 @@ What Kubernetes gives a mesh, done with processes and loopback ports:
                             HTTP_PROXY points at the sidecar (outbound)
 - injection              -> a restart of the instance with a sidecar, so the
                             learner sees before and after
+- the ingress gateway    -> a proxy in gateway mode and no app; its endpoint
+                            port is the loopback port the browser opens, where
+                            its listener takes plain HTTP (the Gateway
+                            server port, 8080, stands for it)
 
 Every process is recorded in lab.json as (pid, create time). A Lab created
 after a kernel restart reads it, reattaches to what still runs, restarts what
@@ -34,7 +38,7 @@ from meshkit.backends import processes
 from meshkit.backends.base import APP, CONTROL_PLANE, CONTROL_PLANE_NAME, SIDECAR, Entry, InstanceView, ProcessUsage, Progress
 from meshkit.backends.processes import ProcessRecord
 from meshkit.control.client import ControlClient
-from meshkit.demo.apps import Call, Latency, WorkloadSpec
+from meshkit.demo.apps import GATEWAY_PORTS, Call, Latency, WorkloadSpec
 from meshkit.demo.resolver import qualify, write_resolver
 from meshkit.errors import ControlPlaneError, LabError, LabNotRunning, PortInUse, UnknownWorkload
 from meshkit.files import read_json_or_none, write_json_atomic
@@ -68,21 +72,31 @@ def spec_from_dict(data: dict[str, Any]) -> WorkloadSpec:
 
 
 def instance_record(rec: dict[str, Any]) -> dict[str, Any]:
-    """The control plane's registry record for one instance (docs/internals.md)."""
+    """The control plane's registry record for one instance (docs/internals.md).
+
+    A gateway is registered without a service: it is no destination inside
+    the mesh (its port takes plain HTTP from outside), only a caller with an
+    identity and a config of its own.
+    """
     spec = spec_from_dict(rec["spec"])
     return {
         "instance": rec["instance"],
         "workload": spec.name,
         "namespace": rec["namespace"],
-        "service": spec.service,
-        "service_port": spec.port,
+        "service": None if spec.gateway else spec.service,
+        "service_port": None if spec.gateway else spec.port,
         "version": spec.version,
         "service_account": spec.service_account,
         "labels": spec.labels,
-        "address": HOST,
-        "port": rec["port"],
+        "address": None if spec.gateway else HOST,
+        "port": None if spec.gateway else rec["port"],
         "sidecar": bool(rec["sidecar"]),
     }
+
+
+def is_gateway(rec: dict[str, Any]) -> bool:
+    """The instance is an ingress gateway: a proxy with no app."""
+    return bool(rec["spec"].get("gateway"))
 
 
 def dns_table(instances: dict[str, dict[str, Any]]) -> dict[str, list[tuple[str, int]]]:
@@ -91,6 +105,8 @@ def dns_table(instances: dict[str, dict[str, Any]]) -> dict[str, list[tuple[str,
     for key in sorted(instances):
         rec = instances[key]
         spec = rec["spec"]
+        if is_gateway(rec):
+            continue
         table.setdefault(service_host(spec["service"], rec["namespace"]), []).append((HOST, rec["port"]))
     return table
 
@@ -143,7 +159,7 @@ class LocalBackend:
 
     def _view(self, rec: dict[str, Any]) -> InstanceView:
         spec = rec["spec"]
-        running = processes.alive(self._proc(rec.get("app_proc")))
+        running = is_gateway(rec) or processes.alive(self._proc(rec.get("app_proc")))
         if rec["sidecar"]:
             running = running and processes.alive(self._proc(rec.get("sidecar_proc")))
         return InstanceView(
@@ -309,7 +325,11 @@ class LocalBackend:
 
     def instances(self) -> list[InstanceView]:
         state = self._load()
-        return [self._view(state["instances"][key]) for key in sorted(state["instances"])]
+        return [self._view(rec) for key in sorted(state["instances"]) if not is_gateway(rec := state["instances"][key])]
+
+    def gateways(self) -> list[InstanceView]:
+        state = self._load()
+        return [self._view(rec) for key in sorted(state["instances"]) if is_gateway(rec := state["instances"][key])]
 
     def deploy(
         self,
@@ -335,7 +355,7 @@ class LocalBackend:
                         "app": app,
                         "spec": spec_to_dict(spec),
                         "port": self._fresh_port(state),
-                        "sidecar": inject,
+                        "sidecar": inject or spec.gateway,  # a gateway is its proxy
                     }
                     state["instances"][key] = rec
                     new.append(rec)
@@ -360,7 +380,11 @@ class LocalBackend:
         say = progress or (lambda _line: None)
         with self.home.locked():
             state = self._require_running()
-            recs = [state["instances"][v.node] for v in instances if state["instances"][v.node]["sidecar"] != enabled]
+            recs = [
+                rec
+                for rec in (state["instances"][v.node] for v in instances)
+                if rec["sidecar"] != enabled and not is_gateway(rec)
+            ]
             if not recs:
                 return
             say(f"{'injecting' if enabled else 'removing'} sidecars: restarting {len(recs)} instance(s)")
@@ -440,7 +464,7 @@ class LocalBackend:
         rec["node_token"] = answer["node_token"]
 
     def _instance_alive(self, rec: dict[str, Any], state: dict[str, Any]) -> bool:
-        if not processes.alive(self._proc(rec.get("app_proc"))):
+        if not is_gateway(rec) and not processes.alive(self._proc(rec.get("app_proc"))):
             return False
         if not rec["sidecar"]:
             return True
@@ -485,6 +509,9 @@ class LocalBackend:
         spec = spec_from_dict(rec["spec"])
         stem = f"{rec['namespace']}.{rec['instance']}"
         env = {"MESHKIT_INSTANCE": rec["instance"]}
+        if spec.gateway:
+            self._spawn_gateway(state, rec, spec, stem)
+            return
         if rec["sidecar"]:
             rec["app_port"] = free_port(HOST)
             rec["outbound"] = free_port(HOST)
@@ -508,6 +535,21 @@ class LocalBackend:
                 "meshkit.sidecar", ["--bootstrap", str(boot_file)], self.home.log_dir / f"{stem}.sidecar.log"
             ).to_dict()
 
+    def _spawn_gateway(self, state: dict[str, Any], rec: dict[str, Any], spec: WorkloadSpec, stem: str) -> None:
+        """The gateway's proxy alone: its listener owns the instance's port, the lab's ingress port."""
+        rec["outbound"] = rec["port"]
+        rec["admin"] = free_port(HOST)
+        rec["control_url"] = state["control"]["url"]
+        boot_file = self.home.run_dir / f"{stem}.sidecar.json"
+        bootstrap = self._bootstrap(rec, spec, state["control"]["url"])
+        bootstrap["inbound"] = None
+        bootstrap["gateway"] = {"ports": list(GATEWAY_PORTS)}
+        bootstrap["telemetry"] = {"access_log": str(self.log_path(self._view(rec), "access"))}
+        write_json_atomic(boot_file, bootstrap, mode=0o600)
+        rec["sidecar_proc"] = processes.spawn(
+            "meshkit.sidecar", ["--bootstrap", str(boot_file)], self.home.log_dir / f"{stem}.sidecar.log"
+        ).to_dict()
+
     @staticmethod
     def _bootstrap(rec: dict[str, Any], spec: WorkloadSpec, control_url: str) -> dict[str, Any]:
         return {
@@ -521,7 +563,7 @@ class LocalBackend:
                 "labels": spec.labels,
             },
             "host": HOST,
-            "inbound": {"port": rec["port"], "app_port": rec["app_port"]},
+            "inbound": {"port": rec["port"], "app_port": rec["app_port"]} if "app_port" in rec else None,
             "outbound": {"port": rec["outbound"]},
             "admin": {"port": rec["admin"]},
             "control_plane": {"url": control_url, "token": rec["node_token"]},
@@ -589,9 +631,12 @@ class LocalBackend:
         """
         if not rec["sidecar"]:
             return accepting(rec["port"], HOST) and self._holds(rec, "app_proc", {rec["port"]})
-        if not accepting(rec["app_port"], HOST) or not self._holds(rec, "app_proc", {rec["app_port"]}):
+        if is_gateway(rec):
+            if not self._holds(rec, "sidecar_proc", {rec["port"], rec["admin"]}):
+                return False
+        elif not accepting(rec["app_port"], HOST) or not self._holds(rec, "app_proc", {rec["app_port"]}):
             return False
-        if not self._holds(rec, "sidecar_proc", {rec["port"], rec["outbound"], rec["admin"]}):
+        elif not self._holds(rec, "sidecar_proc", {rec["port"], rec["outbound"], rec["admin"]}):
             return False
         try:
             return http.get(f"http://{HOST}:{rec['admin']}/ready").status_code == 200

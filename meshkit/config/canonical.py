@@ -12,7 +12,8 @@ Every kind has the same envelope:
 
 VirtualService spec:
 
-    {"hosts": ["reviews.default.svc.cluster.local"],
+    {"hosts": ["reviews.default.svc.cluster.local"],     # wildcards ("*", "*.example.com") kept as written
+     "gateways": ["mesh" | "namespace/name"],            # ["mesh"] when the VirtualService names none
      "http": [{
         "name": str | None,
         "match": [{"name": str | None,
@@ -20,7 +21,8 @@ VirtualService spec:
                    "headers": {name: SM}, "without_headers": {name: SM},
                    "query_params": {name: SM},
                    "ignore_uri_case": bool, "port": int | None,
-                   "source_labels": {label: value}}],     # [] matches every request
+                   "source_labels": {label: value},
+                   "gateways": ["mesh" | "namespace/name"]}],  # [] the rule's gateways; [] matches every request
         "route": [{"destination": DEST, "weight": int, "headers": HEADERS}],
         "rewrite": {"uri": str} | None,
         "timeout": float | None,                         # None: no timeout (Istio's default)
@@ -114,14 +116,18 @@ AuthorizationPolicy spec:
     {"selector": {label: value} | None,
      "action": "ALLOW" | "DENY" | "AUDIT",
      "rules": [{"from": [{"principals": [str], "not_principals": [str],
-                          "namespaces": [str], "not_namespaces": [str]}],
+                          "namespaces": [str], "not_namespaces": [str],
+                          "service_accounts": ["namespace/name"], "not_service_accounts": ["namespace/name"]}],
                 "to": [{"hosts": [str], "not_hosts": [str], "ports": [int], "not_ports": [int],
                         "methods": [str], "not_methods": [str], "paths": [str], "not_paths": [str]}],
-                "when": [{"key": str, "values": [str], "not_values": [str]}]}]}
+                "when": [{"key": str, "values": [str], "not_values": [str]}]}],
+     "dry_run": bool}                          # istio.io/dry-run: "true": evaluated, reported, never enforced
 
   Strings match exactly, by prefix ("abc*"), suffix ("*abc") or presence
   ("*"). An ALLOW policy with no rules matches nothing, so it denies every
   request to its workloads (Istio's "allow-nothing").
+
+Gateway spec: meshkit.config.gateway.canonical_gateway's docstring.
 
 HTTPRoute (gateway.networking.k8s.io): the canonical form of the
 VirtualService that routes the same way (kind "VirtualService", the route's
@@ -146,6 +152,7 @@ from meshkit.config.destination_rule import (
     OutlierDetection,
     TrafficPolicy,
 )
+from meshkit.config.gateway import Gateway, canonical_gateway, qualified_gateways
 from meshkit.config.gateway_api import GatewayHTTPRoute
 from meshkit.config.gateway_translation import to_virtual_service
 from meshkit.config.hosts import fqdn
@@ -194,8 +201,11 @@ def canonical(resource: Resource) -> dict[str, Any]:
         spec = {
             "selector": _selector(resource.spec.selector),
             "action": resource.spec.action,
-            "rules": [_rule(rule) for rule in resource.spec.rules],
+            "rules": [_rule(rule, resource.namespace) for rule in resource.spec.rules],
+            "dry_run": resource.dry_run,
         }
+    elif isinstance(resource, Gateway):
+        spec = canonical_gateway(resource)
     elif isinstance(resource, LocalRateLimit):
         bucket = resource.spec.token_bucket
         spec = {
@@ -230,7 +240,8 @@ def default_traffic_policy() -> dict[str, Any]:
 def _virtual_service(vs: VirtualService) -> dict[str, Any]:
     namespace = vs.namespace
     return {
-        "hosts": [fqdn(host, namespace) for host in vs.spec.hosts],
+        "hosts": [host if host.startswith("*") else fqdn(host, namespace) for host in vs.spec.hosts],
+        "gateways": qualified_gateways(vs.spec.gateways, namespace),
         "http": [_http_route(route, namespace) for route in vs.spec.http],
     }
 
@@ -239,7 +250,7 @@ def _http_route(route: HTTPRoute, namespace: str) -> dict[str, Any]:
     single = len(route.route) == 1
     return {
         "name": route.name,
-        "match": [_match(match) for match in route.match],
+        "match": [_match(match, namespace) for match in route.match],
         "route": [
             {
                 "destination": _destination(target.destination, namespace),
@@ -258,7 +269,7 @@ def _http_route(route: HTTPRoute, namespace: str) -> dict[str, Any]:
     }
 
 
-def _match(match: HTTPMatchRequest) -> dict[str, Any]:
+def _match(match: HTTPMatchRequest, namespace: str) -> dict[str, Any]:
     return {
         "name": match.name,
         "uri": _string_match(match.uri) if match.uri else None,
@@ -269,6 +280,7 @@ def _match(match: HTTPMatchRequest) -> dict[str, Any]:
         "ignore_uri_case": bool(match.ignore_uri_case),
         "port": match.port,
         "source_labels": dict(match.source_labels),
+        "gateways": qualified_gateways(match.gateways, namespace) if match.gateways else [],
     }
 
 
@@ -421,9 +433,9 @@ def _selector(selector: WorkloadSelector | None) -> dict[str, str] | None:
     return dict(selector.match_labels) if selector is not None and selector.match_labels else None
 
 
-def _rule(rule: Rule) -> dict[str, Any]:
+def _rule(rule: Rule, namespace: str) -> dict[str, Any]:
     return {
-        "from": [_source(item.source) for item in rule.from_],
+        "from": [_source(item.source, namespace) for item in rule.from_],
         "to": [_operation(item.operation) for item in rule.to],
         "when": [
             {"key": condition.key, "values": list(condition.values), "not_values": list(condition.not_values)}
@@ -432,13 +444,20 @@ def _rule(rule: Rule) -> dict[str, Any]:
     }
 
 
-def _source(source: Source) -> dict[str, list[str]]:
+def _source(source: Source, namespace: str) -> dict[str, list[str]]:
     return {
         "principals": list(source.principals),
         "not_principals": list(source.not_principals),
         "namespaces": list(source.namespaces),
         "not_namespaces": list(source.not_namespaces),
+        "service_accounts": [_service_account(account, namespace) for account in source.service_accounts],
+        "not_service_accounts": [_service_account(account, namespace) for account in source.not_service_accounts],
     }
+
+
+def _service_account(account: str, namespace: str) -> str:
+    """NAMESPACE/NAME; a bare NAME is in the policy's namespace, as istiod reads it."""
+    return account if "/" in account else f"{namespace}/{account}"
 
 
 def _operation(operation: Operation) -> dict[str, list[Any]]:

@@ -26,6 +26,7 @@ from meshkit.config.hosts import CLUSTER_DOMAIN, fqdn, version_service
 from meshkit.config.loading import parse
 from meshkit.config.problems import Path, Problem
 from meshkit.config.rate_limit import LocalRateLimit
+from meshkit.config.routing_rules import binds_mesh
 from meshkit.config.rules import resource_problems, resource_warnings
 from meshkit.config.schema import Resource, WorkloadSelector
 from meshkit.config.security import AuthorizationPolicy, PeerAuthentication
@@ -114,7 +115,9 @@ def validate_all(resources: Iterable[Resource], context: ConfigContext) -> list[
 def _context_problems(resource: Resource, context: ConfigContext) -> Iterator[Problem]:
     namespace = resource.namespace
     if isinstance(resource, VirtualService):
-        for i, host in enumerate(resource.spec.hosts):
+        # Hosts routed only at gateways are what browsers ask for (bookinfo.example.com, *), not services.
+        mesh_hosts = resource.spec.hosts if binds_mesh(resource) else []
+        for i, host in enumerate(mesh_hosts):
             yield from _host_problems(host, namespace, context, ("spec", "hosts", i))
         for i, route in enumerate(resource.spec.http):
             at: Path = ("spec", "http", i)

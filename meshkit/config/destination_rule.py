@@ -67,6 +67,7 @@ class LoadBalancerSettings(IstioModel):
         "localityLbSetting": "meshkit has a single locality",
         "warmupDurationSecs": "slow start is not implemented",
         "warmup": "slow start is not implemented",
+        "zoneAwareLbSetting": "meshkit has a single locality (one zone), so there is no nearer zone to prefer",
     }
 
     simple: LoadBalancerName | None = Field(
@@ -104,6 +105,7 @@ class HTTPSettings(IstioModel):
         "h2UpgradePolicy": "meshkit speaks HTTP/1.1 only",
         "useClientProtocol": "meshkit speaks HTTP/1.1 only",
         "maxConcurrentStreams": "meshkit speaks HTTP/1.1 only",
+        "http2KeepAlive": "meshkit's proxy speaks HTTP/1.1 only; there is no HTTP/2 connection to keep alive",
     }
 
     http1_max_pending_requests: int | None = Field(
@@ -135,6 +137,8 @@ class OutlierDetection(IstioModel):
         "consecutiveLocalOriginFailures": "local-origin failures are counted as 5xx errors",
         "splitExternalLocalOriginErrors": "local-origin failures are counted as 5xx errors",
         "minHealthPercent": "meshkit always allows ejection, as Istio's default of 0% does",
+        "outlierDetectionHttpErrorCodes": "the answers that count are fixed: every 5xx for consecutive5xxErrors, "
+        "502, 503 and 504 for consecutiveGatewayErrors",
     }
 
     consecutive_5xx_errors: int | None = Field(

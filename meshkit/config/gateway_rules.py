@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from meshkit.config.checks import header_name_problem, header_value_problem
+from meshkit.config.gateway import gateway_reference_problem
 from meshkit.config.gateway_api import GATEWAY_GROUP, GatewayHTTPRoute, HTTPHeaderFilter, HTTPRouteMatch, HTTPRouteRule
 from meshkit.config.gateway_translation import (
     SERVICE_GROUPS,
@@ -24,7 +25,6 @@ from meshkit.config.gateway_translation import (
 )
 from meshkit.config.problems import Path, Problem
 from meshkit.config.regexes import regex_problem
-from meshkit.config.routing_rules import gateway_problem
 from meshkit.config.schema import unsupported_reason
 from meshkit.names import dns_label_problem, dns_subdomain_problem
 
@@ -103,7 +103,7 @@ def _parent_problems(route: GatewayHTTPRoute) -> Iterator[Problem]:
                     at + ("port",),
                     unsupported_reason("port on a Gateway parentRef", "a route binds to every listener of its Gateway"),
                 )
-            if problem := gateway_problem(f"{ref.namespace or route.namespace}/{ref.name}"):
+            if problem := gateway_reference_problem(f"{ref.namespace or route.namespace}/{ref.name}"):
                 yield Problem(at, problem)
         elif kind == "Service":
             yield Problem(

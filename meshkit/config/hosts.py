@@ -10,9 +10,11 @@ meshkit does the same, and also expands `reviews.default` and
 (docs/internals.md, "Names"), so every spelling a learner uses with curl also
 works in a resource.
 
-meshkit has no ServiceEntry or gateway, so every host a resource names must be
-a service in the lab; wildcards (`*`, `*.example.com`), which Istio allows for
-hosts outside the mesh, are refused with that reason.
+meshkit has no ServiceEntry, so every host the sidecars route must be a
+service in the lab; wildcards (`*`, `*.example.com`), which Istio allows for
+hosts outside the mesh, are refused with that reason. Hosts routed only at
+the ingress gateway are what clients ask for and may be anything
+(meshkit/config/routing_rules.py).
 """
 
 from __future__ import annotations

@@ -14,12 +14,13 @@ HTTPRoute under gateway.networking.k8s.io v1 and v1beta1 and Linkerd's
 policy.linkerd.io copies of it.
 
 Kinds meshkit does not implement are refused by name with the reason, so a
-learner who applies a Gateway learns why rather than reading "unknown".
+learner who applies a ServiceEntry learns why rather than reading "unknown".
 """
 
 from __future__ import annotations
 
 from meshkit.config.destination_rule import DestinationRule
+from meshkit.config.gateway import Gateway
 from meshkit.config.gateway_api import GATEWAY_GROUP, GatewayHTTPRoute
 from meshkit.config.problems import Problem
 from meshkit.config.rate_limit import LocalRateLimit
@@ -35,22 +36,31 @@ RESOURCE_CLASSES: tuple[type[Resource], ...] = (
     PeerAuthentication,
     AuthorizationPolicy,
     LocalRateLimit,
+    Gateway,
     GatewayHTTPRoute,
 )
 
 
 def api_group(api_version: str) -> str:
-    """The group part of an apiVersion: networking.istio.io for networking.istio.io/v1, "" for v1."""
+    """The API group of an apiVersion: networking.istio.io for networking.istio.io/v1, "" for v1."""
     return api_version.rpartition("/")[0]
 
 
-KIND_TABLE: dict[GroupKind, type[Resource]] = {
-    (api_group(version), cls.KIND): cls for cls in RESOURCE_CLASSES for version in cls.API_VERSIONS
-}
-"""(group, kind) -> model: the table loading reads."""
+def _by_group(classes: tuple[type[Resource], ...]) -> dict[GroupKind, type[Resource]]:
+    table: dict[GroupKind, type[Resource]] = {}
+    for cls in classes:
+        for group in dict.fromkeys(api_group(version) for version in cls.API_VERSIONS):
+            if (group, cls.KIND) in table:
+                raise TypeError(f"two models for kind {cls.KIND} in API group {group}")
+            table[(group, cls.KIND)] = cls
+    return table
+
+
+KINDS_BY_GROUP: dict[GroupKind, type[Resource]] = _by_group(RESOURCE_CLASSES)
+"""(API group, kind) -> model: the table a resource's apiVersion and kind are read with."""
 
 KINDS: dict[str, type[Resource]] = {cls.KIND: cls for cls in RESOURCE_CLASSES}
-"""Kind name -> model, for lookups by name (lab.get("httproute")); the names are unique today."""
+"""Kind name -> model, for callers that name a kind without its apiVersion (lab.get("vs"))."""
 
 ISTIO_NETWORKING = "networking.istio.io"
 ISTIO_SECURITY = "security.istio.io"
@@ -58,8 +68,6 @@ ISTIO_TELEMETRY = "telemetry.istio.io"
 ISTIO_EXTENSIONS = "extensions.istio.io"
 
 UNSUPPORTED_KINDS: dict[GroupKind, str] = {
-    (ISTIO_NETWORKING, "Gateway"): "meshkit has no ingress or egress gateways; traffic enters through the lab's "
-    "client sidecar",
     (ISTIO_NETWORKING, "ServiceEntry"): "every destination in meshkit is a service in the lab",
     (ISTIO_NETWORKING, "Sidecar"): "every meshkit sidecar knows every service in the lab",
     (ISTIO_NETWORKING, "EnvoyFilter"): "meshkit's proxy is not Envoy; for local rate limiting use kind "
@@ -71,9 +79,9 @@ UNSUPPORTED_KINDS: dict[GroupKind, str] = {
     "identified by mTLS",
     (ISTIO_TELEMETRY, "Telemetry"): "meshkit's telemetry is fixed (see docs/internals.md)",
     (ISTIO_EXTENSIONS, "WasmPlugin"): "meshkit's proxy does not run Wasm",
-    (GATEWAY_GROUP, "Gateway"): "meshkit has no Gateway API gateways; an HTTPRoute attached to a Service "
-    "(GAMMA) routes the mesh's calls to it",
-    (GATEWAY_GROUP, "GatewayClass"): "meshkit has no Gateway API gateways",
+    (GATEWAY_GROUP, "Gateway"): "the lab's ingress gateway is configured with Istio's Gateway "
+    "(apiVersion networking.istio.io/v1); an HTTPRoute attached to a Service (GAMMA) routes the mesh's calls to it",
+    (GATEWAY_GROUP, "GatewayClass"): "the lab has one gateway class, its ingress gateway",
     (GATEWAY_GROUP, "GRPCRoute"): "meshkit's proxy speaks HTTP/1.1, not gRPC; use an HTTPRoute",
     (GATEWAY_GROUP, "TCPRoute"): "meshkit's proxy routes HTTP/1.1 only; use an HTTPRoute",
     (GATEWAY_GROUP, "TLSRoute"): "meshkit's proxy routes HTTP/1.1 only; use an HTTPRoute",
@@ -88,7 +96,7 @@ def resource_class(kind: object, api_version: object) -> type[Resource] | Proble
     """The model for (kind, apiVersion), or the Problem that says why there is none."""
     group = api_group(api_version) if isinstance(api_version, str) else None
     if isinstance(kind, str) and group is not None:
-        cls = KIND_TABLE.get((group, kind))
+        cls = KINDS_BY_GROUP.get((group, kind))
         if cls is not None and api_version in cls.API_VERSIONS:
             return cls
         if (group, kind) in UNSUPPORTED_KINDS:
@@ -98,6 +106,7 @@ def resource_class(kind: object, api_version: object) -> type[Resource] | Proble
         if unsupported:
             return Problem(("kind",), f"{kind} is not supported in meshkit: {unsupported[0]}")
         return Problem(("kind",), f"unknown kind {kind!r}; meshkit reads {', '.join(KINDS)}")
-    *others, last = KINDS[kind].API_VERSIONS
+    accepted_versions = [v for (_, k), cls in KINDS_BY_GROUP.items() if k == kind for v in cls.API_VERSIONS]
+    *others, last = dict.fromkeys(accepted_versions)
     accepted = f"{', '.join(others)} or {last}" if others else last
     return Problem(("apiVersion",), f"{kind} is read from apiVersion {accepted}, not {api_version!r}")

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from meshkit.config.checks import header_name_problem, header_value_problem
 from meshkit.config.destination_rule import DestinationRule, TrafficPolicy
+from meshkit.config.gateway import MESH, gateway_reference_problem, wildcard_host_problem
 from meshkit.config.hosts import host_problem
 from meshkit.config.problems import Path, Problem
 from meshkit.config.regexes import regex_problem
@@ -46,29 +47,37 @@ def virtual_service_problems(vs: VirtualService) -> Iterator[Problem]:
     spec = vs.spec
     if not spec.hosts:
         yield Problem(("spec", "hosts"), "a VirtualService needs at least one host: the service it routes")
-    for i, host in enumerate(spec.hosts):
-        if problem := host_problem(host):
-            yield Problem(("spec", "hosts", i), problem)
     for i, gateway in enumerate(spec.gateways):
-        if problem := gateway_problem(gateway):
+        if problem := gateway_reference_problem(gateway):
             yield Problem(("spec", "gateways", i), problem)
+    for i, host in enumerate(spec.hosts):
+        if problem := _vs_host_problem(host, binds_mesh(vs)):
+            yield Problem(("spec", "hosts", i), problem)
     if not spec.http:
         yield Problem(("spec", "http"), "a VirtualService needs at least one http route")
     for i, route in enumerate(spec.http):
         yield from _http_route_problems(route, ("spec", "http", i))
 
 
-def gateway_problem(gateway: str) -> str | None:
-    """Why a route cannot bind to `gateway` (mesh, or namespace/name), or None.
+def binds_mesh(vs: VirtualService) -> bool:
+    """The VirtualService applies to sidecars: no `gateways` (Istio's default), or `mesh` among them."""
+    return not vs.spec.gateways or MESH in vs.spec.gateways
 
-    An HTTPRoute attached to a Gateway binds the same way (gateway_rules.py).
+
+def _vs_host_problem(host: str, mesh: bool) -> str | None:
+    """A host the sidecars route must be a service; one only gateways route may be any host or a wildcard.
+
+    Istio refuses `*` for sidecars and lets a gateway catch every host with it
+    (Bookinfo's bookinfo-gateway.yaml does).
     """
-    if gateway == "mesh":
-        return None
-    return (
-        f"gateway {gateway!r} is not supported in meshkit: only mesh (the sidecars) is; "
-        "remove gateways or write [mesh]"
-    )
+    if not mesh:
+        return wildcard_host_problem(host)
+    if "*" in host:
+        return (
+            f"wildcard host {host!r} is allowed only in a VirtualService bound to gateways alone "
+            "(gateways: [bookinfo-gateway]); for the sidecars (mesh) name a service, such as reviews"
+        )
+    return host_problem(host)
 
 
 def _http_route_problems(route: HTTPRoute, at: Path) -> Iterator[Problem]:
@@ -98,6 +107,9 @@ def _http_route_problems(route: HTTPRoute, at: Path) -> Iterator[Problem]:
 
 
 def _match_problems(match: HTTPMatchRequest, at: Path) -> Iterator[Problem]:
+    for i, gateway in enumerate(match.gateways):
+        if problem := gateway_reference_problem(gateway):
+            yield Problem(at + ("gateways", i), problem)
     if match.uri is not None:
         yield from _string_match_problems(match.uri, at + ("uri",), presence_allowed=False)
     if match.method is not None:

@@ -19,6 +19,11 @@ from meshkit.config.schema import Choice, IstioModel, Resource, WorkloadSelector
 SECURITY_API_VERSIONS = ("security.istio.io/v1", "security.istio.io/v1beta1", "meshkit.dev/v1alpha1")
 NO_JWT = "meshkit has no request authentication (JWT); match the caller's mTLS identity with principals"
 NO_IP = "meshkit matches callers by mTLS identity, not address; use principals or namespaces"
+ONE_TRUST_DOMAIN = (
+    "a lab has one CA and one trust domain (cluster.local unless set), so every caller is in it; "
+    "match callers with principals or namespaces"
+)
+DRY_RUN_ANNOTATION = "istio.io/dry-run"
 WHEN_KEYS = ("request.headers[NAME]", "source.principal", "source.namespace", "destination.port")
 
 NO_PROVIDERS = "external authorization providers are not implemented; use ALLOW or DENY"
@@ -72,8 +77,8 @@ class Source(IstioModel):
         "notIpBlocks": NO_IP,
         "remoteIpBlocks": NO_IP,
         "notRemoteIpBlocks": NO_IP,
-        "serviceAccounts": "write the service account as a principal: cluster.local/ns/NAMESPACE/sa/NAME",
-        "notServiceAccounts": "write the service account as a notPrincipal: cluster.local/ns/NAMESPACE/sa/NAME",
+        "trustDomains": ONE_TRUST_DOMAIN,
+        "notTrustDomains": ONE_TRUST_DOMAIN,
     }
 
     principals: list[str] = Field(
@@ -82,6 +87,15 @@ class Source(IstioModel):
     not_principals: list[str] = Field(default_factory=list, description="Caller identities that must not match.")
     namespaces: list[str] = Field(default_factory=list, description="Caller namespaces (from its mTLS identity).")
     not_namespaces: list[str] = Field(default_factory=list, description="Caller namespaces that must not match.")
+    service_accounts: list[str] = Field(
+        default_factory=list,
+        description="Caller service accounts as NAMESPACE/NAME, or NAME in the policy's namespace (from its mTLS "
+        "identity, like the principal cluster.local/ns/NAMESPACE/sa/NAME); exact, no wildcards; not together "
+        "with principals or namespaces.",
+    )
+    not_service_accounts: list[str] = Field(
+        default_factory=list, description="Caller service accounts that must not match (same form)."
+    )
 
 
 class RuleFrom(IstioModel):
@@ -150,10 +164,20 @@ class AuthorizationPolicySpec(IstioModel):
 
 
 class AuthorizationPolicy(Resource):
-    """security.istio.io AuthorizationPolicy."""
+    """security.istio.io AuthorizationPolicy.
+
+    The annotation istio.io/dry-run: "true" makes it a dry run, as in Istio:
+    evaluated on every request and reported (access log, metric,
+    lab.security()), never enforced.
+    """
 
     KIND: ClassVar[str] = "AuthorizationPolicy"
     API_VERSIONS: ClassVar[tuple[str, ...]] = SECURITY_API_VERSIONS
     EXPORT_API_VERSION: ClassVar[str] = "security.istio.io/v1"
 
     spec: AuthorizationPolicySpec
+
+    @property
+    def dry_run(self) -> bool:
+        """Only "true" turns enforcement off; policy_rules refuses values other than "true" and "false"."""
+        return self.metadata.annotations.get(DRY_RUN_ANNOTATION) == "true"

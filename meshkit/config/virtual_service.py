@@ -2,8 +2,9 @@
 
 Field names and meanings follow Istio's networking API
 (https://istio.io/latest/docs/reference/config/networking/virtual-service/).
-meshkit's proxy speaks HTTP/1.1 inside the mesh and has no gateways, so only
-`http` routes exist here; what Istio offers beyond that is listed in each
+meshkit's proxy speaks HTTP/1.1, so only `http` routes exist here; `gateways`
+binds a VirtualService to the sidecars (`mesh`), to ingress Gateways, or
+both. What Istio offers beyond that is listed in each
 model's UNSUPPORTED table with the reason a learner is shown.
 """
 
@@ -48,7 +49,6 @@ class HTTPMatchRequest(IstioModel):
     UNSUPPORTED: ClassVar[dict[str, str]] = {
         "scheme": "traffic inside the mesh is plain HTTP to the sidecar; there is no scheme to match",
         "authority": "meshkit does not match on the Host header; match on uri, headers or queryParams",
-        "gateways": "meshkit has no gateways; every rule applies to sidecars (the mesh gateway)",
         "sourceNamespace": "match the caller with sourceLabels instead",
         "statPrefix": "meshkit's telemetry has no per-match statistics",
     }
@@ -69,6 +69,11 @@ class HTTPMatchRequest(IstioModel):
     port: int | None = Field(default=None, ge=1, le=65535, description="Match only requests to this service port.")
     source_labels: Labels = Field(
         default_factory=dict, description="Match only callers whose workload has all these labels."
+    )
+    gateways: list[str] = Field(
+        default_factory=list,
+        description="Match only on these gateways (mesh: the sidecars); replaces the VirtualService's gateways "
+        "for this match.",
     )
 
 
@@ -194,6 +199,7 @@ class HTTPRoute(IstioModel):
         "delegate": "delegated VirtualServices are not supported; put the routes in this VirtualService",
         "mirrors": "only a single mirror is supported; use mirror and mirrorPercentage",
         "mirrorPercent": "Istio deprecated this integer field; write mirrorPercentage: {value: N}",
+        "mirror_percent": "Istio deprecated this integer field; write mirrorPercentage: {value: N}",
         "corsPolicy": "CORS is not implemented in meshkit's proxy",
     }
 
@@ -231,7 +237,9 @@ class VirtualServiceSpec(IstioModel):
 
     hosts: list[str] = Field(default_factory=list, description="The services these rules apply to.")
     gateways: list[str] = Field(
-        default_factory=list, description="Only mesh (the sidecars) is supported; the same as leaving it out."
+        default_factory=list,
+        description="Where the rules apply: mesh (the sidecars; the default when absent), Gateways by name "
+        "(bookinfo-gateway, or namespace/name), or both. hosts may be * only without mesh.",
     )
     http: list[HTTPRoute] = Field(
         default_factory=list, description="Rules tried in order; the first that matches is used."

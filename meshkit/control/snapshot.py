@@ -25,6 +25,12 @@ default exportTo is "*"), so routes and destination policies go everywhere."""
 WORKLOAD_KINDS = {"LocalRateLimit": "rate_limits"}
 """Kinds a sidecar receives only when their selector picks its workload."""
 
+GATEWAY_KINDS = {"Gateway": "gateways"}
+"""Kinds a node receives when their selector picks its workload in any
+namespace: a Gateway in default configures the ingress gateway in
+istio-system, as on Istio (bookinfo-gateway.yaml). Sidecars that are not
+gateways ignore them."""
+
 SECURITY_KEYS = ("trust_bundle", "peer_authentications", "authorization_policies")
 """PeerAuthentications go to a sidecar when they are mesh-wide (istio-system),
 in its namespace, or in a namespace it may call (auto mTLS must know a
@@ -123,7 +129,7 @@ def build_snapshot(state: State, node_id: str, trust_bundle: str | None = None) 
         "node": node_id,
         "services": {host: services[host] for host in sorted(services)},
     }
-    for key in (*MESH_WIDE_KINDS.values(), *WORKLOAD_KINDS.values()):
+    for key in (*MESH_WIDE_KINDS.values(), *WORKLOAD_KINDS.values(), *GATEWAY_KINDS.values()):
         snapshot[key] = []
     snapshot["trust_bundle"] = trust_bundle
     record = state.instances.get(node_id)
@@ -138,6 +144,9 @@ def build_snapshot(state: State, node_id: str, trust_bundle: str | None = None) 
         elif form["kind"] in WORKLOAD_KINDS and record is not None:
             if form["namespace"] == record["namespace"] and selects(form["spec"].get("selector"), record["labels"]):
                 snapshot[WORKLOAD_KINDS[form["kind"]]].append(form)
+        elif form["kind"] in GATEWAY_KINDS and record is not None:
+            if selects(form["spec"]["selector"] or None, record["labels"]):
+                snapshot[GATEWAY_KINDS[form["kind"]]].append(form)
         elif form["kind"] == "PeerAuthentication" and form["namespace"] in peer_namespaces:
             peer_authentications.append(form)
         elif form["kind"] == "AuthorizationPolicy":

@@ -12,6 +12,7 @@ never modify a record after it is stored.
 
 from __future__ import annotations
 
+import errno
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -153,6 +154,25 @@ class Store:
         try:
             write_atomic(self.path, data)
         except OSError as exc:
-            raise ControlPlaneError(f"cannot save the store {self.path}: {exc}") from exc
+            raise ControlPlaneError(store_write_failure(self.path, self.state.version, exc)) from exc
         self.state = new
         return True
+
+
+def store_write_failure(path: Path, version: int, exc: OSError) -> str:
+    """Why a change was not saved, and that nothing changed.
+
+    A learner's next step depends on both: a full disk needs space freed
+    (write_atomic has removed its partial file, so the retry starts clean),
+    while the lab keeps running the last saved config meanwhile.
+    """
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        cause = f"the disk holding {path} is full ({exc.strerror})"
+        advice = "; free some space and apply again"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        cause = f"{path} cannot be written ({exc.strerror})"
+        advice = ""
+    else:
+        cause = f"writing {path} failed ({exc.strerror or exc})"
+        advice = ""
+    return f"the change was not saved: {cause}; nothing changed (the lab still runs config version {version}){advice}"

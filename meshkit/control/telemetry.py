@@ -73,6 +73,7 @@ COLUMNS = (
     "span_id",
     "parent_span_id",
     "retries",
+    "dry_run",  # what dry-run AuthorizationPolicies would have decided (meshkit.core.dry_run.describe)
     "seq",
 )
 _START = COLUMNS.index("start")

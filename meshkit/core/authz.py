@@ -22,16 +22,21 @@ any `:port` and trailing dot dropped from the request's Host (HARDENING:
 authorization); a policy host written with a port matches that port only.
 Paths are the normalised path from `meshkit.core.paths`, never the raw one.
 
+Service accounts (`serviceAccounts: [NAMESPACE/NAME]`) are read from the
+principal, Istio's `<trust domain>/ns/NAMESPACE/sa/NAME`, and compared
+exactly; canonical.py has already put a bare NAME in the policy's namespace.
+
 Callers: plaintext callers have no principal and no namespace, so
-`principals`, `namespaces` and their `when` keys never match them, and
-`notPrincipals`/`notNamespaces` always do; that is how Istio's "deny
+`principals`, `namespaces`, `serviceAccounts` and their `when` keys never
+match them, and the not-lists always do; that is how Istio's "deny
 plaintext" policy (DENY with notPrincipals ["*"]) works. A principal or
 namespace holding anything but printable ASCII (a NUL, CR, LF, space) is
 treated the same way, so `.../ns/victim\\x00evil` never matches a rule about
 `victim` (HARDENING: headers the mesh owns).
 
 Policies are compiled once per snapshot (`compile_policies`) and evaluated per
-request (`authorize`), which does no parsing and no allocation beyond its result.
+request (`authorize`), which reads the caller once (`caller_of`: the service
+account of a principal seen before is remembered) and parses nothing else.
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ ACTIONS = ("ALLOW", "DENY", "AUDIT")
 _PRINTABLE = re.compile(r"[\x21-\x7e]+")
 _HEADER_KEY = re.compile(r"request\.headers\[(.+)\]")
 _PORT_SUFFIX = re.compile(r"(.*):([0-9]{1,5})")
+# Istio's principal form: the trust domain, then /ns/NAMESPACE/sa/NAME.
+_PRINCIPAL = re.compile(r"[^/]+/ns/([^/]+)/sa/([^/]+)")
 
 
 class Decision(NamedTuple):
@@ -121,6 +128,8 @@ class Source:
     not_principals: tuple[Pattern, ...]
     namespaces: tuple[Pattern, ...]
     not_namespaces: tuple[Pattern, ...]
+    service_accounts: frozenset[str] = frozenset()  # NAMESPACE/NAME, exact
+    not_service_accounts: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,20 +195,64 @@ def compile_policies(policies: Iterable[Mapping[str, Any]]) -> tuple[Policy, ...
 
 def authorize(policies: Sequence[Policy], request: Request) -> Decision:
     """Istio's decision for `request` under `policies` (the compiled policies of this workload)."""
-    principal = _identity_text(request.principal)
-    namespace = _identity_text(request.namespace) if principal is not None else None
-    host = split_host(request.host)
-    audit = next((p.name for p in policies if p.action == "AUDIT" and _matches(p, request, principal, namespace, host)), None)
+    caller = caller_of(request)
+    audit = next((p.name for p in policies if p.action == "AUDIT" and _matches(p, request, caller)), None)
     for policy in policies:
-        if policy.action == "DENY" and _matches(policy, request, principal, namespace, host):
+        if policy.action == "DENY" and _matches(policy, request, caller):
             return Decision(False, policy.name, "DENY", audit)
     allows = [policy for policy in policies if policy.action == "ALLOW"]
     if not allows:
         return Decision(True, None, None, audit)
     for policy in allows:
-        if _matches(policy, request, principal, namespace, host):
+        if _matches(policy, request, caller):
             return Decision(True, policy.name, "ALLOW", audit)
     return Decision(False, None, "ALLOW", audit)
+
+
+class Caller(NamedTuple):
+    """What a request says about who sent it, read once per request: the principal and namespace
+    as policies may see them (None: plaintext or unprintable), its service account as
+    NAMESPACE/NAME (None unless the principal has Istio's form), and the split Host header."""
+
+    principal: str | None
+    namespace: str | None
+    service_account: str | None
+    host: tuple[str, int | None]
+
+
+def caller_of(request: Request) -> Caller:
+    """The Caller of `request`, for `matching_rule` (authorize makes its own)."""
+    principal = _identity_text(request.principal)
+    namespace = _identity_text(request.namespace) if principal is not None else None
+    return Caller(principal, namespace, _service_account(principal), split_host(request.host))
+
+
+# Service accounts of the principals seen lately: a sidecar's callers are few.
+_ACCOUNTS_MAX = 1024
+_accounts: dict[str, str | None] = {}
+
+
+def _service_account(principal: str | None) -> str | None:
+    """NAMESPACE/NAME from Istio's principal form, or None (plaintext, or not that form)."""
+    if principal is None:
+        return None
+    if principal in _accounts:
+        return _accounts[principal]
+    match = _PRINCIPAL.fullmatch(principal)
+    account = f"{match.group(1)}/{match.group(2)}" if match is not None else None
+    if len(_accounts) >= _ACCOUNTS_MAX:
+        _accounts.clear()
+    _accounts[principal] = account
+    return account
+
+
+def matching_rule(policy: Policy, request: Request, caller: Caller) -> int | None:
+    """The index of the first rule of `policy` that `request` matches, or None: which rule
+    Istio names in a matched policy's id (ns[NS]-policy[NAME]-rule[N])."""
+    for index, rule in enumerate(policy.rules):
+        if _rule_matches(rule, request, caller):
+            return index
+    return None
 
 
 def split_host(authority: str) -> tuple[str, int | None]:
@@ -229,21 +282,25 @@ def policy_headers(headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
 # -- matching ---------------------------------------------------------------
 
 
-def _matches(policy: Policy, request: Request, principal: str | None, namespace: str | None, host: tuple[str, int | None]) -> bool:
-    return any(_rule_matches(rule, request, principal, namespace, host) for rule in policy.rules)
+def _matches(policy: Policy, request: Request, caller: Caller) -> bool:
+    return any(_rule_matches(rule, request, caller) for rule in policy.rules)
 
 
-def _rule_matches(rule: Rule, request: Request, principal: str | None, namespace: str | None, host: tuple[str, int | None]) -> bool:
+def _rule_matches(rule: Rule, request: Request, caller: Caller) -> bool:
     return (
-        (not rule.sources or any(_source_matches(s, principal, namespace) for s in rule.sources))
-        and (not rule.operations or any(_operation_matches(o, request, host) for o in rule.operations))
-        and all(_field(c.values, c.not_values, _attribute(c, request, principal, namespace)) for c in rule.conditions)
+        (not rule.sources or any(_source_matches(s, caller) for s in rule.sources))
+        and (not rule.operations or any(_operation_matches(o, request, caller.host) for o in rule.operations))
+        and all(_field(c.values, c.not_values, _attribute(c, request, caller)) for c in rule.conditions)
     )
 
 
-def _source_matches(source: Source, principal: str | None, namespace: str | None) -> bool:
-    return _field(source.principals, source.not_principals, principal) and _field(
-        source.namespaces, source.not_namespaces, namespace
+def _source_matches(source: Source, caller: Caller) -> bool:
+    account = caller.service_account
+    return (
+        _field(source.principals, source.not_principals, caller.principal)
+        and _field(source.namespaces, source.not_namespaces, caller.namespace)
+        and (not source.service_accounts or account in source.service_accounts)
+        and account not in source.not_service_accounts
     )
 
 
@@ -264,13 +321,13 @@ def _field(values: Sequence[Any], not_values: Sequence[Any], attribute: Any) -> 
     return not any(pattern.matches(attribute) for pattern in not_values)
 
 
-def _attribute(condition: Condition, request: Request, principal: str | None, namespace: str | None) -> str | None:
+def _attribute(condition: Condition, request: Request, caller: Caller) -> str | None:
     if condition.key == "header":
         return request.headers.get(condition.header)
     if condition.key == "source.principal":
-        return principal
+        return caller.principal
     if condition.key == "source.namespace":
-        return namespace
+        return caller.namespace
     return str(request.port)
 
 
@@ -296,7 +353,14 @@ def _policy(resource: Mapping[str, Any]) -> Policy:
 
 def _rule(rule: Mapping[str, Any], name: str, at: str) -> Rule:
     sources = tuple(
-        Source(*(_patterns(source[field]) for field in ("principals", "not_principals", "namespaces", "not_namespaces")))
+        Source(
+            _patterns(source["principals"]),
+            _patterns(source["not_principals"]),
+            _patterns(source["namespaces"]),
+            _patterns(source["not_namespaces"]),
+            frozenset(source["service_accounts"]),
+            frozenset(source["not_service_accounts"]),
+        )
         for source in rule["from"]
     )
     operations = tuple(

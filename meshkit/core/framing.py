@@ -383,7 +383,9 @@ def parse_request_head(method: bytes, version: str, target: bytes, headers: list
     traceparent: bytes | None = None
     tracestate: bytes | None = None
     peer: bytes | None = None
-    if len(found) > 1:
+    # Anything found besides Host needs a look. (An HTTP/1.0 request may have no Host: then its
+    # one field, a Content-Length say, must still be read, or its body would go upstream unframed.)
+    if len(found) > (hosts is not None):
         lengths = found.get(_CONTENT_LENGTH)
         codings = found.get(_TRANSFER_ENCODING)
         if lengths is not None:

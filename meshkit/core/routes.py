@@ -43,6 +43,21 @@ Semantics, as Istio documents them:
   (https://istio.io/latest/docs/reference/config/networking/virtual-service/#HTTPRoute,
   the `fault` field; istio/istio#13705 tracks lifting it).
 
+Gateways (`compile_gateway_routes`), as Istio's ingress gateway does:
+
+- A VirtualService applies to the sidecars when its `gateways` hold `mesh`
+  (the default), and to a gateway when they name a Gateway that selects it;
+  a match entry's own `gateways` replace the VirtualService's for that entry.
+- A gateway routes by the request's Host: the VirtualService hosts that a
+  server of the Gateway accepts (same or narrower host; `*` takes every
+  host, `*.example.com` its subdomains; the server host's namespace part
+  names whose VirtualServices may bind). A host named exactly wins over a
+  wildcard, a longer wildcard over a shorter. Istio merges the
+  VirtualServices for one host on a gateway, so their rules are tried in
+  order, one VirtualService's after another's.
+- A request whose host no VirtualService claims, or that matches no rule,
+  gets 404 NR, as Envoy's gateway answers.
+
 The sidecar passes `make_cluster`, which turns a `ClusterSpec` into its own
 live cluster object (connection pools, balancer, breaker and outlier state);
 the table holds those objects directly, so a request never looks a cluster
@@ -60,6 +75,7 @@ from typing import Generic, TypeVar
 from meshkit.core.edits import CompiledOps, compile_ops
 from meshkit.core.retry import NO_RETRIES, RetryPolicy
 from meshkit.core.rules import (
+    MESH,
     DEFAULT_POLICY,
     DEFAULT_RETRY,
     AbortSpec,
@@ -70,7 +86,10 @@ from meshkit.core.rules import (
     MatchSpec,
     PolicySpec,
     StringMatch,
+    GatewaySpec,
+    ServerHost,
     SubsetSpec,
+    VirtualServiceSpec,
 )
 from meshkit.core.services import normalize_host, spellings
 from meshkit.core.snapshot import Endpoint, Snapshot
@@ -352,10 +371,18 @@ class RouteTable(Generic[T]):
     hosts: tuple[str, ...]
     clusters: Mapping[str, T]
     ignored: tuple[str, ...]
+    # A gateway's wildcard hosts, most specific first: (suffix, routes); "" is `*`.
+    wildcards: tuple[tuple[str, HostRoutes[T]], ...] = ()
 
     def resolve(self, authority: str) -> HostRoutes[T] | None:
-        """The routes for the host an authority names (Kubernetes DNS spellings), or None."""
-        return self.index.get(normalize_host(authority))
+        """The routes for the host an authority names (Kubernetes DNS spellings; a gateway's wildcards), or None."""
+        host = normalize_host(authority)
+        found = self.index.get(host)
+        if found is None and self.wildcards:
+            for suffix, routes in self.wildcards:
+                if host.endswith(suffix):
+                    return routes
+        return found
 
 
 def _labels_hold(wanted: Mapping[str, str], labels: Mapping[str, str]) -> bool:
@@ -410,8 +437,14 @@ class _Compiler(Generic[T]):
     def destination(self, spec: DestinationSpec, ops: tuple[CompiledOps | None, CompiledOps | None]) -> Destination[T]:
         return Destination(self.cluster(spec.host, spec.subset), spec.host, spec.subset, ops[0], ops[1])
 
-    def rule(self, spec: HttpRouteSpec, index: int, labels: Mapping[str, str]) -> Rule[T] | None:
-        matches = tuple(CompiledMatch(m) for m in spec.match if _labels_hold(m.source_labels, labels))
+    def rule(self, spec: HttpRouteSpec, index: int, labels: Mapping[str, str], bound: frozenset[str] = frozenset((MESH,))) -> Rule[T] | None:
+        """The compiled rule for a caller with `labels` that the VirtualService reached through `bound`
+        (mesh, or the Gateways); None when none of its match entries applies here."""
+        matches = tuple(
+            CompiledMatch(m)
+            for m in spec.match
+            if _labels_hold(m.source_labels, labels) and (not m.gateways or not bound.isdisjoint(m.gateways))
+        )
         if spec.match and not matches:
             return None  # every match entry names other callers
         destinations = tuple(
@@ -462,6 +495,8 @@ def compile_routes(
     claimed: dict[str, tuple[str, tuple[HttpRouteSpec, ...]]] = {}
     ignored: list[str] = []
     for vs in snapshot.virtual_services:
+        if not vs.for_mesh:
+            continue  # bound to gateways only
         for host in vs.hosts:
             if host in claimed:
                 ignored.append(f"VirtualService {vs.namespace}/{vs.name} for {host}: {claimed[host][0]} already routes it")
@@ -485,3 +520,85 @@ def compile_routes(
         for name in names:
             index[name] = host_routes
     return RouteTable(index, tuple(sorted(routes)), compiler.clusters, tuple(ignored))
+
+
+def host_covers(pattern: str, host: str) -> bool:
+    """A gateway host `pattern` (`*`, `*.example.com`, a name) accepts `host` (which may be a wildcard too)."""
+    if pattern == "*" or pattern == host:
+        return True
+    return pattern.startswith("*.") and host.endswith(pattern[1:]) and host != pattern[1:]
+
+
+def bound_host(server: ServerHost, vs: VirtualServiceSpec, vs_host: str) -> str | None:
+    """The host a gateway server routes with this VirtualService host: the narrower of the two, or None.
+
+    The server's namespace part must allow the VirtualService's namespace.
+    """
+    if server.namespace not in ("*", vs.namespace):
+        return None
+    if host_covers(server.host, vs_host):
+        return vs_host
+    if host_covers(vs_host, server.host):
+        return server.host
+    return None
+
+
+def gateway_bindings(
+    gateways: Sequence[GatewaySpec], virtual_services: Sequence[VirtualServiceSpec], ports: frozenset[int]
+) -> dict[str, list[tuple[VirtualServiceSpec, frozenset[str]]]]:
+    """host -> the VirtualServices a gateway listening on `ports` routes it with, in order, each with
+    the Gateways it was bound through (a rule's match `gateways` are read against them)."""
+    hosts_by_gateway: dict[str, list[ServerHost]] = {}
+    for gateway in gateways:
+        listed = hosts_by_gateway.setdefault(gateway.reference, [])
+        for server in gateway.servers:
+            if server.port in ports:
+                listed.extend(server.hosts)
+    bindings: dict[str, list[tuple[VirtualServiceSpec, frozenset[str]]]] = {}
+    for vs in virtual_services:
+        through: dict[str, set[str]] = {}
+        for reference in vs.gateways:
+            for server_host in hosts_by_gateway.get(reference, ()):
+                for vs_host in vs.hosts:
+                    host = bound_host(server_host, vs, vs_host)
+                    if host is not None:
+                        through.setdefault(host, set()).add(reference)
+        for host, references in through.items():
+            bindings.setdefault(host, []).append((vs, frozenset(references)))
+    return bindings
+
+
+def compile_gateway_routes(
+    snapshot: Snapshot,
+    labels: Mapping[str, str],
+    ports: frozenset[int],
+    make_cluster: Callable[[ClusterSpec], T],
+) -> RouteTable[T]:
+    """The route table of a gateway whose listener serves the Gateway server ports `ports`.
+
+    `snapshot.gateways` are the Gateways that select this workload; requests
+    are routed by Host with the VirtualServices bound to them (module docstring).
+    """
+    compiler: _Compiler[T] = _Compiler(snapshot, make_cluster)
+    for host in snapshot.services:
+        compiler.cluster(host, None)
+    for host, named in compiler.subsets.items():
+        for subset in named:
+            compiler.cluster(host, subset)
+    listener_port = min(ports) if ports else DEFAULT_PORT
+    routes: dict[str, HostRoutes[T]] = {}
+    for host, bound in gateway_bindings(snapshot.gateways, snapshot.virtual_services, ports).items():
+        rules: list[Rule[T]] = []
+        for vs, references in bound:
+            compiled = (compiler.rule(spec, i, labels, references) for i, spec in enumerate(vs.http))
+            rules.extend(rule for rule in compiled if rule is not None)
+        names = ", ".join(f"{vs.namespace}/{vs.name}" for vs, _ in bound)
+        gateways = ", ".join(sorted({ref for _, refs in bound for ref in refs}))
+        source = f"VirtualService {names} (Gateway {gateways})"
+        routes[host] = HostRoutes(host, listener_port, source, tuple(rules))
+    index = {host: r for host, r in routes.items() if not host.startswith("*")}
+    wildcards = sorted(
+        ((host[1:], r) for host, r in routes.items() if host.startswith("*")),
+        key=lambda item: -len(item[0]),
+    )
+    return RouteTable(index, tuple(sorted(routes)), compiler.clusters, (), tuple(wildcards))

@@ -1,7 +1,7 @@
 """The traffic resources of a snapshot, typed and checked.
 
-The control plane sends VirtualServices, DestinationRules and
-LocalRateLimits in their canonical form (meshkit/config/canonical.py's
+The control plane sends VirtualServices, DestinationRules, LocalRateLimits
+and (to a gateway) Gateways in their canonical form (meshkit/config/canonical.py's
 docstring is the shape; Istio's defaults are already filled in). It has
 validated them before storing them, but a sidecar still checks every field
 it will act on: a snapshot that does not have the documented shape is NACKed
@@ -38,6 +38,12 @@ STRING_MATCH_TYPES = ("exact", "prefix", "regex", "present")
 LOAD_BALANCERS = ("LEAST_REQUEST", "ROUND_ROBIN", "RANDOM", None)
 TLS_MODES = ("DISABLE", "ISTIO_MUTUAL", None)
 _FQDN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+# A host a gateway matches: a name, a wildcard prefix (*.example.com) or *.
+_GATEWAY_HOST = re.compile(r"\*|(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+# `mesh`, or a Gateway as namespace/name.
+_GATEWAY_REF = re.compile(r"mesh|[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+_NAMESPACE_OR_ANY = re.compile(r"\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+MESH = "mesh"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +67,8 @@ class MatchSpec:
     ignore_uri_case: bool
     port: int | None
     source_labels: Mapping[str, str]
+    # Where this match applies (mesh, namespace/name); () means the VirtualService's gateways.
+    gateways: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +165,41 @@ class VirtualServiceSpec:
     name: str
     hosts: tuple[str, ...]
     http: tuple[HttpRouteSpec, ...]
+    # mesh (the sidecars) and Gateways as namespace/name; a snapshot without them means mesh.
+    gateways: tuple[str, ...] = (MESH,)
+
+    @property
+    def for_mesh(self) -> bool:
+        return MESH in self.gateways
+
+
+@dataclass(frozen=True, slots=True)
+class ServerHost:
+    """A Gateway server host: whose VirtualServices may bind (`*` or a namespace) and the host matched."""
+
+    namespace: str
+    host: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSpec:
+    port: int
+    name: str
+    hosts: tuple[ServerHost, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySpec:
+    """An Istio Gateway that selects this node: the ports and hosts it opens."""
+
+    namespace: str
+    name: str
+    servers: tuple[ServerSpec, ...]
+
+    @property
+    def reference(self) -> str:
+        """How VirtualServices name it in canonical form: namespace/name."""
+        return f"{self.namespace}/{self.name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,7 +314,12 @@ def _match(check: Checker, raw: Any, path: str) -> MatchSpec:
         ignore_uri_case=check.boolean(obj.get("ignore_uri_case", False), f"{path}.ignore_uri_case"),
         port=None if port is None else check.integer(port, f"{path}.port", 1, 65535),
         source_labels=check.labels(obj.get("source_labels", {}), f"{path}.source_labels"),
+        gateways=_gateway_refs(check, obj.get("gateways", []), f"{path}.gateways"),
     )
+
+
+def _gateway_refs(check: Checker, raw: Any, path: str) -> tuple[str, ...]:
+    return tuple(check.text(g, f"{path}[{i}]", _GATEWAY_REF) for i, g in enumerate(check.items(raw, path)))
 
 
 def _destination(check: Checker, raw: Any, path: str) -> DestinationSpec:
@@ -382,12 +430,46 @@ def parse_virtual_service(check: Checker, raw: Any, path: str) -> VirtualService
     namespace, name, spec = resource_envelope(check, raw, path, "VirtualService")
     hosts = check.items(check.get(spec, "hosts", f"{path}.spec"), f"{path}.spec.hosts")
     rules = check.items(check.get(spec, "http", f"{path}.spec"), f"{path}.spec.http")
+    gateways = _gateway_refs(check, spec.get("gateways", [MESH]), f"{path}.spec.gateways")
+    if not gateways:
+        raise check.fail(f"{path}.spec.gateways", "expected mesh or Gateways (namespace/name), got none")
+    host_pattern = _FQDN if MESH in gateways else _GATEWAY_HOST
     return VirtualServiceSpec(
         namespace=namespace,
         name=name,
-        hosts=tuple(check.text(h, f"{path}.spec.hosts[{i}]", _FQDN) for i, h in enumerate(hosts)),
+        hosts=tuple(check.text(h, f"{path}.spec.hosts[{i}]", host_pattern) for i, h in enumerate(hosts)),
         http=tuple(_http_route(check, r, f"{path}.spec.http[{i}]") for i, r in enumerate(rules)),
+        gateways=gateways,
     )
+
+
+def parse_gateway(check: Checker, raw: Any, path: str) -> GatewaySpec:
+    """A Gateway in canonical form (meshkit.config.gateway.canonical_gateway); only HTTP servers exist."""
+    namespace, name, spec = resource_envelope(check, raw, path, "Gateway")
+    check.labels(spec.get("selector", {}), f"{path}.spec.selector")
+    servers = []
+    for i, raw_server in enumerate(check.items(check.get(spec, "servers", f"{path}.spec"), f"{path}.spec.servers")):
+        where = f"{path}.spec.servers[{i}]"
+        server = check.mapping(raw_server, where)
+        check.choice(check.get(server, "protocol", where), f"{where}.protocol", ("HTTP",))
+        hosts = []
+        for j, raw_host in enumerate(check.items(check.get(server, "hosts", where), f"{where}.hosts")):
+            at = f"{where}.hosts[{j}]"
+            host = check.mapping(raw_host, at)
+            hosts.append(
+                ServerHost(
+                    check.text(check.get(host, "namespace", at), f"{at}.namespace", _NAMESPACE_OR_ANY),
+                    check.text(check.get(host, "host", at), f"{at}.host", _GATEWAY_HOST),
+                )
+            )
+        servers.append(
+            ServerSpec(
+                port=check.integer(check.get(server, "port", where), f"{where}.port", 1, 65535),
+                name=check.text(check.get(server, "name", where), f"{where}.name"),
+                hosts=tuple(hosts),
+            )
+        )
+    return GatewaySpec(namespace=namespace, name=name, servers=tuple(servers))
 
 
 def _policy(check: Checker, raw: Any, path: str) -> PolicySpec:

@@ -24,7 +24,8 @@ from meshkit.core.checks import Checker, resource_envelope
 
 MTLS_MODES = ("UNSET", "DISABLE", "PERMISSIVE", "STRICT")
 AUTHZ_ACTIONS = ("ALLOW", "DENY", "AUDIT")
-SOURCE_FIELDS = ("principals", "not_principals", "namespaces", "not_namespaces")
+SOURCE_FIELDS = ("principals", "not_principals", "namespaces", "not_namespaces", "service_accounts", "not_service_accounts")
+DRY_RUN_ACTIONS = ("ALLOW", "DENY")
 OPERATION_TEXT_FIELDS = ("hosts", "not_hosts", "methods", "not_methods", "paths", "not_paths")
 OPERATION_PORT_FIELDS = ("ports", "not_ports")
 MAX_BUNDLE_BYTES = 256 * 1024
@@ -61,9 +62,12 @@ def parse_peer_authentication(check: Checker, raw: Any, path: str) -> dict[str, 
 
 
 def parse_authorization_policy(check: Checker, raw: Any, path: str) -> dict[str, Any]:
-    """A checked canonical AuthorizationPolicy (every list present, ports as integers)."""
+    """A checked canonical AuthorizationPolicy (every list present, ports as integers, dry_run a bool)."""
     namespace, name, spec = resource_envelope(check, raw, path, "AuthorizationPolicy")
     action = check.choice(check.get(spec, "action", f"{path}.spec"), f"{path}.spec.action", AUTHZ_ACTIONS)
+    dry_run = check.boolean(spec.get("dry_run", False), f"{path}.spec.dry_run")
+    if dry_run and action not in DRY_RUN_ACTIONS:
+        raise check.fail(f"{path}.spec.dry_run", f"a dry run applies to ALLOW and DENY policies only, not {action}")
     rules = []
     for r, rule_raw in enumerate(check.items(check.get(spec, "rules", f"{path}.spec"), f"{path}.spec.rules")):
         at = f"{path}.spec.rules[{r}]"
@@ -97,7 +101,7 @@ def parse_authorization_policy(check: Checker, raw: Any, path: str) -> dict[str,
         "kind": "AuthorizationPolicy",
         "namespace": namespace,
         "name": name,
-        "spec": {"selector": _selector(check, spec, f"{path}.spec"), "action": action, "rules": rules},
+        "spec": {"selector": _selector(check, spec, f"{path}.spec"), "action": action, "rules": rules, "dry_run": dry_run},
     }
 
 

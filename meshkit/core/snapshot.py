@@ -9,7 +9,7 @@ unknown keys inside a service or endpoint are ignored, so the control plane
 can add descriptive fields without breaking older sidecars.
 
 The traffic resources (`virtual_services`, `destination_rules`,
-`rate_limits`) are parsed by `meshkit.core.rules`, the security ones
+`rate_limits`, and for a gateway its `gateways`) are parsed by `meshkit.core.rules`, the security ones
 (`trust_bundle`, `peer_authentications`, `authorization_policies`) by
 `meshkit.core.security_rules`; a snapshot without them (a static snapshot
 written before they existed) has none.
@@ -25,9 +25,11 @@ from typing import Any
 from meshkit.core.checks import Checker
 from meshkit.core.rules import (
     DestinationRuleSpec,
+    GatewaySpec,
     RateLimitSpec,
     VirtualServiceSpec,
     parse_destination_rule,
+    parse_gateway,
     parse_rate_limit,
     parse_virtual_service,
 )
@@ -41,6 +43,7 @@ KNOWN_TOP_LEVEL_KEYS = (
     "virtual_services",
     "destination_rules",
     "rate_limits",
+    "gateways",
     "trust_bundle",
     "peer_authentications",
     "authorization_policies",
@@ -90,6 +93,8 @@ class Snapshot:
     virtual_services: tuple[VirtualServiceSpec, ...] = ()
     destination_rules: tuple[DestinationRuleSpec, ...] = ()
     rate_limits: tuple[RateLimitSpec, ...] = ()
+    # The Gateways whose selector picks this node's workload (a gateway's; a sidecar gets none).
+    gateways: tuple[GatewaySpec, ...] = ()
     # PEM roots the mesh trusts; None: keep the bundle that came with the certificate.
     trust_bundle: str | None = None
     # Canonical forms (meshkit.core.security_rules): the PeerAuthentications
@@ -122,6 +127,7 @@ def parse_snapshot(doc: Any, node: str) -> Snapshot:
         virtual_services=tuple(parse_virtual_service(check, raw, f"virtual_services[{i}]") for i, raw in enumerate(_listed(check, top, "virtual_services"))),
         destination_rules=tuple(parse_destination_rule(check, raw, f"destination_rules[{i}]") for i, raw in enumerate(_listed(check, top, "destination_rules"))),
         rate_limits=tuple(parse_rate_limit(check, raw, f"rate_limits[{i}]") for i, raw in enumerate(_listed(check, top, "rate_limits"))),
+        gateways=tuple(parse_gateway(check, raw, f"gateways[{i}]") for i, raw in enumerate(_listed(check, top, "gateways"))),
         trust_bundle=parse_trust_bundle(check, top.get("trust_bundle"), "trust_bundle"),
         peer_authentications=tuple(
             parse_peer_authentication(check, raw, f"peer_authentications[{i}]") for i, raw in enumerate(_listed(check, top, "peer_authentications"))

@@ -60,6 +60,8 @@ class WorkloadSpec:
     `paths` are the path templates served (empty means `/`, `/<service>` and
     `/<service>/{id}`), `concurrent_calls` makes the calls at once rather
     than in order, and `star_color` is a Bookinfo reviews version's stars.
+    `gateway` makes the workload an ingress gateway: no app, only meshkit's
+    proxy in gateway mode, on a loopback port a browser opens (INGRESS_GATEWAY).
     """
 
     name: str
@@ -75,6 +77,7 @@ class WorkloadSpec:
     paths: tuple[str, ...] = ()
     concurrent_calls: bool = False
     star_color: str | None = None
+    gateway: bool = False
 
     def __post_init__(self) -> None:
         """Reject a bad definition when it is written, not when it is deployed.
@@ -101,7 +104,9 @@ class WorkloadSpec:
 
     @property
     def labels(self) -> dict[str, str]:
-        """The pod labels Istio's samples use to select versions."""
+        """The pod labels Istio's samples use to select versions; a gateway's, its Gateways' selector."""
+        if self.gateway:
+            return {"app": self.service, "istio": GATEWAY_SELECTOR_VALUE}
         return {"app": self.service, "version": self.version}
 
     def app_spec(self, *, namespace: str, host: str, port: int, resolver: str | None) -> dict[str, object]:
@@ -206,6 +211,24 @@ SHOP: tuple[WorkloadSpec, ...] = (
 )
 
 APPS: dict[str, tuple[WorkloadSpec, ...]] = {"bookinfo": BOOKINFO, "shop": SHOP}
+
+GATEWAY_NAMESPACE = "istio-system"
+"""Where Istio installs its ingress gateway (and meshkit's root namespace)."""
+GATEWAY_SELECTOR_VALUE = "ingressgateway"
+GATEWAY_PORTS = (8080, 80)
+"""The Gateway server ports the ingress gateway's listener stands for: Istio's
+istio-ingressgateway listens on container port 8080, which its Service
+exposes as port 80, and istiod accepts either number in a Gateway
+(bookinfo-gateway.yaml says 8080). On the local backend both mean the
+lab's loopback ingress port."""
+
+INGRESS_GATEWAY = WorkloadSpec(
+    name="istio-ingressgateway", service="istio-ingressgateway", version="unknown",
+    service_account="istio-ingressgateway-service-account", port=80, gateway=True,
+)
+"""Istio's ingress gateway by its names: workload and labels `app: istio-ingressgateway`,
+`istio: ingressgateway`, service account istio-ingressgateway-service-account
+(its version label is absent, so telemetry says unknown, as Istio's does)."""
 
 
 def get_app(name: str) -> tuple[WorkloadSpec, ...]:

@@ -16,6 +16,7 @@ from meshkit.demo.calls import CallResult
 DETAILS_UNAVAILABLE = "Sorry, product details are currently unavailable for this book."
 REVIEWS_UNAVAILABLE = "Sorry, product reviews are currently unavailable for this book."
 RATINGS_UNAVAILABLE = "Ratings service is currently unavailable"
+PRODUCT_RATINGS_UNAVAILABLE = "Sorry, product ratings are currently unavailable for this book."
 
 PRODUCT: dict[str, Any] = {
     "title": "The Comedy of Errors",
@@ -49,6 +50,11 @@ RATINGS: dict[str, int] = {"Reviewer1": 5, "Reviewer2": 4}
 
 def _by_service(results: tuple[CallResult, ...], service: str) -> CallResult | None:
     return next((r for r in results if r.service == service), None)
+
+
+def products() -> list[dict[str, Any]]:
+    """productpage's `/api/v1/products`: the one book Bookinfo sells, as a list."""
+    return [{"id": 0, **PRODUCT}]
 
 
 def details_fields(product_id: str) -> dict[str, Any]:

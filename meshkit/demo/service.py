@@ -3,6 +3,8 @@
 Per request: match the path, wait the drawn latency, fail at the error rate,
 make the downstream calls, and answer JSON that says who served it:
 `{"service", "version", "instance", ...role fields, "calls": [...]}`.
+productpage also answers a browser with Bookinfo's page and has Bookinfo's
+own routes (API, sign-in, /static): productpage.py decides them.
 No web framework: the whole app is this class, and every decision in it is
 a pure function from another module.
 """
@@ -10,17 +12,21 @@ a pure function from another module.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from meshkit.demo.calls import CallResult
+from meshkit.demo.headers import end_user_from_cookie, header_value, prefers_html
 from meshkit.demo.latency import fit_lognormal
 from meshkit.demo.outbound import Downstream
 from meshkit.demo.paths import match_path
+from meshkit.demo.productpage import (
+    LOGIN_BODY_LIMIT, OWN_PATHS, Answer, Route, api_answer, json_answer, login_answer, logout_answer, method_answer,
+    page_answer, page_calls, productpage_route, route_calls, static_answer,
+)
 from meshkit.demo.roles import compose, outgoing_headers
-from meshkit.demo.spec import AppSpec
+from meshkit.demo.spec import AppSpec, CallSpec
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -30,15 +36,36 @@ Send = Callable[[Message], Awaitable[None]]
 HEALTH_PATH = "/healthz"
 
 
-async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
-    payload = json.dumps(body).encode()
+async def _send(send: Send, answer: Answer) -> None:
     await send({
         "type": "http.response.start",
-        "status": status,
-        "headers": [(b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode())],
+        "status": answer.status,
+        "headers": [(b"content-type", answer.content_type.encode()),
+                    (b"content-length", str(len(answer.body)).encode()),
+                    *((name.encode("latin-1"), value.encode("latin-1")) for name, value in answer.headers)],
     })
-    await send({"type": "http.response.body", "body": payload})
+    await send({"type": "http.response.body", "body": answer.body})
+
+
+async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
+    await _send(send, json_answer(status, body))
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The request body, or None when it is longer than `limit` bytes or the client left."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 class DemoService:
@@ -59,7 +86,7 @@ class DemoService:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif scope["type"] == "http":
-            await self._http(scope, send)
+            await self._http(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         """Close the pooled client on shutdown, so no connection outlives the app."""
@@ -72,23 +99,25 @@ class DemoService:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _http(self, scope: Scope, send: Send) -> None:
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await self._serve(scope, send)
+            await self._serve(scope, receive, send)
         except asyncio.CancelledError:
             # uvicorn cancels requests still running when its graceful
             # shutdown time is up. Answering 503 ends the request the way a
             # real server going away would, instead of a traceback in the log.
             await _send_json(send, 503, {**self._identity(), "error": f"{self.instance} is shutting down"})
 
-    async def _serve(self, scope: Scope, send: Send) -> None:
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         if path == HEALTH_PATH:
             await _send_json(send, 200, {"ok": True, **self._identity()})
             return
-        product_id = match_path(self.spec.paths, path)
+        route = productpage_route(path) if self.spec.role == "productpage" else None
+        product_id = match_path(self.spec.paths, path) if route is None else route.product_id
         if product_id is None:
-            served = ", ".join(self.spec.paths)
+            own = OWN_PATHS if self.spec.role == "productpage" else ()
+            served = ", ".join((*self.spec.paths, *own))
             await _send_json(send, 404, {**self._identity(),
                                          "error": f"{self.spec.service} has no path {path}; it serves {served}"})
             return
@@ -101,13 +130,41 @@ class DemoService:
                 "calls": [],
             })
             return
-        results = await self._calls(product_id, outgoing_headers(self.spec, scope["headers"]))
+        headers = outgoing_headers(self.spec, scope["headers"])
+        if route is not None:
+            await _send(send, await self._productpage(route, scope, receive, headers))
+            return
+        calls = page_calls(self.spec.calls) if self.spec.role == "productpage" else self.spec.calls
+        results = await self._calls(calls, product_id, headers)
         status, fields = compose(self.spec, product_id, results)
-        await _send_json(send, status, {**self._identity(), **fields,
-                                        "calls": [result.record() for result in results]})
+        body = {**self._identity(), **fields, "calls": [result.record() for result in results]}
+        if self.spec.role == "productpage":
+            html = prefers_html(header_value(scope["headers"], "accept"))
+            await _send(send, page_answer(status, body, end_user_from_cookie(headers), html=html))
+            return
+        await _send_json(send, status, body)
 
-    async def _calls(self, product_id: str, headers: list[tuple[str, str]]) -> tuple[CallResult, ...]:
-        calls = self.spec.calls
+    async def _productpage(self, route: Route, scope: Scope, receive: Receive,
+                           headers: list[tuple[str, str]]) -> Answer:
+        """productpage's own routes (productpage.py decides; this does the I/O)."""
+        refused = method_answer(route, scope["method"])
+        if refused is not None:
+            return refused
+        if route.name == "static":
+            return static_answer(scope["path"])
+        if route.name == "logout":
+            return logout_answer()
+        if route.name == "login":
+            form = await _read_body(receive, LOGIN_BODY_LIMIT)
+            if form is None:
+                return json_answer(413, {"error": f"a sign-in form is at most {LOGIN_BODY_LIMIT} bytes"})
+            return login_answer(form, header_value(scope["headers"], "content-type") or "",
+                                html=prefers_html(header_value(scope["headers"], "accept")))
+        results = await self._calls(route_calls(route, self.spec.calls), route.product_id, headers)
+        return api_answer(route, results, self.spec.calls)
+
+    async def _calls(self, calls: tuple[CallSpec, ...], product_id: str,
+                     headers: list[tuple[str, str]]) -> tuple[CallResult, ...]:
         if self.spec.concurrent_calls:
             return tuple(await asyncio.gather(*(self.downstream.call(c, product_id, headers) for c in calls)))
         return tuple([await self.downstream.call(c, product_id, headers) for c in calls])

@@ -7,7 +7,6 @@ stderr, never a traceback.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import sys
@@ -28,12 +27,53 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
+USAGE = "usage: python -m meshkit.sidecar --bootstrap FILE"
+HELP = f"""{USAGE}
+
+Run a meshkit sidecar proxy.
+
+  --bootstrap FILE  bootstrap JSON file (docs/internals.md)"""
+
+
+def parse_command_line(argv: list[str]) -> Path | str | None:
+    """The bootstrap file, None for --help, or what is wrong with the command line.
+
+    One option is all a sidecar takes; argparse would cost every sidecar of
+    a lab a third of a megabyte (it imports gettext and textwrap).
+    """
+    if any(arg in ("-h", "--help") for arg in argv):
+        return None
+    values: list[str] = []
+    rest = list(argv)
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--bootstrap":
+            if not rest:
+                return "--bootstrap needs a FILE"
+            values.append(rest.pop(0))
+        elif arg.startswith("--bootstrap="):
+            values.append(arg.partition("=")[2])
+        else:
+            return f"unexpected argument {arg!r}"
+    if not values:
+        return "--bootstrap FILE is required"
+    if len(values) > 1:
+        return "--bootstrap is given more than once"
+    if not values[0]:
+        return "--bootstrap needs a FILE"
+    return Path(values[0])
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m meshkit.sidecar", description="Run a meshkit sidecar proxy.")
-    parser.add_argument("--bootstrap", required=True, type=Path, help="bootstrap JSON file (docs/internals.md)")
-    args = parser.parse_args(argv)
+    parsed = parse_command_line(sys.argv[1:] if argv is None else argv)
+    if parsed is None:
+        print(HELP)
+        return 0
+    if isinstance(parsed, str):
+        print(f"{USAGE}\nmeshkit sidecar: {parsed}", file=sys.stderr)
+        return 2
     try:
-        bootstrap = load_bootstrap(args.bootstrap)
+        bootstrap = load_bootstrap(parsed)
     except ConfigError as exc:
         print(f"meshkit sidecar: {exc}", file=sys.stderr)
         return 2

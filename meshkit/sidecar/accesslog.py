@@ -6,7 +6,10 @@ protocol, response_code, response_flags, bytes_received, bytes_sent,
 duration, upstream_host, request_id, authority) and the mesh's view beside
 them: reporter, source and destination workloads, principals and the
 connection's security, and the trace (traceparent as this hop sent it on,
-trace, span and parent span ids). The same line is the record the sidecar
+trace, span and parent span ids), and `dry_run`: what dry-run
+AuthorizationPolicies would have decided, in Envoy's words ("deny: shadow
+denied, matched policy ns[default]-policy[deny-curl]-rule[0]"; null when
+none applies). The same line is the record the sidecar
 sends to the control plane, so what a learner greps in the log and what
 `lab.requests()` shows are one thing.
 
@@ -24,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from meshkit.core.dry_run import ShadowVerdict, describe
 from meshkit.sidecar.telemetry import RequestRecord
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -75,6 +79,7 @@ def entry(record: RequestRecord, seq: int, node: str) -> dict[str, Any]:
         "peer_principal": record.source_principal if reporter == "destination" else record.destination_principal,
         "connection_security_policy": record.connection_security_policy,
         "retries": record.retries,
+        "dry_run": describe(record.dry_run),
         "start": round(record.start, 6),
         "node": node,
         "seq": seq,
@@ -168,6 +173,19 @@ def _q_repeated(raw: bytes) -> str:
     return quoted
 
 
+_dry_run_texts: dict[tuple[ShadowVerdict, ...], str] = {}
+
+
+def _dry_run_text(verdicts: tuple[ShadowVerdict, ...]) -> str:
+    """The quoted `dry_run` field, rendered once per distinct set of verdicts (a handful per sidecar)."""
+    text = _dry_run_texts.get(verdicts)
+    if text is None:
+        if len(_dry_run_texts) >= _QUOTED_MAX:
+            _dry_run_texts.clear()
+        text = _dry_run_texts[verdicts] = _quote(describe(verdicts) or "")
+    return text
+
+
 def line(record: RequestRecord, seq: int, node: str) -> str:
     """The entry as one line of JSON (no newline): the same object as `entry`, rendered
     directly (several times cheaper than building the dict and encoding it).
@@ -177,6 +195,7 @@ def line(record: RequestRecord, seq: int, node: str) -> str:
     (
         start, method, path, authority, code, flags, duration_ms, upstream_host, request_id, trace_id, route, retries,
         span_id, parent_span_id, security, source_p, destination_p, request_bytes, response_bytes, protocol, details,
+        dry_run,
     ) = record  # fmt: skip
     traceparent = f'"00-{trace_id.decode("latin-1")}-{span_id.decode("latin-1")}-01"' if trace_id and span_id else "null"
     return (
@@ -188,7 +207,7 @@ def line(record: RequestRecord, seq: int, node: str) -> str:
         f'"request_id":{_q(request_id)},"authority":{_q_repeated(authority)},'
         f'"traceparent":{traceparent},"trace_id":{_q(trace_id)},"span_id":{_q(span_id)},'
         f'"parent_span_id":{_q(parent_span_id)},{_mesh_part(route, security, source_p, destination_p)},'
-        f'"retries":{retries},"start":{start:.6f},"node":{_quote_repeated(node)},"seq":{seq}}}'
+        f'"retries":{retries},"dry_run":{_dry_run_text(dry_run) if dry_run else "null"},"start":{start:.6f},"node":{_quote_repeated(node)},"seq":{seq}}}'
     )
 
 

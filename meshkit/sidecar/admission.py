@@ -7,12 +7,15 @@ when the mode turns STRICT, as a listener drains on a config change), the
 path is normalised (meshkit.core.paths: what the policy judges is what the
 app receives), and the AuthorizationPolicies that select the workload
 decide (meshkit.core.authz). Callers without mTLS have no principal, so
-identity rules never match them.
+identity rules never match them. Dry-run policies are judged beside them
+(meshkit.core.dry_run) and their verdicts go on the exchange for its
+telemetry record, whatever the enforced decision.
 """
 
 from __future__ import annotations
 
 from meshkit.core.authz import Decision, Request, authorize, policy_headers
+from meshkit.core.dry_run import shadow_verdicts
 from meshkit.core.framing import Rejection, RequestHead
 from meshkit.core.paths import normalize_target
 from meshkit.core.peer_auth import accepts
@@ -35,20 +38,21 @@ def admit(exchange: handling.Request, head: RequestHead, security: InboundSecuri
         return None
     head.path = normalized.target
     policies = security.policies
-    if policies:
-        decision = authorize(
-            policies,
-            Request(
-                normalized.path,
-                head.method.decode("latin-1"),
-                head.authority.decode("latin-1"),
-                security.port,
-                policy_headers(head.headers),
-                None if peer is None else peer.principal,
-                None if peer is None else peer.namespace,
-            ),
+    dry_run = security.dry_run
+    if policies or dry_run:
+        request = Request(
+            normalized.path,
+            head.method.decode("latin-1"),
+            head.authority.decode("latin-1"),
+            security.port,
+            policy_headers(head.headers),
+            None if peer is None else peer.principal,
+            None if peer is None else peer.namespace,
         )
-        if not decision.allowed:
+        decision = authorize(policies, request) if policies else None
+        if dry_run:
+            exchange.dry_run = shadow_verdicts(dry_run, request, decision)
+        if decision is not None and not decision.allowed:
             exchange.respond_denied(describe_denial(decision))
             return None
     return b"" if peer is None else peer.xfcc

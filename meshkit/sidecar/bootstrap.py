@@ -7,6 +7,12 @@ meshkit extends the documented shape with one optional key, `limits`, whose
 fields all have defaults (see `Limits`). A port of 0 asks the system for a
 free port; the sidecar then logs the port it got (tests use this).
 
+`gateway` (optional) makes the proxy an ingress gateway: `{"ports": [8080, 80]}`,
+the Gateway server ports its outbound listener stands for. It has no app
+(`inbound` must be null); it takes plain HTTP from outside the mesh with any
+Host and routes it with the VirtualServices bound to the Gateways that select
+its workload (meshkit.core.routes.compile_gateway_routes).
+
 `static_identity` (optional, only beside a static snapshot) gives a sidecar
 a certificate without a CA (see `StaticIdentity`). The workload's namespace
 and service account must make a valid SPIFFE ID (meshkit.security.identity):
@@ -25,7 +31,7 @@ from meshkit.errors import ConfigError
 from meshkit.security.errors import InvalidIdentity
 from meshkit.security.identity import DEFAULT_TRUST_DOMAIN, Identity
 
-_KEYS = ("node", "workload", "host", "inbound", "outbound", "admin", "control_plane", "static_snapshot", "limits", "telemetry", "static_identity")
+_KEYS = ("node", "workload", "host", "inbound", "outbound", "admin", "control_plane", "static_snapshot", "limits", "telemetry", "static_identity", "gateway")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +44,8 @@ class Workload:
     version: str
     service_account: str
     labels: dict[str, str]
+    # A gateway's Gateway server ports (its outbound listener stands for them); () for a sidecar.
+    gateway_ports: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +152,7 @@ class Bootstrap:
             "limits": {f.name: getattr(self.limits, f.name) for f in fields(Limits)},
             "static_identity": None if self.static_identity is None else {"certificate_chain": self.static_identity.certificate_chain},
             "telemetry": {f.name: getattr(self.telemetry, f.name) for f in fields(TelemetrySettings)},
+            "gateway": {"ports": list(self.workload.gateway_ports)} if self.workload.gateway_ports else None,
         }
 
 
@@ -245,12 +254,31 @@ def _static_identity(raw: Any) -> StaticIdentity | None:
     return StaticIdentity(**values)
 
 
+def _gateway_ports(raw: Any) -> tuple[int, ...]:
+    if raw is None:
+        return ()
+    obj = _obj(raw, "gateway")
+    for key in obj:
+        if key != "ports":
+            raise _fail(f"gateway.{key}", "unknown key; known: ports")
+    ports = obj.get("ports")
+    if not isinstance(ports, list) or not ports:
+        raise _fail("gateway.ports", f"expected a non-empty list of port numbers, got {ports!r}")
+    for i, port in enumerate(ports):
+        if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+            raise _fail(f"gateway.ports[{i}]", f"expected a port number from 1 to 65535, got {port!r}")
+    return tuple(ports)
+
+
 def parse_bootstrap(doc: Any) -> Bootstrap:
     """A checked Bootstrap from the decoded JSON document."""
     top = _obj(doc, "")
     for key in top:
         if key not in _KEYS:
             raise _fail(key, f"unknown key; known: {', '.join(_KEYS)}")
+    gateway_ports = _gateway_ports(top.get("gateway"))
+    if gateway_ports and top.get("inbound") is not None:
+        raise _fail("inbound", "a gateway has no app behind it: set inbound to null")
     raw_workload = _obj(top.get("workload"), "workload")
     labels = _obj(raw_workload.get("labels", {}), "workload.labels")
     workload = Workload(
@@ -260,6 +288,7 @@ def parse_bootstrap(doc: Any) -> Bootstrap:
         version=_text(raw_workload, "version", "workload"),
         service_account=_text(raw_workload, "service_account", "workload"),
         labels={str(k): str(v) for k, v in labels.items()},
+        gateway_ports=gateway_ports,
     )
     inbound = top.get("inbound")
     if inbound is not None:

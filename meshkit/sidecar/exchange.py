@@ -81,6 +81,7 @@ from meshkit.core.framing import (
     relay_response_head,
 )
 from meshkit.core.local_reply import FLAGS, FLAGS_HEADER, NO_FLAGS, render_local_reply, render_response
+from meshkit.core.dry_run import ShadowVerdict
 from meshkit.core.attempts import GIVE_UP_FLAG, OUTLIER_STATUS, next_attempt, retry_stale_connection
 from meshkit.core.limits import (
     PENDING_FULL,
@@ -265,6 +266,7 @@ class Exchange:
         "request_bytes",
         "response_bytes",
         "details",
+        "dry_run",
         # routed (outbound) requests only
         "rule",
         "cluster",
@@ -312,6 +314,7 @@ class Exchange:
         self.request_bytes = 0
         self.response_bytes = 0
         self.details = ""  # Envoy's response code details, for the sidecar's own decisions (RBAC)
+        self.dry_run: tuple[ShadowVerdict, ...] = ()  # dry-run AuthorizationPolicy verdicts (admission), for telemetry
         self.rule: Rule[Cluster] | None = None
         self.cluster: Cluster | None = None
         self.host: Host | None = None
@@ -1005,6 +1008,7 @@ class Exchange:
                     source_principal=source_principal,
                     destination_principal=destination_principal,
                     response_code_details=self.details,
+                    dry_run=self.dry_run,
                 )
             )
         if self.request_body is not COMPLETE:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 from meshkit.core.tracing import RandomBits, ids_for_hop
 
 if TYPE_CHECKING:
+    from meshkit.core.dry_run import ShadowVerdict
     from meshkit.core.edits import CompiledOps
     from meshkit.core.framing import RequestHead
     from meshkit.core.routes import Rule
@@ -60,6 +61,7 @@ class Request(Protocol):
     """One request, as a handler decides about it (an Exchange)."""
 
     route: Route | None  # the metric labels its telemetry goes under
+    dry_run: tuple[ShadowVerdict, ...]  # dry-run AuthorizationPolicy verdicts, for its telemetry record
     request_id: bytes | None
     trace_id: bytes | None
     span_id: bytes | None

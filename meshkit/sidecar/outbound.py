@@ -26,11 +26,17 @@ from meshkit.sidecar.state import MeshState
 from meshkit.sidecar.telemetry import UNKNOWN, Telemetry
 
 
-def no_route_detail(authority: bytes, table: RoutingTable) -> str:
+def no_route_detail(authority: bytes, table: RoutingTable, gateway: bool = False) -> str:
     """Tell the learner what was asked for and what exists."""
     host = authority.decode("latin-1")
     hosts = table.routes.hosts
     shown = ", ".join(hosts[:10]) + (", ..." if len(hosts) > 10 else "")
+    if gateway:
+        return (
+            f"No VirtualService bound to a Gateway of this ingress gateway routes host {host!r} "
+            f"(hosts routed here: {shown or 'none'}). Apply a Gateway that selects it (istio: ingressgateway) "
+            "and a VirtualService with gateways: [that Gateway's name], such as Istio's bookinfo-gateway.yaml."
+        )
     if not host:
         return "The request names no host (no Host header or URL authority), so no service can match."
     return f"No service matches host {host!r}. Services this sidecar knows: {shown or 'none'}."
@@ -59,6 +65,7 @@ class OutboundHandler:
         peer = Peer(workload.name, workload.namespace, workload.version, workload.service_account)
         self.peer_line = b"x-meshkit-peer: %s\r\n" % encode_peer(peer)
         self.unknown_route = telemetry.route(SOURCE, workload.name, workload.version, UNKNOWN, UNKNOWN, UNKNOWN)
+        self.gateway = bool(workload.gateway_ports)
 
     def dispatch(self, exchange: Request) -> None:
         head = exchange.head
@@ -72,7 +79,7 @@ class OutboundHandler:
         routes = table.host_routes(head.authority)
         if routes is None:
             exchange.route = self.unknown_route
-            exchange.respond_local("NR", no_route_detail(head.authority, table))
+            exchange.respond_local("NR", no_route_detail(head.authority, table, self.gateway))
             return
         selected = routes.select(head.method, head.path, head.headers, head.authority)
         if selected is None:

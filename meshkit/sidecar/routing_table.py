@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 
 from meshkit.core.ratelimit import RateLimiter
-from meshkit.core.routes import HostRoutes, RouteTable, compile_routes
+from meshkit.core.routes import HostRoutes, RouteTable, compile_gateway_routes, compile_routes
 from meshkit.core.snapshot import Snapshot
 from meshkit.sidecar.bootstrap import Workload
 from meshkit.sidecar.cluster import Cluster, ClusterSet
@@ -65,9 +65,13 @@ def build_table(
 
     Clusters are made or updated through `clusters`; rate limits whose
     resource is unchanged keep their bucket, so a config change elsewhere
-    does not hand out a fresh burst of tokens.
+    does not hand out a fresh burst of tokens. A gateway (workload.gateway_ports)
+    routes by the Gateways that select it instead of the mesh's routes.
     """
-    routes = compile_routes(snapshot, workload.namespace, workload.labels, clusters.maker())
+    if workload.gateway_ports:
+        routes = compile_gateway_routes(snapshot, workload.labels, frozenset(workload.gateway_ports), clusters.maker())
+    else:
+        routes = compile_routes(snapshot, workload.namespace, workload.labels, clusters.maker())
     clusters.retain(routes.clusters)
     kept = {limiter.spec: limiter for limiter in previous.limiters} if previous is not None else {}
     now = time.monotonic()

@@ -29,6 +29,8 @@ from bisect import bisect_left
 from collections import deque
 from typing import Any, NamedTuple
 
+from meshkit.core.dry_run import ShadowVerdict, describe, metric_labels
+
 REQUESTS_TOTAL = "meshkit_requests_total"
 REQUEST_DURATION = "meshkit_request_duration_milliseconds"
 REQUEST_BYTES = "meshkit_request_bytes"
@@ -37,6 +39,9 @@ TCP_OPENED = "meshkit_tcp_connections_opened_total"
 TCP_CLOSED = "meshkit_tcp_connections_closed_total"
 CONFIG_VERSION = "meshkit_sidecar_config_version"
 DROPPED = "meshkit_sidecar_telemetry_dropped_total"
+# Istio's envoy_http_inbound_<listener>_rbac{authz_dry_run_action, authz_dry_run_result}:
+# Envoy's rbac.istio_dry_run_{allow,deny}_shadow_{allowed,denied} counters.
+DRY_RUN = "meshkit_http_inbound_rbac"
 
 # Envoy's default histogram buckets, which Istio keeps for its duration
 # (milliseconds) and size (bytes) histograms.
@@ -169,6 +174,8 @@ class RequestRecord(NamedTuple):
     # Envoy's %RESPONSE_CODE_DETAILS% where the sidecar decided itself: which
     # AuthorizationPolicy denied (rbac_access_denied_matched_policy[ns/name]).
     response_code_details: str = ""
+    # What dry-run AuthorizationPolicies would have decided (meshkit.core.dry_run); () when none applied.
+    dry_run: tuple[ShadowVerdict, ...] = ()
 
 
 class ConnectionCounter:
@@ -200,6 +207,8 @@ class Telemetry:
         self.dropped_later = 0  # records the exporter itself had to drop (its outbox overflowed)
         self.namespace = namespace
         self.connections: list[ConnectionCounter] = []
+        # Dry-run verdicts by (authz_dry_run_action, authz_dry_run_result).
+        self.dry_run: dict[tuple[str, str], int] = {}
 
     def route(
         self,
@@ -258,11 +267,23 @@ class Telemetry:
         size = record.response_bytes
         series.resp_sum += size
         series.resp_buckets[bisect_left(BUCKETS_BYTES, size)] += 1
+        if record.dry_run:
+            self._count_dry_run(record.dry_run)
         self.ring.append(record)
         pending = self.pending
         if pending is not None:
             pending.append(record)
             self.recorded += 1
+
+    def _count_dry_run(self, verdicts: tuple[ShadowVerdict, ...]) -> None:
+        counts = self.dry_run
+        for verdict in verdicts:
+            labels = metric_labels(verdict)
+            if labels not in counts:
+                # Both results of an engine from its first verdict on, as Envoy creates its stats.
+                for result in ("allowed", "denied"):
+                    counts.setdefault((labels[0], result), 0)
+            counts[labels] += 1
 
     # -- the exporter's side ------------------------------------------------
 
@@ -302,6 +323,10 @@ class Telemetry:
             out.append(f"# TYPE {name} counter")
             for counter in self.connections:
                 out.append(f"{name}{{{counter.labels}}} {getattr(counter, attr)}")
+        out.append(f"# HELP {DRY_RUN} Dry-run AuthorizationPolicy verdicts (Envoy's rbac.istio_dry_run_<action>_shadow_<result>).")
+        out.append(f"# TYPE {DRY_RUN} counter")
+        for (action, result), count in sorted(self.dry_run.items()):
+            out.append(f'{DRY_RUN}{{authz_dry_run_action="{action}",authz_dry_run_result="{result}"}} {count}')
         out.append(f"# HELP {CONFIG_VERSION} Version of the snapshot this sidecar runs (-1 before the first).")
         out.append(f"# TYPE {CONFIG_VERSION} gauge")
         out.append(f"{CONFIG_VERSION} {-1 if config_version is None else config_version}")
@@ -362,4 +387,5 @@ def _record_dict(record: RequestRecord) -> dict[str, Any]:
         "request_bytes": record.request_bytes,
         "response_bytes": record.response_bytes,
         "response_code_details": record.response_code_details,
+        "dry_run": describe(record.dry_run),
     }

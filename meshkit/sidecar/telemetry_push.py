@@ -84,20 +84,26 @@ class Exporter:
     async def flush(self, timeout_s: float = PUSH_TIMEOUT_S) -> dict[str, Any]:
         """Log and push everything recorded so far; the exporter's status after it."""
         async with self.lock:
-            self.drain()
+            await self.drain()
             if self.control_plane is not None and self.outbox:
                 await self._push_all(timeout_s)
         return self.status()
 
-    def drain(self) -> None:
-        """Take the buffered records, write their access-log lines, queue them for the control plane."""
+    async def drain(self) -> None:
+        """Take the buffered records, write their access-log lines, queue them for the control plane.
+
+        A busy second leaves thousands of records; turning them into lines
+        takes tens of milliseconds, so the event loop gets a turn after each
+        slice and requests in flight are not held up behind the whole batch.
+        """
         first, records = self.telemetry.take()
         if not records:
             return
         node = self.node
         line = accesslog.line
         outbox = self.outbox
-        # In slices, so a busy second's worth of lines never sits in memory at once.
+        # In slices, so a busy second's worth of lines never sits in memory at
+        # once and the loop serves requests between them.
         for offset in range(0, len(records), DRAIN_SLICE):
             start = first + offset
             lines = [line(record, start + i, node) for i, record in enumerate(records[offset : offset + DRAIN_SLICE])]
@@ -106,6 +112,8 @@ class Exporter:
                 self.logged += len(lines)
             if self.control_plane is not None:
                 outbox.extend(zip(range(start, start + len(lines)), lines))
+            if offset + DRAIN_SLICE < len(records):
+                await asyncio.sleep(0)
         if self.control_plane is None:
             return
         overflow = len(outbox) - self.settings.buffer_size

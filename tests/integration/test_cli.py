@@ -85,7 +85,8 @@ def test_tour_prints_measured_latency_and_edges_then_status_and_errors(tmp_path:
         for role in ("app", "sidecar"):
             row = re.search(rf"productpage-v1-0\s+{role}\s+\d+\s+\S+\s+\S+\s+([\d.]+)$", resources, re.MULTILINE)
             assert row and float(row.group(1)) > 0, resources  # memory, MiB
-        assert re.search(r"^\s*sidecar\s+7\s", resources.split("by role:")[1], re.MULTILINE), resources
+        # 7 workloads' sidecars and the ingress gateway's proxy
+        assert re.search(r"^\s*sidecar\s+8\s", resources.split("by role:")[1], re.MULTILINE), resources
 
         call = meshkit(tmp_path, "call", "productpage", "/productpage")
         assert call.returncode == 0 and call.stdout.startswith("200 ")

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from meshkit.demo.apps import Latency, WorkloadSpec, get_app
+from meshkit.demo.apps import Call, Latency, WorkloadSpec, get_app
 from meshkit.demo.bookinfo import DETAILS_UNAVAILABLE, RATINGS_UNAVAILABLE, REVIEWS_UNAVAILABLE
 from meshkit.demo.resolver import write_resolver
 
@@ -438,3 +438,81 @@ def test_taken_port_exits_3_saying_so(launch, tmp_path: Path) -> None:
 
     assert done.returncode == 3
     assert f"cannot listen on 127.0.0.1:{first.port}: the port is already in use" in done.stderr
+
+
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+def test_productpage_answers_a_browser_with_html_and_programs_with_the_same_json(launch, tmp_path: Path) -> None:
+    dns = tmp_path / "dns.json"
+    apps = _start_bookinfo(launch, dns, BOOKINFO_V2)
+    url = apps["productpage-v1"].url + "/productpage"
+
+    page = _get(url, headers={"accept": BROWSER_ACCEPT})
+    as_json = [_get(url, headers=headers) for headers in ({}, {"accept": "*/*"}, {"accept": "application/json"})]
+
+    assert page.status_code == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
+    assert page.headers["vary"] == "accept"
+    assert page.text.count('data-color="black"') == 2 and "Reviews served by: reviews-v2" in page.text
+    assert "<th>Author</th><td>William Shakespeare</td>" in page.text
+    for answer in as_json:
+        assert answer.headers["content-type"] == "application/json"
+        assert answer.json()["reviews"]["version"] == "v2" and answer.json()["product"]["id"] == 0
+
+
+def test_signing_in_sets_the_cookie_that_becomes_end_user(launch, recorders, tmp_path: Path) -> None:
+    dns = tmp_path / "dns.json"
+    details, reviews = recorders("details"), recorders("reviews")
+    write_resolver(dns, {_host("details"): [("127.0.0.1", details.port)],
+                         _host("reviews"): [("127.0.0.1", reviews.port)]})
+    productpage = launch(_spec(_workload("bookinfo", "productpage-v1"), dns))
+
+    with httpx.Client(base_url=productpage.url, trust_env=False, timeout=15.0) as browser:
+        browser.headers["accept"] = BROWSER_ACCEPT
+        signed_out = browser.get("/productpage")
+        login = browser.post("/login", data={"username": "jason", "passwd": "whatever"})
+        signed_in = browser.get("/" + login.headers["location"])
+        logout = browser.get("/logout")
+        after = browser.get("/productpage")
+        refused = browser.post("/login", data={"username": "<b>x</b>", "passwd": ""})
+        get_login = browser.get("/login")
+
+    assert 'action="login"' in signed_out.text and "Signed in" not in signed_out.text
+    assert login.status_code == 302 and login.headers["location"] == "productpage"
+    assert "Signed in as <b>jason</b>" in signed_in.text
+    assert logout.status_code == 302 and "Max-Age=0" in logout.headers["set-cookie"]
+    assert "Signed in" not in after.text
+    assert refused.status_code == 400 and "<b>x</b>" not in refused.text
+    assert get_login.status_code == 405 and get_login.headers["allow"] == "POST"
+    ends = [r["headers"].get("end-user") for r in details.requests]
+    assert ends == [None, "jason", None]
+
+
+def test_productpage_api_answers_as_bookinfo(launch, tmp_path: Path) -> None:
+    dns = tmp_path / "dns.json"
+    with_ratings = dataclasses.replace(
+        _workload("bookinfo", "productpage-v1"),
+        calls=(*_workload("bookinfo", "productpage-v1").calls, Call("ratings", "/ratings/{id}", timeout_s=3.0)))
+    apps = _start_bookinfo(launch, dns, BOOKINFO_V2, {"productpage-v1": with_ratings})
+    url = apps["productpage-v1"].url
+
+    products = _get(url + "/api/v1/products")
+    product = _get(url + "/api/v1/products/0")
+    reviews = _get(url + "/api/v1/products/0/reviews")
+    ratings = _get(url + "/api/v1/products/0/ratings")
+    page = _get(url + "/productpage")
+    static = _get(url + "/static/tailwind/tailwind.css")
+    unknown = _get(url + "/api/v2/products")
+    apps["ratings-v1"].proc.kill()
+    apps["ratings-v1"].proc.wait(timeout=10)
+    no_ratings = _get(url + "/api/v1/products/0/ratings")
+
+    assert [p["title"] for p in products.json()] == ["The Comedy of Errors"]
+    assert product.json()["instance"] == "details-v1" and product.json()["ISBN-10"] == "1234567890"
+    assert reviews.json()["instance"] == "reviews-v2" and len(reviews.json()["reviews"]) == 2
+    assert ratings.json()["ratings"] == {"Reviewer1": 5, "Reviewer2": 4}
+    assert [c["service"] for c in page.json()["calls"]] == ["details", "reviews"]
+    assert static.status_code == 404
+    assert unknown.status_code == 404 and "/productpage, /, /api/v1/products[" in unknown.json()["error"]
+    assert no_ratings.status_code == 500
+    assert no_ratings.json() == {"error": "Sorry, product ratings are currently unavailable for this book."}

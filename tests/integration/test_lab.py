@@ -117,7 +117,7 @@ def test_config_change_reaches_every_sidecar_without_failing_requests_in_flight(
     worker.join()
     acks = control.wait_acked(version, timeout=10)
     nodes = set(lab.proxy_status().node)
-    assert set(acks) == nodes and len(nodes) == 7
+    assert set(acks) == nodes and len(nodes) == 8  # 7 workloads and Bookinfo's ingress gateway
     frame = results[0]
     assert len(frame) >= 140
     assert (frame.code == 200).all(), frame[frame.code != 200]
@@ -141,7 +141,7 @@ def test_sidecars_keep_routing_when_the_control_plane_is_killed_and_reconnect_wh
         lab.up()  # restarts the control plane on its old port, from its store
         assert lab.health()["version"] == version
         acks = lab._control().wait_acked(version, timeout=15)
-        assert len(acks) == 7
+        assert len(acks) == 8  # 7 workloads and Bookinfo's ingress gateway
         status = lab.proxy_status()
         assert status.connected.all() and (status.status == "SYNCED").all()
         assert lab.call("productpage", "/productpage").status == 200
@@ -281,7 +281,8 @@ def test_resources_measure_apps_sidecars_and_the_control_plane_in_one_window(lab
     assert took < 2.0, f"{took:.1f} s for {len(frame)} processes: one window, not one per process"
     assert frame.attrs["sample_s"] == 0.5
     assert (frame.role == "control plane").sum() == 1
-    assert len(frame) == 1 + 2 * len(lab.workloads())  # every workload is injected: an app and a sidecar each
+    # every workload is injected (an app and a sidecar each), and the ingress gateway is one proxy
+    assert len(frame) == 1 + 2 * len(lab.workloads()) + 1
     page = frame[frame.workload == "productpage-v1"].set_index("role")
     assert set(page.index) == {"app", "sidecar"}
     assert (frame.cpu_seconds > 0).all() and (frame.memory_mb > 0).all()

@@ -87,7 +87,7 @@ def test_get_delete_and_export_round_trip(lab: Lab, tmp_path: Path) -> None:
     with pytest.raises(UnknownWorkload, match="reviews"):
         lab.delete("vs", "reviews")
     with pytest.raises(UnknownWorkload, match="known kinds"):
-        lab.get("Gateway")
+        lab.get("ServiceEntry")
 
 
 def test_the_cli_applies_gets_deletes_and_exports(lab: Lab, tmp_path: Path) -> None:

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.integration.sidecar_fixtures import bootstrap, snapshot
 
 
@@ -45,3 +47,33 @@ def test_port_in_use_exits_1_naming_the_listener(tmp_path: Path) -> None:
         result = run(tmp_path, doc)
     assert result.returncode == 1
     assert "outbound listener cannot bind" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "reason"),
+    [
+        ([], "--bootstrap FILE is required"),
+        (["--bootstrap"], "--bootstrap needs a FILE"),
+        (["--bootstrap="], "--bootstrap needs a FILE"),
+        (["--bootstrap", "a", "--bootstrap", "b"], "--bootstrap is given more than once"),
+        (["--bootstrap", "a", "extra"], "unexpected argument 'extra'"),
+        (["--port", "1"], "unexpected argument '--port'"),
+    ],
+)
+def test_a_bad_command_line_exits_2_with_usage_and_the_reason(argv: list[str], reason: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "meshkit.sidecar", *argv], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == ["usage: python -m meshkit.sidecar --bootstrap FILE", f"meshkit sidecar: {reason}"]
+
+
+def test_help_prints_usage_and_exits_0() -> None:
+    result = subprocess.run([sys.executable, "-m", "meshkit.sidecar", "--help"], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0 and result.stdout.startswith("usage: python -m meshkit.sidecar --bootstrap FILE")
+    assert "--bootstrap FILE  bootstrap JSON file" in result.stdout
+
+
+def test_bootstrap_given_with_equals_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "bootstrap.json"
+    path.write_text("{oops")
+    result = subprocess.run([sys.executable, "-m", "meshkit.sidecar", f"--bootstrap={path}"], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2 and "not valid JSON" in result.stderr

@@ -38,6 +38,7 @@ def test_every_fixture_is_plain_json(name: str) -> None:
 def test_the_jason_route_in_full() -> None:
     form = one(FIXTURES / "virtual-service-reviews-test-v2.yaml")
     assert form["spec"]["hosts"] == ["reviews.default.svc.cluster.local"]
+    assert form["spec"]["gateways"] == ["mesh"]
     jason, everyone = form["spec"]["http"]
     assert jason == {
         "name": None,
@@ -45,6 +46,7 @@ def test_the_jason_route_in_full() -> None:
             "name": None, "uri": None, "method": None,
             "headers": {"end-user": {"type": "exact", "value": "jason"}},
             "without_headers": {}, "query_params": {}, "ignore_uri_case": False, "port": None, "source_labels": {},
+            "gateways": [],
         }],
         "route": [{"destination": {"host": "reviews.default.svc.cluster.local", "subset": "v2", "port": None},
                    "weight": 100, "headers": NO_HEADERS}],
@@ -162,12 +164,13 @@ def test_security_kinds() -> None:
     assert one(FIXTURES / "peer-authentication-mesh-strict.yaml")["spec"] == {
         "selector": None, "mtls": {"mode": "STRICT"}}
     assert one(FIXTURES / "authorization-policy-allow-nothing.yaml")["spec"] == {
-        "selector": None, "action": "ALLOW", "rules": []}
+        "selector": None, "action": "ALLOW", "rules": [], "dry_run": False}
     viewer = one(FIXTURES / "authorization-policy-reviews-viewer.yaml")["spec"]
     assert viewer["selector"] == {"app": "reviews"}
     (rule,) = viewer["rules"]
     assert rule["from"] == [{"principals": ["cluster.local/ns/default/sa/bookinfo-productpage"],
-                             "not_principals": [], "namespaces": [], "not_namespaces": []}]
+                             "not_principals": [], "namespaces": [], "not_namespaces": [],
+                             "service_accounts": [], "not_service_accounts": []}]
     assert rule["to"][0]["methods"] == ["GET"] and rule["when"] == []
 
 

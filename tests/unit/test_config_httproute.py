@@ -246,10 +246,10 @@ REFUSALS = [
     (edit("spec.parentRefs.0.group", None), "spec.parentRefs[0].group", 'kind Service is in group "" (or core)'),
     (edit("spec.parentRefs.0.kind", "ServiceImport"), "spec.parentRefs[0].kind",
      "ServiceImport (core) is not supported in meshkit"),
-    (edit("spec.parentRefs", [{"name": "bookinfo-gateway"}]), "spec.parentRefs[0]",
-     "gateway 'default/bookinfo-gateway' is not supported in meshkit"),
     (edit("spec.parentRefs", [SERVICE_PARENT, {"name": "gw", "kind": "Gateway"}]), "spec.parentRefs[1]",
-     "gateway 'default/gw' is not supported in meshkit"),
+     "a route attached to both Services and Gateways is not supported in meshkit"),
+    (edit("spec.parentRefs", [{"name": "gw", "port": 80}]), "spec.parentRefs[0].port",
+     "port on a Gateway parentRef is not supported in meshkit"),
     (edit("spec.parentRefs", [SERVICE_PARENT, {**SERVICE_PARENT, "name": "ratings", "port": 9090}]),
      "spec.parentRefs[1].port", "every Service parentRef of one HTTPRoute must name the same port"),
     (edit("spec.parentRefs", []), "spec.parentRefs", "an HTTPRoute needs a parentRef"),
@@ -327,9 +327,10 @@ def test_hostnames_on_a_service_route_are_accepted_with_a_warning() -> None:
 
 def test_other_gateway_api_kinds_are_refused_by_group_and_kind() -> None:
     gateway = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": {"name": "gw"}, "spec": {}}
-    with pytest.raises(ConfigError, match="kind: Gateway is not supported in meshkit: meshkit has no Gateway API"):
+    with pytest.raises(ConfigError, match="kind: Gateway is not supported in meshkit: the lab's ingress gateway is "
+                       "configured with Istio's Gateway"):
         parse(gateway)
-    with pytest.raises(ConfigError, match="kind: Gateway is not supported in meshkit: meshkit has no ingress"):
+    with pytest.raises(ConfigError, match="spec.servers: required field is missing"):
         parse({**gateway, "apiVersion": "networking.istio.io/v1"})
     with pytest.raises(ConfigError, match="kind: GRPCRoute is not supported in meshkit"):
         parse({**gateway, "kind": "GRPCRoute"})
@@ -358,9 +359,15 @@ def test_istios_bookinfo_routes_are_valid_in_a_bookinfo_lab(name: str) -> None:
 def test_istios_bookinfo_gateway_route_binds_to_the_gateway_it_names() -> None:
     (_, http_route) = yaml.safe_load_all((GATEWAY_API / "istio-bookinfo-gateway.yaml").read_text())
     assert vs_spec(http_route)["gateways"] == ["default/bookinfo-gateway"]
-    with pytest.raises(ConfigError) as caught:
-        parse(http_route)
-    assert caught.value.path == "spec.parentRefs[0]"
+    (checked,) = validate_all([parse(http_route)], CONTEXT)
+    assert checked.warnings == ()
+
+
+def test_a_gateway_route_routes_no_mesh_traffic_and_a_service_route_only_mesh_traffic() -> None:
+    at_gateway = canonical(parse(route(V1, parents=[{"name": "bookinfo-gateway"}])))
+    at_service = canonical(parse(route(V1)))
+    assert at_gateway["spec"]["gateways"] == ["default/bookinfo-gateway"]
+    assert at_service["spec"]["gateways"] == ["mesh"]
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ def record(**fields: Any) -> tuple[Any, ...]:
         "authority": "reviews:9080", "protocol": "HTTP/1.1", "response_code": 200, "response_flags": "-",
         "duration": 12.5, "bytes_received": 0, "bytes_sent": 321, "upstream_host": "127.0.0.1:40001",
         "request_id": "7d3c2f0e-1111-4222-8333-944455556666", "trace_id": TRACE,
-        "span_id": "00f067aa0ba902b7", "parent_span_id": "b7ad6b7169203331", "retries": 1, "seq": 3,
+        "span_id": "00f067aa0ba902b7", "parent_span_id": "b7ad6b7169203331", "retries": 1, "seq": 3, "dry_run": None,
     }  # fmt: skip
     base.update(fields)
     return tuple(base[c] for c in COLUMNS)

@@ -82,6 +82,7 @@ def test_services_in_the_snapshot(state: State, services: dict[str, Any]) -> Non
         "virtual_services": [],
         "destination_rules": [],
         "rate_limits": [],
+        "gateways": [],
         "trust_bundle": None,
         "peer_authentications": [],
         "authorization_policies": [],

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import stat
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,7 @@ import pytest
 
 from meshkit.control import store as ops
 from meshkit.control.resources import ResourceKey
-from meshkit.control.store import State, Store, state_from_json, state_to_json
+from meshkit.control.store import State, Store, state_from_json, state_to_json, store_write_failure
 from meshkit.errors import ControlPlaneError
 
 
@@ -121,6 +123,20 @@ def test_a_damaged_store_file_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_a_failed_write_leaves_the_committed_state_alone(tmp_path: Path) -> None:
     store = Store(tmp_path / "missing-dir" / "store.json", State())
-    with pytest.raises(ControlPlaneError, match="cannot save the store"):
+    with pytest.raises(ControlPlaneError, match=r"not saved: writing .*store.json failed \(No such file or directory\); nothing changed \(the lab still runs config version 0\)$"):
         store.commit(ops.put_instance(store.state, record(), "t"))
     assert store.state == State()
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        (errno.ENOSPC, "the disk holding /lab/store.json is full (No space left on device); nothing changed "
+                       "(the lab still runs config version 7); free some space and apply again"),
+        (errno.EROFS, "/lab/store.json cannot be written (Read-only file system); nothing changed (the lab still runs config version 7)"),
+        (errno.EIO, "writing /lab/store.json failed (Input/output error); nothing changed (the lab still runs config version 7)"),
+    ],
+)
+def test_a_failed_store_write_says_why_and_that_nothing_changed(code: int, expected: str) -> None:
+    failure = OSError(code, os.strerror(code))
+    assert store_write_failure(Path("/lab/store.json"), 7, failure) == f"the change was not saved: {expected}"

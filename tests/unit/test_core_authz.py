@@ -38,8 +38,11 @@ def rule(sources: Sequence[dict[str, Any]] = (), operations: Sequence[dict[str, 
     return {"from": list(sources), "to": list(operations), "when": list(when)}
 
 
+SOURCE_KEYS = ("principals", "not_principals", "namespaces", "not_namespaces", "service_accounts", "not_service_accounts")
+
+
 def source(**fields: list[str]) -> dict[str, list[str]]:
-    return {key: fields.get(key, []) for key in ("principals", "not_principals", "namespaces", "not_namespaces")}
+    return {key: fields.get(key, []) for key in SOURCE_KEYS}
 
 
 def operation(**fields: list[Any]) -> dict[str, list[Any]]:
@@ -123,6 +126,17 @@ CALLERS = {
     ),
     "a_crlf_identity_never_matches_a_star": (source(principals=["*"]), "cluster.local/ns/a/sa/b\r\nx: y", "a", False),
     "a_namespace_with_a_nul_never_matches": (source(namespaces=["victim"]), "cluster.local/ns/victim/sa/x", "victim\x00", False),
+    "a_service_account_matches_that_callers_principal": (source(service_accounts=["default/sleep"]), SLEEP, "default", True),
+    "a_service_account_does_not_match_another_account": (source(service_accounts=["default/sleep"]), PRODUCTPAGE, "default", False),
+    "a_service_account_is_namespaced": (source(service_accounts=["evil/sleep"]), SLEEP, "default", False),
+    "a_service_account_matches_in_any_trust_domain": (source(service_accounts=["default/sleep"]), "example.org/ns/default/sa/sleep", "default", True),
+    "a_service_account_is_exact_not_a_prefix": (source(service_accounts=["default/sleep"]), "cluster.local/ns/default/sa/sleeper", "default", False),
+    "a_service_account_never_matches_plaintext": (source(service_accounts=["default/sleep"]), None, None, False),
+    "a_service_account_never_matches_a_principal_of_another_form": (source(service_accounts=["default/sleep"]), "spiffe-ish/default/sleep", "default", False),
+    "a_service_account_never_matches_a_nul_principal": (source(service_accounts=["default/sleep"]), SLEEP + "\x00", "default", False),
+    "not_service_accounts_excludes_that_account": (source(not_service_accounts=["default/sleep"]), SLEEP, "default", False),
+    "not_service_accounts_lets_other_accounts_match": (source(not_service_accounts=["default/sleep"]), PRODUCTPAGE, "default", True),
+    "not_service_accounts_matches_plaintext": (source(not_service_accounts=["default/sleep"]), None, None, True),
 }
 
 
@@ -138,6 +152,24 @@ def test_a_deny_policy_on_callers_denies_exactly_what_the_allow_would_allow(case
     from_, principal, namespace, matches = CALLERS[case]
     deny = policy("callers", "DENY", rule(sources=[from_]))
     assert decide([deny], request(principal=principal, namespace=namespace)).allowed is not matches
+
+
+def test_service_accounts_from_istio_yaml_match_the_callers_mtls_identity() -> None:
+    """A bare NAME is read in the policy's namespace (canonical.py), as istiod reads it."""
+    (allow,) = [canonical(r) for r in load("""
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: sleep-only, namespace: default}
+spec:
+  rules:
+  - from:
+    - source:
+        serviceAccounts: ["sleep", "other/productpage"]
+""")]
+    assert decide([allow], request(principal=SLEEP)).allowed
+    assert not decide([allow], request(principal=PRODUCTPAGE)).allowed
+    assert decide([allow], request(principal="cluster.local/ns/other/sa/bookinfo-productpage")).allowed is False
+    assert decide([allow], request(principal="cluster.local/ns/other/sa/productpage", namespace="other")).allowed
 
 
 def test_a_rule_matches_when_any_of_its_sources_does() -> None:

@@ -34,7 +34,7 @@ def row(reporter: str, src: str, dst_wl: str, code: int = 200, ms: float = 10.0,
         "destination_principal": "", "connection_security_policy": "none", "method": "GET", "path": "/",
         "authority": "x", "protocol": "HTTP/1.1", "response_code": code, "response_flags": "-", "duration": ms,
         "bytes_received": 0, "bytes_sent": 10, "upstream_host": "h", "request_id": "r", "trace_id": None,
-        "span_id": None, "parent_span_id": None, "retries": 0, "seq": 0,
+        "span_id": None, "parent_span_id": None, "retries": 0, "dry_run": None, "seq": 0,
     }  # fmt: skip
     base.update(kw)
     return base

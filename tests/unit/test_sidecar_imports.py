@@ -63,6 +63,7 @@ def test_a_plaintext_sidecar_imports_nothing_it_does_not_use() -> None:
     modules = modules_loaded("import meshkit.sidecar.__main__, uvloop")
     assert unwanted(modules) == []
     assert modules & CERTIFICATE_ONLY == set()
+    assert modules & {"argparse", "gettext"} == set(), "one option needs no argparse"
     # The entry module did load the sidecar, so the checks above looked at something.
     assert {"meshkit.sidecar.runtime", "meshkit.sidecar.exchange", "httptools"} <= modules
 

@@ -68,3 +68,30 @@ def test_a_path_with_parameters_is_refused_400_before_any_policy() -> None:
         assert answer.startswith(b"HTTP/1.1 400 ") and b"x-meshkit-response-flags: DPE\r\n" in answer and up.conns == []
 
     run(test)
+
+
+DRY_RUN_DENY_ADMIN = DENY_ADMIN.replace("metadata: {name: deny-admin, namespace: default}",
+                                        'metadata: {name: deny-admin, namespace: default, annotations: {"istio.io/dry-run": "true"}}')
+
+
+def test_a_dry_run_deny_lets_the_request_through_and_records_what_it_would_have_done() -> None:
+    async def test(up: Upstreams) -> None:
+        car = sidecar(snapshot([endpoint(9001)], DRY_RUN_DENY_ADMIN), app_port=APP_PORT)
+        client, wire = connect(car, "inbound")
+        client.data_received(b"GET /public/../admin HTTP/1.1\r\nhost: client\r\n\r\n")
+        await settle()
+        assert up.sent(0).startswith(b"GET /admin HTTP/1.1\r\n")
+        up.answer(0, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        assert wire.take().startswith(b"HTTP/1.1 200 OK\r\n")
+        record = car.telemetry.recent(1)[0]
+        assert record["dry_run"] == "deny: shadow denied, matched policy ns[default]-policy[deny-admin]-rule[0]"
+        assert record["response_code_details"] == ""
+        client.data_received(b"GET /public HTTP/1.1\r\nhost: client\r\n\r\n")
+        await settle()
+        up.answer(0, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        assert car.telemetry.recent(1)[0]["dry_run"] == "deny: shadow allowed, matched policy none"
+        exposition = car.telemetry.prometheus(1)
+        assert 'meshkit_http_inbound_rbac{authz_dry_run_action="deny",authz_dry_run_result="denied"} 1\n' in exposition
+        assert 'meshkit_http_inbound_rbac{authz_dry_run_action="deny",authz_dry_run_result="allowed"} 1\n' in exposition
+
+    run(test)

@@ -128,9 +128,13 @@ def ap(**spec: Any) -> dict[str, Any]:
         ({"authorization_policies": [ap(rules=[{"when": [{"values": ["x"]}]}])]}, "authorization_policies[0].spec.rules[0].when[0].key"),
         ({"authorization_policies": [ap(selector={"app": 3})]}, "authorization_policies[0].spec.selector.app"),
         ({"authorization_policies": [{**ap(), "kind": "PeerAuthentication"}]}, "authorization_policies[0].kind"),
+        ({"authorization_policies": [ap(dry_run="true")]}, "authorization_policies[0].spec.dry_run"),
+        ({"authorization_policies": [ap(action="AUDIT", dry_run=True)]}, "authorization_policies[0].spec.dry_run"),
+        ({"authorization_policies": [ap(rules=[{"from": [{"service_accounts": ["default/a b"]}]}])]},
+         "authorization_policies[0].spec.rules[0].from[0].service_accounts[0]"),
     ],
     ids=["bundle-not-pem", "bundle-not-text", "unknown-mode", "not-a-list", "custom-action", "port-name", "nul-principal",
-         "when-without-key", "selector-value", "wrong-kind"],
+         "when-without-key", "selector-value", "wrong-kind", "dry-run-text", "dry-run-audit", "service-account-space"],
 )
 def test_malformed_security_keys_are_refused_with_the_field_path(keys: dict[str, Any], path: str) -> None:
     with pytest.raises(ConfigError) as info:
@@ -143,6 +147,22 @@ def test_a_when_key_meshkit_cannot_enforce_is_refused_when_compiled() -> None:
     with pytest.raises(ConfigError) as info:
         compile_policies(parsed.authorization_policies)
     assert "request.auth.claims" in str(info.value)
+
+
+def test_dry_run_and_service_accounts_reach_the_sidecar_checked() -> None:
+    (form,) = [canonical(r) for r in load("""
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-curl, namespace: default, annotations: {"istio.io/dry-run": "true"}}
+spec:
+  action: DENY
+  rules: [{from: [{source: {serviceAccounts: [curl]}}]}]
+""")]
+    (parsed,) = parse_snapshot(snapshot_with(authorization_policies=[form]), NODE).authorization_policies
+    assert parsed["spec"]["dry_run"] is True
+    assert parsed["spec"]["rules"][0]["from"][0]["service_accounts"] == ["default/curl"]
+    (older,) = parse_snapshot(snapshot_with(authorization_policies=[ap()]), NODE).authorization_policies
+    assert older["spec"]["dry_run"] is False
 
 
 def test_canonical_istio_yaml_round_trips_through_the_sidecar_checks() -> None:

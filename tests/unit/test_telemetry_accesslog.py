@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from meshkit.core.dry_run import ShadowVerdict
 from meshkit.sidecar import accesslog
 from meshkit.sidecar.telemetry import RequestRecord, Telemetry
 
@@ -58,5 +59,13 @@ def test_the_fast_line_is_exactly_the_entry_even_for_odd_values() -> None:
     t = Telemetry(1)
     route = t.route("source", 'we"ird', "v1", "svc.ns.svc.cluster.local", "unknown", "unknown")
     odd = RequestRecord(1700000000.0004, b"GET", b'/p?q="\\x\x7f\xe9', b"h\tost", 0, "DC", 0.0, None, None, None, route)
-    for rec in (record(), odd):
+    shadow = record()._replace(dry_run=(ShadowVerdict("DENY", False, 'ns[a]-policy[b"c]-rule[0]'), ShadowVerdict("ALLOW", True, None)))
+    for rec in (record(), odd, shadow):
         assert json.loads(accesslog.line(rec, 7, "n/x")) == accesslog.entry(rec, 7, "n/x")
+
+
+def test_a_line_says_what_dry_run_policies_would_have_done_in_envoys_words() -> None:
+    assert json.loads(accesslog.line(record(), 1, "n/x"))["dry_run"] is None
+    shadow = record()._replace(dry_run=(ShadowVerdict("DENY", False, "ns[foo]-policy[deny-path-headers]-rule[0]"),))
+    entry = json.loads(accesslog.line(shadow, 1, "n/x"))
+    assert entry["dry_run"] == "deny: shadow denied, matched policy ns[foo]-policy[deny-path-headers]-rule[0]"

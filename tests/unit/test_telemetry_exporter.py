@@ -105,3 +105,32 @@ def test_close_flushes_what_is_left(fake: FakeControlPlane) -> None:
 
     asyncio.run(run())
     assert fake.seqs() == [0, 1, 2]
+
+
+def test_a_big_drain_lets_the_event_loop_serve_between_slices(tmp_path: Path) -> None:
+    """A busy second's records are logged in slices, with the loop free between them."""
+    log = tmp_path / "access.log"
+    settings = TelemetrySettings(buffer_size=4000, access_log=str(log), push=False)
+    t = Telemetry(10, 4000)
+    e = telemetry_push.Exporter(t, settings, "default/a-0", None)
+    records = 3 * telemetry_push.DRAIN_SLICE + 7
+    send(t, records)
+    turns: list[int] = []
+
+    async def run() -> None:
+        async def ticker() -> None:
+            while True:
+                turns.append(e.logged)  # how many lines were written when the loop came round
+                await asyncio.sleep(0)
+
+        task = asyncio.get_running_loop().create_task(ticker())
+        await asyncio.sleep(0)
+        await e.drain()
+        task.cancel()
+
+    asyncio.run(run())
+    # The ticker ran after each of the first three slices, not only before and after the drain.
+    assert [n for n in turns if 0 < n < records] == [telemetry_push.DRAIN_SLICE * i for i in (1, 2, 3)]
+    lines = log.read_text().splitlines()
+    assert len(lines) == records and e.logged == records
+    assert [json.loads(line)["seq"] for line in lines] == list(range(records))

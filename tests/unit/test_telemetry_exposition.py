@@ -92,3 +92,19 @@ def test_histogram_buckets_are_cumulative_and_end_with_the_count() -> None:
     assert buckets == sorted(buckets) and buckets[-1] == 5
     by_le = {s.labels["le"]: s.value for s in samples if s.name.endswith("_bucket")}
     assert by_le["0.5"] == 2 and by_le["1"] == 3 and by_le["50"] == 4 and by_le["3600000"] == 4
+
+
+def test_dry_run_verdicts_are_counted_under_istios_labels_from_the_first_verdict_of_each_action() -> None:
+    from meshkit.core.dry_run import ShadowVerdict
+    from meshkit.telemetry import parse_dry_run
+
+    t = Telemetry(10, namespace="default")
+    route = t.route("destination", "curl", "v1", "productpage.default.svc.cluster.local", "productpage-v1", "v1")
+    assert parse_dry_run(t.prometheus(1)) == {}
+    deny = ShadowVerdict("DENY", False, "ns[default]-policy[deny-curl]-rule[0]")
+    for _ in range(12):
+        t.record(rec(route, dry_run=(deny, ShadowVerdict("ALLOW", True, "ns[default]-policy[pp]-rule[0]"))))
+    t.record(rec(route))
+    assert parse_dry_run(t.prometheus(1)) == {
+        ("deny", "denied"): 12, ("deny", "allowed"): 0, ("allow", "allowed"): 12, ("allow", "denied"): 0}
+    assert families(t.prometheus(1))["meshkit_requests"][0].value == 13
