@@ -1,4 +1,12 @@
-"""HTTPRoute of the Kubernetes Gateway API, as the GAMMA mesh pattern uses it.
+"""HTTPRoute and Gateway of the Kubernetes Gateway API.
+
+A Gateway of class istio (or meshkit) is served by the lab's one ingress
+gateway, istio-ingressgateway, as its equivalent Istio Gateway
+(meshkit/config/gateway_translation.py, to_istio_gateway): meshkit does not
+deploy a gateway per Gateway as istiod does, so what only a dedicated
+deployment could do (addresses, infrastructure, TLS) is refused by name.
+
+HTTPRoute, as the GAMMA mesh pattern uses it and as Gateways use it:
 
 Field names and meanings follow the Gateway API's v1 reference
 (https://gateway-api.sigs.k8s.io/reference/spec/#httproute). A route whose
@@ -27,6 +35,9 @@ from pydantic import AfterValidator, Field
 from meshkit.config.schema import Choice, IstioModel, Resource, TypeName, invalid
 
 GATEWAY_GROUP = "gateway.networking.k8s.io"
+GATEWAY_API_VERSIONS = ("gateway.networking.k8s.io/v1", "gateway.networking.k8s.io/v1beta1")
+GATEWAY_CLASSES = ("istio", "meshkit")
+"""Classes the lab's ingress gateway serves: istio, so Istio's samples apply unchanged, and meshkit's own."""
 HTTP_ROUTE_API_VERSIONS = (
     "gateway.networking.k8s.io/v1",
     "gateway.networking.k8s.io/v1beta1",
@@ -280,3 +291,104 @@ class GatewayHTTPRoute(Resource):
     EXPORT_API_VERSION: ClassVar[str] = "gateway.networking.k8s.io/v1"
 
     spec: HTTPRouteSpec
+
+
+NO_GATEWAY_TLS = (
+    "the lab's ingress gateway serves plain HTTP only; TLS termination and passthrough are not implemented"
+)
+ListenerProtocol = Annotated[
+    str,
+    Choice(
+        ("HTTP",),
+        (
+            ("HTTPS", NO_GATEWAY_TLS),
+            ("TLS", NO_GATEWAY_TLS),
+            ("TCP", "the lab's ingress gateway routes HTTP/1.1 only; TCP routes are not implemented"),
+            ("UDP", "the lab's ingress gateway routes HTTP/1.1 only; UDP routes are not implemented"),
+        ),
+    ),
+]
+FromNamespaces = Annotated[
+    str,
+    Choice(
+        ("Same", "All"),
+        (
+            ("Selector", "meshkit has no Namespace objects with labels to select; write Same or All"),
+            ("None", "a listener that admits no routes serves nothing; leave the listener out instead"),
+        ),
+    ),
+]
+
+
+class RouteNamespaces(IstioModel):
+    """Which namespaces' routes may attach to a listener."""
+
+    UNSUPPORTED: ClassVar[dict[str, str]] = {
+        "selector": "meshkit has no Namespace objects with labels to select; write from: Same or All",
+    }
+
+    from_: FromNamespaces | None = Field(
+        default=None, alias="from", description="Same (the Gateway's namespace, the default) or All."
+    )
+
+
+class RouteGroupKind(IstioModel):
+    """A kind of route a listener admits."""
+
+    group: str | None = Field(default=None, description="gateway.networking.k8s.io (the default).")
+    kind: str = Field(description="HTTPRoute, the one route kind meshkit reads.")
+
+
+class AllowedRoutes(IstioModel):
+    """Which routes may attach to a listener."""
+
+    namespaces: RouteNamespaces | None = Field(default=None, description="Whose routes; the Gateway's namespace by default.")
+    kinds: list[RouteGroupKind] = Field(
+        default_factory=list, description="Which kinds of route; HTTPRoute (the default for HTTP)."
+    )
+
+
+class Listener(IstioModel):
+    """One port of the gateway and the hosts it answers for there."""
+
+    UNSUPPORTED: ClassVar[dict[str, str]] = {"tls": NO_GATEWAY_TLS}
+
+    name: str = Field(description="The listener's name, unique in the Gateway.")
+    hostname: str | None = Field(
+        default=None, description="The host it answers for (bookinfo.example.com, *.example.com); every host when left out."
+    )
+    port: int = Field(
+        ge=1,
+        le=65535,
+        description="80 or 8080: the ports the lab's ingress gateway serves (on the local backend its loopback port "
+        "stands for both).",
+    )
+    protocol: ListenerProtocol = Field(description="HTTP (the only protocol the lab's ingress gateway serves).")
+    allowed_routes: AllowedRoutes | None = Field(default=None, description="Which routes may attach to it.")
+
+
+class GatewayAPISpec(IstioModel):
+    """The class that serves the Gateway and its listeners."""
+
+    UNSUPPORTED: ClassVar[dict[str, str]] = {
+        "addresses": "the lab's ingress gateway has one address, the loopback port lab.ingress_url() names",
+        "infrastructure": "meshkit does not deploy a gateway per Gateway; the lab's ingress gateway serves it",
+        "backendTLS": "meshkit's gateway calls the mesh over its own mTLS; there is no other TLS to configure",
+        "allowedListeners": "listener sets are experimental in the Gateway API; meshkit has one gateway",
+    }
+
+    gateway_class_name: str = Field(
+        description="istio (as in Istio's samples) or meshkit: served by the lab's ingress gateway, "
+        "istio-ingressgateway."
+    )
+    listeners: list[Listener] = Field(description="The ports and hosts it accepts; at least one.")
+
+
+class GatewayAPIGateway(Resource):
+    """gateway.networking.k8s.io Gateway, served by the lab's ingress gateway."""
+
+    KIND: ClassVar[str] = "Gateway"
+    API_VERSIONS: ClassVar[tuple[str, ...]] = GATEWAY_API_VERSIONS
+    EXPORT_API_VERSION: ClassVar[str] = "gateway.networking.k8s.io/v1"
+
+    spec: GatewayAPISpec

@@ -1,4 +1,4 @@
-"""Rules for HTTPRoute that a schema cannot express, with full field paths.
+"""Rules for HTTPRoute and Gateway that a schema cannot express, with full field paths.
 
 Most are the Gateway API's own validation (its CRD's CEL rules: a filter type
 at most once per rule, unique header names in a modifier, ReplacePrefixMatch
@@ -12,8 +12,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from meshkit.config.checks import header_name_problem, header_value_problem
-from meshkit.config.gateway import gateway_reference_problem
-from meshkit.config.gateway_api import GATEWAY_GROUP, GatewayHTTPRoute, HTTPHeaderFilter, HTTPRouteMatch, HTTPRouteRule
+from meshkit.config.gateway import gateway_reference_problem, wildcard_host_problem
+from meshkit.config.gateway_api import (
+    GATEWAY_CLASSES,
+    GATEWAY_GROUP,
+    GatewayAPIGateway,
+    GatewayHTTPRoute,
+    HTTPHeaderFilter,
+    HTTPRouteMatch,
+    HTTPRouteRule,
+    Listener,
+)
 from meshkit.config.gateway_translation import (
     SERVICE_GROUPS,
     is_gateway_parent,
@@ -245,3 +254,45 @@ def _backend_problems(rule: HTTPRouteRule, namespace: str, at: Path) -> Iterator
             "a rule needs a backendRef with a weight above 0: the Gateway API answers every request it matches "
             "with 500, and meshkit's proxy does not answer for a service",
         )
+
+
+def gateway_api_gateway_problems(gateway: GatewayAPIGateway) -> Iterator[Problem]:
+    """A class the lab's ingress gateway serves, listeners it can open, routes it can admit."""
+    spec = gateway.spec
+    if spec.gateway_class_name not in GATEWAY_CLASSES:
+        yield Problem(
+            ("spec", "gatewayClassName"),
+            unsupported_reason(
+                f"gatewayClassName {spec.gateway_class_name!r}",
+                "the lab's ingress gateway (istio-ingressgateway) serves class istio or meshkit, and there is no "
+                "other gateway",
+            ),
+        )
+    if not spec.listeners:
+        yield Problem(("spec", "listeners"), "a Gateway needs at least one listener: a port, protocol HTTP and a name")
+    seen: dict[str, int] = {}
+    for i, listener in enumerate(spec.listeners):
+        at: Path = ("spec", "listeners", i)
+        if listener.name in seen:
+            yield Problem(at + ("name",), f"listener name {listener.name!r} is already used by listeners[{seen[listener.name]}]")
+        seen.setdefault(listener.name, i)
+        if problem := dns_label_problem(listener.name):
+            yield Problem(at + ("name",), problem)
+        yield from _listener_problems(listener, at)
+
+
+def _listener_problems(listener: Listener, at: Path) -> Iterator[Problem]:
+    hostname = listener.hostname
+    if hostname is not None:
+        if hostname == "*":
+            yield Problem(at + ("hostname",), "leave hostname out to answer for every host; '*' alone is not a hostname")
+        elif problem := wildcard_host_problem(hostname):
+            yield Problem(at + ("hostname",), problem)
+    allowed = listener.allowed_routes
+    for j, kind in enumerate(allowed.kinds if allowed is not None else []):
+        group = GATEWAY_GROUP if kind.group is None else kind.group
+        if (group, kind.kind) != (GATEWAY_GROUP, "HTTPRoute"):
+            yield Problem(
+                at + ("allowedRoutes", "kinds", j),
+                unsupported_reason(f"{kind.kind} ({group or 'core'})", "an HTTP listener in meshkit admits HTTPRoutes only"),
+            )

@@ -1,4 +1,14 @@
-"""An HTTPRoute as the VirtualService that routes the same way.
+"""Gateway API resources as the Istio resources that do the same.
+
+A Gateway of class istio or meshkit becomes the Istio Gateway that opens the
+same ports on the lab's ingress gateway (`to_istio_gateway`): selector
+`istio: ingressgateway`, one HTTP server per listener, the listener's
+hostname as the server's host ("*" when it has none), and allowedRoutes as
+the host's namespace part (Same: the Gateway's namespace, the Gateway API's
+default; All: "*"), so an HTTPRoute binds to it exactly as a VirtualService
+binds to an Istio Gateway.
+
+An HTTPRoute becomes the VirtualService that routes the same way.
 
 Sidecars know only VirtualServices (docs/internals.md, the snapshot format),
 so an HTTPRoute reaches them as its equivalent one: `to_virtual_service` is a
@@ -6,10 +16,11 @@ pure function, and canonical() of an HTTPRoute is canonical() of its result.
 It follows what istiod does with an HTTPRoute (its gateway conversion), with
 the differences meshkit's VirtualService needs spelled out here:
 
-- Parents. Service parents (GAMMA) give the hosts, bound to the mesh; a
+- Parents. Service parents (GAMMA) give the hosts, bound to `mesh` only; a
   parentRef port becomes a match on that port. Gateway parents give the
-  `gateways` binding (namespace/name) and the route's hostnames as hosts
-  ("*" when it has none). One route has one kind of parent (the rules check).
+  `gateways` binding (namespace/name), without `mesh`, so the route is not
+  also a sidecar route, and the route's hostnames as hosts ("*" when it has
+  none). One route has one kind of parent (the rules check).
 - Order. The Gateway API does not try rules in the order written: the most
   specific match wins (Exact path, then the longest PathPrefix, then a
   method, then the most headers, then the most query parameters; ties keep
@@ -39,8 +50,10 @@ from fractions import Fraction
 from typing import Any
 
 from meshkit.config.durations import parse_duration
+from meshkit.config.gateway import MESH, Gateway
 from meshkit.config.gateway_api import (
     GATEWAY_GROUP,
+    GatewayAPIGateway,
     GatewayHTTPRoute,
     HTTPHeaderFilter,
     HTTPRouteMatch,
@@ -51,6 +64,8 @@ from meshkit.config.hosts import fqdn
 from meshkit.config.virtual_service import VirtualService
 
 SERVICE_GROUPS = ("", "core")
+INGRESS_SELECTOR = {"istio": "ingressgateway"}
+"""The labels of the lab's ingress gateway, which serves every Gateway API Gateway."""
 DEFAULT_PATH = "/"
 PATH_RANKS = {"Exact": 3, "PathPrefix": 2, "RegularExpression": 1}
 
@@ -130,6 +145,21 @@ def parse_gateway_duration(value: str) -> float:
     return parse_duration(value)
 
 
+def to_istio_gateway(gateway: GatewayAPIGateway) -> Gateway:
+    """The Istio Gateway that serves what `gateway` asks for (see the module docstring)."""
+    servers = []
+    for listener in gateway.spec.listeners:
+        namespaces = listener.allowed_routes.namespaces if listener.allowed_routes is not None else None
+        allowed = "*" if namespaces is not None and namespaces.from_ == "All" else "."
+        servers.append({
+            "port": {"number": listener.port, "protocol": "HTTP", "name": listener.name},
+            "hosts": [f"{allowed}/{listener.hostname or '*'}"],
+            "name": listener.name,
+        })
+    metadata = {"name": gateway.name, "namespace": gateway.namespace}
+    return Gateway.model_validate({"metadata": metadata, "spec": {"selector": INGRESS_SELECTOR, "servers": servers}})
+
+
 def to_virtual_service(route: GatewayHTTPRoute) -> VirtualService:
     """The VirtualService that routes as `route` does (see the module docstring)."""
     namespace = route.namespace
@@ -154,9 +184,11 @@ def to_virtual_service(route: GatewayHTTPRoute) -> VirtualService:
         for match in rule_matches(rule):
             entries.append((precedence(match), _routes(rule, match, name, namespace, port)))
     entries.sort(key=lambda entry: entry[0])
-    spec: dict[str, Any] = {"hosts": hosts, "http": [item for _, routes in entries for item in routes]}
-    if gateways:
-        spec["gateways"] = gateways
+    spec: dict[str, Any] = {
+        "hosts": hosts,
+        "gateways": gateways or [MESH],
+        "http": [item for _, routes in entries for item in routes],
+    }
     metadata = {"name": route.name, "namespace": namespace}
     return VirtualService.model_validate({"metadata": metadata, "spec": spec})
 

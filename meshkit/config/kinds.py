@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from meshkit.config.destination_rule import DestinationRule
 from meshkit.config.gateway import Gateway
-from meshkit.config.gateway_api import GATEWAY_GROUP, GatewayHTTPRoute
+from meshkit.config.gateway_api import GATEWAY_GROUP, GatewayAPIGateway, GatewayHTTPRoute
 from meshkit.config.problems import Problem
 from meshkit.config.rate_limit import LocalRateLimit
 from meshkit.config.schema import Resource
@@ -37,6 +37,7 @@ RESOURCE_CLASSES: tuple[type[Resource], ...] = (
     AuthorizationPolicy,
     LocalRateLimit,
     Gateway,
+    GatewayAPIGateway,
     GatewayHTTPRoute,
 )
 
@@ -59,8 +60,12 @@ def _by_group(classes: tuple[type[Resource], ...]) -> dict[GroupKind, type[Resou
 KINDS_BY_GROUP: dict[GroupKind, type[Resource]] = _by_group(RESOURCE_CLASSES)
 """(API group, kind) -> model: the table a resource's apiVersion and kind are read with."""
 
-KINDS: dict[str, type[Resource]] = {cls.KIND: cls for cls in RESOURCE_CLASSES}
-"""Kind name -> model, for callers that name a kind without its apiVersion (lab.get("vs"))."""
+KINDS: dict[str, type[Resource]] = {cls.KIND: cls for cls in reversed(RESOURCE_CLASSES)}
+"""Kind name -> model, for callers that name a kind without its apiVersion (lab.get("vs")).
+
+A name two groups share (Gateway) maps to the first model listed, Istio's;
+reading a resource goes by KINDS_BY_GROUP.
+"""
 
 ISTIO_NETWORKING = "networking.istio.io"
 ISTIO_SECURITY = "security.istio.io"
@@ -79,9 +84,8 @@ UNSUPPORTED_KINDS: dict[GroupKind, str] = {
     "identified by mTLS",
     (ISTIO_TELEMETRY, "Telemetry"): "meshkit's telemetry is fixed (see docs/internals.md)",
     (ISTIO_EXTENSIONS, "WasmPlugin"): "meshkit's proxy does not run Wasm",
-    (GATEWAY_GROUP, "Gateway"): "the lab's ingress gateway is configured with Istio's Gateway "
-    "(apiVersion networking.istio.io/v1); an HTTPRoute attached to a Service (GAMMA) routes the mesh's calls to it",
-    (GATEWAY_GROUP, "GatewayClass"): "the lab has one gateway class, its ingress gateway",
+    (GATEWAY_GROUP, "GatewayClass"): "the lab's ingress gateway serves gatewayClassName istio (or meshkit); "
+    "there are no other classes to define",
     (GATEWAY_GROUP, "GRPCRoute"): "meshkit's proxy speaks HTTP/1.1, not gRPC; use an HTTPRoute",
     (GATEWAY_GROUP, "TCPRoute"): "meshkit's proxy routes HTTP/1.1 only; use an HTTPRoute",
     (GATEWAY_GROUP, "TLSRoute"): "meshkit's proxy routes HTTP/1.1 only; use an HTTPRoute",

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from meshkit.config.destination_rule import DestinationRule
-from meshkit.config.gateway_api import GatewayHTTPRoute
-from meshkit.config.gateway_rules import http_route_problems, http_route_warnings
+from meshkit.config.gateway_api import GatewayAPIGateway, GatewayHTTPRoute
+from meshkit.config.gateway_rules import gateway_api_gateway_problems, http_route_problems, http_route_warnings
 from meshkit.config.policy_rules import authorization_policy_problems, local_rate_limit_problems
 from meshkit.config.problems import Problem
 from meshkit.config.rate_limit import LocalRateLimit
@@ -38,6 +38,8 @@ def resource_problems(resource: Resource) -> Iterator[Problem]:
         yield from local_rate_limit_problems(resource)
     elif isinstance(resource, GatewayHTTPRoute):
         yield from http_route_problems(resource)
+    elif isinstance(resource, GatewayAPIGateway):
+        yield from gateway_api_gateway_problems(resource)
 
 
 def resource_warnings(resource: Resource) -> Iterator[Problem]:

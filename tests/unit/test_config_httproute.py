@@ -64,12 +64,12 @@ def http(name: str, uri: dict[str, str], target: list[dict[str, Any]] = TO_V1, *
 TRANSLATIONS = [
     pytest.param(
         route(V1),
-        {"hosts": [REVIEWS], "http": [http("default.reviews.0", {"prefix": "/"})]},
+        {"hosts": [REVIEWS], "gateways": ["mesh"], "http": [http("default.reviews.0", {"prefix": "/"})]},
         id="no matches: PathPrefix / on the parent's port, to the one backend",
     ),
     pytest.param(
         route({"backendRefs": [backend("reviews-v1", 90), backend("reviews-v2", 10)]}),
-        {"hosts": [REVIEWS], "http": [http("default.reviews.0", {"prefix": "/"}, [
+        {"hosts": [REVIEWS], "gateways": ["mesh"], "http": [http("default.reviews.0", {"prefix": "/"}, [
             {"destination": {"host": "reviews-v1.default.svc.cluster.local", "port": {"number": 9080}}, "weight": 90},
             {"destination": {"host": "reviews-v2.default.svc.cluster.local", "port": {"number": 9080}}, "weight": 10},
         ])]},
@@ -77,7 +77,7 @@ TRANSLATIONS = [
     ),
     pytest.param(
         route({"backendRefs": [backend("reviews-v1"), backend("reviews-v3")]}),
-        {"hosts": [REVIEWS], "http": [http("default.reviews.0", {"prefix": "/"}, [
+        {"hosts": [REVIEWS], "gateways": ["mesh"], "http": [http("default.reviews.0", {"prefix": "/"}, [
             {"destination": {"host": "reviews-v1.default.svc.cluster.local", "port": {"number": 9080}}, "weight": 50},
             {"destination": {"host": "reviews-v3.default.svc.cluster.local", "port": {"number": 9080}}, "weight": 50},
         ])]},
@@ -85,13 +85,13 @@ TRANSLATIONS = [
     ),
     pytest.param(
         route({"matches": [{"path": {"type": "PathPrefix", "value": "/reviews/"}}], **V1}),
-        {"hosts": [REVIEWS], "http": [http("default.reviews.0", {"exact": "/reviews"}),
+        {"hosts": [REVIEWS], "gateways": ["mesh"], "http": [http("default.reviews.0", {"exact": "/reviews"}),
                                       http("default.reviews.0", {"prefix": "/reviews/"})]},
         id="PathPrefix matches whole segments: exact /reviews and prefix /reviews/ (trailing / ignored)",
     ),
     pytest.param(
         route({"matches": [{"path": {"type": "RegularExpression", "value": "/reviews/[0-9]+"}}], **V1}),
-        {"hosts": [REVIEWS], "http": [http("default.reviews.0", {"regex": "/reviews/[0-9]+"})]},
+        {"hosts": [REVIEWS], "gateways": ["mesh"], "http": [http("default.reviews.0", {"regex": "/reviews/[0-9]+"})]},
         id="RegularExpression path",
     ),
     pytest.param(
@@ -102,7 +102,7 @@ TRANSLATIONS = [
                                                        {"name": "end-user", "value": "ignored"}]}], **V1},
             {"name": "longer", "matches": [{"path": {"value": "/reviews"}}], **V1},
         ),
-        {"hosts": [REVIEWS], "http": [
+        {"hosts": [REVIEWS], "gateways": ["mesh"], "http": [
             http("exact", {"exact": "/health"}),
             http("longer", {"exact": "/reviews"}),
             http("longer", {"prefix": "/reviews/"}),
@@ -114,7 +114,7 @@ TRANSLATIONS = [
     pytest.param(
         route({"name": "regex", "matches": [{"path": {"type": "RegularExpression", "value": "/r/[0-9]+"}}], **V1},
               {"name": "all", **V1}),
-        {"hosts": [REVIEWS], "http": [http("all", {"prefix": "/"}), http("regex", {"regex": "/r/[0-9]+"})]},
+        {"hosts": [REVIEWS], "gateways": ["mesh"], "http": [http("all", {"prefix": "/"}), http("regex", {"regex": "/r/[0-9]+"})]},
         id="a RegularExpression path ranks below every PathPrefix, / included, as istiod ranks it",
     ),
     pytest.param(
@@ -122,7 +122,7 @@ TRANSLATIONS = [
                                                             {"type": "RegularExpression", "name": "q", "value": "a.*"}],
                             "headers": [{"type": "RegularExpression", "name": "x-team", "value": "red|blue"}]}],
                **V1}),
-        {"hosts": [REVIEWS], "http": [http("default.reviews.0", {"prefix": "/"}, match={
+        {"hosts": [REVIEWS], "gateways": ["mesh"], "http": [http("default.reviews.0", {"prefix": "/"}, match={
             "method": {"exact": "POST"},
             "headers": {"x-team": {"regex": "red|blue"}},
             "queryParams": {"v": {"exact": "2"}, "q": {"regex": "a.*"}},
@@ -135,7 +135,7 @@ TRANSLATIONS = [
                 "set": [{"name": "x-a", "value": "1"}], "add": [{"name": "x-b", "value": "2"}], "remove": ["x-c"]}},
             {"type": "ResponseHeaderModifier", "responseHeaderModifier": {"remove": ["server"]}},
         ], **V1}),
-        {"hosts": [REVIEWS], "http": [http("default.reviews.0", {"prefix": "/"}, headers={
+        {"hosts": [REVIEWS], "gateways": ["mesh"], "http": [http("default.reviews.0", {"prefix": "/"}, headers={
             "request": {"set": {"x-a": "1"}, "add": {"x-b": "2"}, "remove": ["x-c"]},
             "response": {"remove": ["server"]},
         })]},
@@ -145,20 +145,20 @@ TRANSLATIONS = [
         route({"matches": [{"path": {"value": "/old"}}],
                "filters": [{"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplacePrefixMatch",
                                                                           "replacePrefixMatch": "/new"}}}], **V1}),
-        {"hosts": [REVIEWS], "http": [http("default.reviews.0", {"exact": "/old"}, rewrite={"uri": "/new"}),
+        {"hosts": [REVIEWS], "gateways": ["mesh"], "http": [http("default.reviews.0", {"exact": "/old"}, rewrite={"uri": "/new"}),
                                       http("default.reviews.0", {"prefix": "/old/"}, rewrite={"uri": "/new/"})]},
         id="ReplacePrefixMatch: /old -> /new and /old/x -> /new/x",
     ),
     pytest.param(
         route({"filters": [{"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplacePrefixMatch",
                                                                           "replacePrefixMatch": "/v2"}}}], **V1}),
-        {"hosts": [REVIEWS], "http": [http("default.reviews.0", {"prefix": "/"}, rewrite={"uri": "/v2/"})]},
+        {"hosts": [REVIEWS], "gateways": ["mesh"], "http": [http("default.reviews.0", {"prefix": "/"}, rewrite={"uri": "/v2/"})]},
         id="ReplacePrefixMatch of the prefix /: /x -> /v2/x",
     ),
     pytest.param(
         route({"timeouts": {"request": "10s"}, **V1}, {"timeouts": {"request": "10s", "backendRequest": "2s"}, **V1},
               {"timeouts": {"request": "0s"}, **V1}),
-        {"hosts": [REVIEWS], "http": [http("default.reviews.0", {"prefix": "/"}, timeout="10s"),
+        {"hosts": [REVIEWS], "gateways": ["mesh"], "http": [http("default.reviews.0", {"prefix": "/"}, timeout="10s"),
                                       http("default.reviews.1", {"prefix": "/"}, timeout="2s"),
                                       http("default.reviews.2", {"prefix": "/"})]},
         id="timeouts: request; backendRequest replaces it (as istiod does); 0s is none",
@@ -327,8 +327,9 @@ def test_hostnames_on_a_service_route_are_accepted_with_a_warning() -> None:
 
 def test_other_gateway_api_kinds_are_refused_by_group_and_kind() -> None:
     gateway = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": {"name": "gw"}, "spec": {}}
-    with pytest.raises(ConfigError, match="kind: Gateway is not supported in meshkit: the lab's ingress gateway is "
-                       "configured with Istio's Gateway"):
+    with pytest.raises(ConfigError, match="kind: GatewayClass is not supported in meshkit: the lab's ingress gateway"):
+        parse({**gateway, "kind": "GatewayClass"})
+    with pytest.raises(ConfigError, match="spec.gatewayClassName: required field is missing"):
         parse(gateway)
     with pytest.raises(ConfigError, match="spec.servers: required field is missing"):
         parse({**gateway, "apiVersion": "networking.istio.io/v1"})
