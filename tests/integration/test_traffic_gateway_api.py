@@ -3,7 +3,9 @@
 Istio's samples/bookinfo/gateway-api routes are applied exactly as Istio
 publishes them (tests/unit/fixtures/gateway-api); they send to per-version
 Services (reviews-v1, reviews-v2, ...) that meshkit reads as the workloads of
-reviews labelled that version. Splits are measured on traffic.
+reviews labelled that version. Splits are measured on traffic. Istio's
+gateway-api bookinfo-gateway.yaml (a Gateway of class istio and an HTTPRoute
+attached to it) opens Bookinfo on the lab's ingress gateway.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from tests.integration.sidecar_fixtures import binomial_bounds
@@ -144,3 +147,55 @@ def test_a_refused_httproute_names_its_field_and_leaves_the_lab_unchanged(lab: L
     assert caught.value.path == "spec.rules[0].backendRefs[0].name"
     assert lab.get("httproute", "reviews") == before
     assert Counter(lab.call("reviews", "/reviews/0").version for _ in range(10)) == {"v1": 10}
+
+
+@pytest.fixture
+def gateway_lab(lab: Lab) -> Iterator[Lab]:
+    """The lab with Istio's gateway-api bookinfo-gateway.yaml applied unchanged; the Gateway removed afterwards."""
+    lab.apply(ROUTES / "istio-bookinfo-gateway.yaml")
+    yield lab
+    lab.delete("Gateway", "bookinfo-gateway")
+
+
+def test_istios_gateway_api_bookinfo_gateway_serves_the_productpage(gateway_lab: Lab) -> None:
+    with httpx.Client(base_url=gateway_lab.ingress_url(), trust_env=False, timeout=20.0) as browser:
+        page = browser.get("/productpage", headers={"accept": "application/json"})
+        assert page.status_code == 200, page.text
+        assert page.headers["x-meshkit-version"] == "v1"
+        assert "reviews" in page.json()
+        static = browser.get("/static/css/style.css", headers={"host": "bookinfo.example.com"})
+        assert static.headers.get("x-meshkit-response-flags") != "NR"  # routed to productpage, whatever it answers
+        missing = browser.get("/reviews/0")
+        assert missing.status_code == 404
+        assert missing.headers["x-meshkit-response-flags"] == "NR"
+        assert browser.get("/productpage/extra").status_code == 404
+    inside = gateway_lab.call("productpage", "/productpage")  # the mesh's own calls are not the gateway's route
+    assert inside.status == 200
+    sent = gateway_lab.requests(workload="istio-ingressgateway")
+    assert (sent["destination_workload"] == "productpage-v1").any()
+
+
+def test_export_gives_the_gateway_and_its_route_back_as_written(gateway_lab: Lab) -> None:
+    written = [doc for doc in yaml.safe_load_all((ROUTES / "istio-bookinfo-gateway.yaml").read_text()) if doc]
+    exported = [doc for doc in yaml.safe_load_all(gateway_lab.export_istio())
+                if doc and doc["apiVersion"].startswith("gateway.networking.k8s.io/")]
+    assert sorted(exported, key=lambda doc: doc["kind"]) == sorted(
+        ({**doc, "metadata": {**doc["metadata"], "namespace": "default"}} for doc in written), key=lambda doc: doc["kind"]
+    )
+
+
+def test_a_refused_gateway_names_its_field_and_an_istio_gateway_of_its_name_is_not_replaced(gateway_lab: Lab) -> None:
+    (gateway, _) = yaml.safe_load_all((ROUTES / "istio-bookinfo-gateway.yaml").read_text())
+    gateway["spec"]["listeners"][0]["protocol"] = "HTTPS"
+    with pytest.raises(ConfigError) as caught:
+        gateway_lab.apply(gateway)
+    assert caught.value.path == "spec.listeners[0].protocol"
+    assert "HTTPS is not supported in meshkit" in caught.value.reason
+    istio = {"apiVersion": "networking.istio.io/v1", "kind": "Gateway", "metadata": {"name": "bookinfo-gateway"},
+             "spec": {"selector": {"istio": "ingressgateway"},
+                      "servers": [{"port": {"number": 8080, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}]}}
+    with pytest.raises(ConfigError) as caught:
+        gateway_lab.apply(istio)
+    assert caught.value.path == "apiVersion"
+    (stored,) = gateway_lab.get("gw")["name"]
+    assert gateway_lab.get("gw", stored)["apiVersion"] == "gateway.networking.k8s.io/v1"
