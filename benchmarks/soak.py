@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
 import sys
 import tempfile
 import time
@@ -342,6 +343,8 @@ def run(home: Path, rate: float = RATE, duration_s: float = DURATION_S, warmup_s
         "settings": {"rate": rate, "duration_s": duration_s, "warmup_s": warmup_s, "sample_s": SAMPLE_S,
                      "keepalive_requests": KEEPALIVE_REQUESTS, "malformed_every": MALFORMED_EVERY,
                      "close_every": CLOSE_EVERY, "timeout_s": TIMEOUT_S},  # fmt: skip
+        # glibc's allocator settings the sidecars inherited, if any: they change how RSS grows.
+        "malloc_env": {k: v for k, v in sorted(os.environ.items()) if k.startswith("MALLOC_")},
         "sidecars": {s.role: s.node for s in sidecars},
         "tally": tally.doc(),
         "samples": samples,
@@ -370,6 +373,8 @@ def verdicts(doc: dict[str, Any]) -> dict[str, Any]:
     valid = tally["sent"]["close"] + tally["sent"]["keepalive"]
     malformed_400 = tally["codes"]["malformed"].get("400", 0)
     return {
+        "rss_baseline_mb": {r: base[f"{r}_rss_mb"] for r in ("client", "server")},
+        "rss_end_mb": {r: end[f"{r}_rss_mb"] for r in ("client", "server")},
         "rss_growth_mb": {r: round(end[f"{r}_rss_mb"] - base[f"{r}_rss_mb"], 2) for r in ("client", "server")},
         "rss_baseline_at_s": base["t_s"],
         "fds_back": all(doc["fds"]["after"][r] <= doc["fds"]["before"][r] for r in doc["fds"]["before"]),
@@ -387,8 +392,19 @@ def verdicts(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def within(ok: bool) -> str:
+    return "within" if ok else "**over**"
+
+
 def markdown(doc: dict[str, Any]) -> str:
     v = doc["verdicts"]
+    growth = v["rss_growth_mb"]
+    records = (
+        "Malformed requests left no record in either sidecar: each counted exactly the valid requests."
+        if v["client_recorded"] == v["server_recorded"] == v["valid_200"]
+        else f"The client sidecar counted {v['client_recorded']} records and the server sidecar {v['server_recorded']}, "
+        f"for {v['valid_200']} valid requests answered and {v['malformed_400']} malformed ones refused."
+    )
     s = doc["settings"]
     m = doc["machine"]
     lines = [
@@ -401,14 +417,17 @@ def markdown(doc: dict[str, Any]) -> str:
         f"at {s['rate']:g} rps open loop for {s['duration_s']:g} s: one request in {s['close_every']} on a "
         f"connection of its own (`connection: close`), the others on keep-alive connections the client closes "
         f"after {s['keepalive_requests']} requests, and one in {s['malformed_every']} malformed (bad framing, "
-        f"four kinds, each on a new connection).",
+        f"four kinds, each on a new connection)."
+        + (f" The sidecars ran with {', '.join(f'`{k}={v}`' for k, v in doc['malloc_env'].items())}." if doc.get("malloc_env") else ""),
         "",
         "## Verdicts",
         "",
         "| figure | client sidecar | server sidecar | bound |",
         "| --- | --- | --- | --- |",
-        f"| RSS growth, {v['rss_baseline_at_s']:.0f} s to the end of the load (MB) | {v['rss_growth_mb']['client']:+.2f} "
-        f"| {v['rss_growth_mb']['server']:+.2f} | < {RSS_GROWTH_LIMIT_MB:g} |",
+        f"| RSS at {v['rss_baseline_at_s']:.0f} s -> at the end of the load (MB) | {v['rss_baseline_mb']['client']:.2f} -> "
+        f"{v['rss_end_mb']['client']:.2f} | {v['rss_baseline_mb']['server']:.2f} -> {v['rss_end_mb']['server']:.2f} | |",
+        f"| RSS growth (MB) | {growth['client']:+.2f} ({within(growth['client'] < RSS_GROWTH_LIMIT_MB)}) "
+        f"| {growth['server']:+.2f} ({within(growth['server'] < RSS_GROWTH_LIMIT_MB)}) | < {RSS_GROWTH_LIMIT_MB:g} |",
         f"| open fds before the load / {doc['fds']['settled_s']:g} s after it | {doc['fds']['before']['client']} / "
         f"{doc['fds']['after']['client']} | {doc['fds']['before']['server']} / {doc['fds']['after']['server']} | back to before |",
         f"| records the sidecar counted | {v['client_recorded']} | {v['server_recorded']} | |",
@@ -421,7 +440,7 @@ def markdown(doc: dict[str, Any]) -> str:
         f"{v['malformed_400']} answered 400 ({v['malformed_not_closed']} left open by the sidecar); "
         f"{v['errors']} errors; {doc['tally']['connections']} connections opened. Records lost: {v['lost']}. "
         f"The control plane's store held {doc['store']['records']} records (capacity {doc['store']['capacity']}, "
-        f"{doc['store']['evicted']} evicted as the bound says).",
+        f"{doc['store']['evicted']} evicted as the bound says). {records}",
         "",
         "## Over time",
         "",

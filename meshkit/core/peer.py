@@ -14,9 +14,11 @@ encoding can grow. A value that decodes to control characters makes the
 whole header invalid: an identity with CR, LF or NUL is never copied into a
 label or a header (HARDENING: headers the mesh owns).
 
-Until mutual TLS lands the inbound side cannot verify the claim; the outbound
-sidecar strips any copy an app tries to send, which is what keeps it honest
-among meshed workloads.
+The header is a claim, not a proof: anyone who can open a socket can send
+it. The outbound sidecar replaces any copy its app sends, and the inbound
+side believes it only beside an mTLS certificate that proves the same
+namespace and service account (`verified_caller`); a plaintext caller is
+`unknown`, as Istio shows a caller whose identity it could not verify.
 """
 
 from __future__ import annotations
@@ -67,3 +69,21 @@ def decode_peer(value: bytes | None) -> Peer | None:
             return None
         found[key.decode("ascii", "replace")] = text
     return Peer(**{attr: found.get(key, UNKNOWN) for key, attr in _FIELDS})
+
+
+def verified_caller(claimed: Peer | None, namespace: str | None, service_account: str | None) -> Peer:
+    """Who called, as far as the inbound side can tell: never more than the certificate proves.
+
+    `namespace` and `service_account` come from the verified mTLS peer
+    certificate, None for a plaintext caller, whose claim is then worth
+    nothing (it would let any local process pose as any workload in logs,
+    metrics and the security report). The claimed workload and version are
+    kept only when the claim names the identity the certificate proves:
+    those are what the caller's own sidecar wrote, and a certificate holder
+    could only mislabel itself within its own service account.
+    """
+    if namespace is None or service_account is None:
+        return Peer()
+    if claimed is not None and (claimed.namespace, claimed.service_account) == (namespace, service_account):
+        return claimed
+    return Peer(namespace=namespace, service_account=service_account)

@@ -135,7 +135,8 @@ class WorkloadSpec:
 
 
 # Bookinfo: istio/istio samples/bookinfo. productpage.py calls details and then
-# reviews, each with timeout=3.0, and tries reviews twice; reviews'
+# reviews, each with timeout=3.0, and tries reviews twice (its API route for a
+# product's ratings calls ratings, also with 3 s); reviews'
 # LibertyRestEndpoint.java calls ratings with a 10 s timeout when its stars are
 # black (v2) and 2.5 s otherwise (v3); v1 does not call ratings at all.
 _BOOKINFO_LATENCY = Latency(1.0, 4.0)
@@ -145,7 +146,8 @@ BOOKINFO: tuple[WorkloadSpec, ...] = (
         name="productpage-v1", service="productpage", version="v1",
         service_account="bookinfo-productpage", latency=Latency(2.0, 8.0),
         calls=(Call("details", "/details/{id}", timeout_s=3.0),
-               Call("reviews", "/reviews/{id}", timeout_s=3.0, retries=1)),
+               Call("reviews", "/reviews/{id}", timeout_s=3.0, retries=1),
+               Call("ratings", "/ratings/{id}", timeout_s=3.0)),  # only its API route /api/v1/products/<id>/ratings
         role="productpage", paths=("/productpage", "/"),
     ),
     WorkloadSpec(

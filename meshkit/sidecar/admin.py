@@ -1,8 +1,8 @@
 """The admin listener: what a learner (or the lab) may ask a sidecar.
 
-    GET /ready              200 once a snapshot is applied and a certificate held, else 503
+    GET /ready              200 once a snapshot is applied and a certificate held, else 503 (open)
     GET /config_dump        node, bootstrap (no token), snapshot, version, last NACK
-    GET /stats/prometheus   Istio-named metrics in the text exposition format
+    GET /stats/prometheus   Istio-named metrics in the text exposition format (open)
     GET /requests?limit=N   the last N requests, oldest first, as JSON
     GET /clusters           outbound clusters: endpoints, breaker counts, outlier state
     GET /certs              identity, certificate, renewal, TLS counters (admin_certs.py)
@@ -11,11 +11,23 @@
 
 It runs on the same HTTP/1.1 machinery as the proxy listeners (so the same
 hardening applies), with a handler that answers every request itself.
+
+Who may ask. Istio binds Envoy's admin to 127.0.0.1:15000 inside the pod,
+where only the pod's own containers reach it, and serves health (15021) and
+merged metrics (15090/15020) to everyone else. Here every workload shares the
+machine's loopback, so the listener is bound to loopback (runtime) and a
+bearer token stands in for the pod boundary: /ready and /stats/prometheus
+are open, as Istio's health and metrics ports are; every other page (config,
+certificates, recent requests with their principals, the exporter, and the
+POST that changes state) needs `Authorization: Bearer <admin token>`, the
+token the bootstrap names (`admin.token`; the lab gives its control plane's
+admin token). A sidecar started without one keeps those pages closed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -34,6 +46,37 @@ JSON = b"application/json"
 TEXT = b"text/plain; charset=utf-8"
 PROMETHEUS = b"text/plain; version=0.0.4; charset=utf-8"
 DEFAULT_REQUESTS_LIMIT = 100
+# The pages anyone on the machine may read: health and metrics, as Istio's 15021 and 15090.
+OPEN_PAGES = frozenset({b"/ready", b"/stats/prometheus"})
+
+
+def refusal(path: bytes, authorization: list[bytes], token: str | None) -> tuple[int, str] | None:
+    """Why a request for admin `path` is refused (status and message), or None when it may be served.
+
+    `authorization` holds the values of the request's Authorization fields;
+    exactly one `Bearer <token>` equal to the sidecar's admin token opens a
+    protected page. The comparison takes constant time so its timing does
+    not leak a prefix of the token.
+    """
+    if path in OPEN_PAGES:
+        return None
+    page = path.decode("latin-1")
+    if token is None:
+        return 403, (
+            f"{page} shows this sidecar's config, certificates or requests and needs the admin token, "
+            "but this sidecar was started without one (bootstrap admin.token): the page is closed. "
+            "/ready and /stats/prometheus are open.\n"
+        )
+    if len(authorization) != 1:
+        return 401, (
+            f"{page} needs the admin token: send Authorization: Bearer <token> "
+            "(lab.config_dump(), lab.certificates() and the meshkit CLI send the lab's). "
+            "/ready and /stats/prometheus are open.\n"
+        )
+    scheme, _, given = authorization[0].strip().partition(b" ")
+    if scheme.lower() != b"bearer" or not hmac.compare_digest(given.strip(), token.encode("utf-8")):
+        return 401, f"{page}: the token is not this sidecar's admin token.\n"
+    return None
 
 
 def _json(value: Any) -> bytes:
@@ -50,8 +93,10 @@ class AdminHandler:
         clusters: ClusterSet,
         addresses: Callable[[], dict[str, str]],
         exporter: Exporter | None = None,
+        token: str | None = None,
     ) -> None:
         self.state = state
+        self.token = token
         self.telemetry = telemetry
         self.clusters = clusters
         self.addresses = addresses
@@ -75,7 +120,8 @@ class AdminHandler:
         assert head is not None
         path, _, query = head.path.partition(b"?")
         if head.method == b"POST" and path in self.posts:
-            self.posts[path](exchange, query)
+            if self.allowed(exchange, path):
+                self.posts[path](exchange, query)
             return
         page = self.pages.get(path)
         if page is None:
@@ -83,8 +129,21 @@ class AdminHandler:
             exchange.respond(404, TEXT, f"No admin page {path.decode('latin-1')!r}. Pages: {known}\n".encode())
         elif head.method not in (b"GET", b"HEAD"):
             exchange.respond(405, TEXT, b"Admin pages answer GET only.\n")
+        elif not self.allowed(exchange, path):
+            return
         else:
             page(exchange, query)
+
+    def allowed(self, exchange: Request, path: bytes) -> bool:
+        """Answer a refusal when the page needs the token and the request lacks it."""
+        head = exchange.head
+        assert head is not None
+        authorization = [value for name, value in head.headers if name.lower() == b"authorization"]
+        refused = refusal(path, authorization, self.token)
+        if refused is None:
+            return True
+        exchange.respond(refused[0], TEXT, refused[1].encode("utf-8"))
+        return False
 
     def ready(self, exchange: Request, query: bytes) -> None:
         if self.state.ready:

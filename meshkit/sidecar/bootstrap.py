@@ -13,6 +13,10 @@ the Gateway server ports its outbound listener stands for. It has no app
 Host and routes it with the VirtualServices bound to the Gateways that select
 its workload (meshkit.core.routes.compile_gateway_routes).
 
+`admin.token` (optional, 16 characters or more): the bearer token the admin
+pages other than /ready and /stats/prometheus require (the lab gives its
+control plane's admin token); without it those pages stay closed.
+
 `static_identity` (optional, only beside a static snapshot) gives a sidecar
 a certificate without a CA (see `StaticIdentity`). The workload's namespace
 and service account must make a valid SPIFFE ID (meshkit.security.identity):
@@ -132,6 +136,9 @@ class Bootstrap:
     limits: Limits = field(default_factory=Limits)
     telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
     static_identity: StaticIdentity | None = None
+    # The bearer token the admin pages that expose config, certificates or
+    # requests (or change state) require; None closes them (meshkit.sidecar.admin).
+    admin_token: str | None = None
 
     @property
     def identity(self) -> Identity:
@@ -139,7 +146,7 @@ class Bootstrap:
         return Identity(DEFAULT_TRUST_DOMAIN, self.workload.namespace, self.workload.service_account)
 
     def public_dict(self) -> dict[str, Any]:
-        """The bootstrap as /config_dump shows it: everything but the token."""
+        """The bootstrap as /config_dump shows it: everything but the tokens."""
         return {
             "node": self.node,
             "workload": {f.name: getattr(self.workload, f.name) for f in fields(Workload)},
@@ -238,6 +245,19 @@ def _control_plane(raw: Any) -> ControlPlane | None:
     return ControlPlane(host=parts.hostname, port=port, token=_text(obj, "token", "control_plane"))
 
 
+def _admin_token(obj: dict[str, Any]) -> str | None:
+    """`admin.token`, optional: without one the protected admin pages stay closed."""
+    for key in obj:
+        if key not in ("port", "token"):
+            raise _fail(f"admin.{key}", "unknown key; known: port, token")
+    if obj.get("token") is None:
+        return None
+    token = _text(obj, "token", "admin")
+    if len(token) < 16:
+        raise _fail("admin.token", "expected at least 16 characters: a short token can be guessed")
+    return token
+
+
 def _static_identity(raw: Any) -> StaticIdentity | None:
     if raw is None:
         return None
@@ -314,6 +334,7 @@ def parse_bootstrap(doc: Any) -> Bootstrap:
         app_port=None if inbound is None else _port(inbound, "app_port", "inbound"),
         outbound_port=_port(_obj(top.get("outbound"), "outbound"), "port", "outbound"),
         admin_port=_port(_obj(top.get("admin"), "admin"), "port", "admin"),
+        admin_token=_admin_token(_obj(top.get("admin"), "admin")),
         control_plane=control_plane,
         static_snapshot=static,
         limits=_limits(top.get("limits")),

@@ -1,7 +1,9 @@
 """The inbound handler: the workload's service port. Label the caller, admit, rate-limit, forward to the app.
 
-Who called is read from the peer metadata header (Istio's metadata
-exchange) and, over mTLS, from the certificate, which has the last word;
+Who called is what the mTLS certificate proves, with the workload and
+version from the peer metadata header (Istio's metadata exchange) when it
+names that same identity; a plaintext caller is `unknown` whatever it claims
+(meshkit.core.peer.verified_caller);
 whether the request may pass is meshkit.sidecar.admission's, the rate limit
 meshkit.core.ratelimit's. An admitted request goes to the app's pool with
 no policies (Exchange.forward).
@@ -12,7 +14,7 @@ from __future__ import annotations
 import time
 
 from meshkit.core.framing import build_request_head
-from meshkit.core.peer import Peer, decode_peer
+from meshkit.core.peer import decode_peer, verified_caller
 from meshkit.core.tracing import RandomBits
 from meshkit.names import service_host
 from meshkit.sidecar.admission import admit
@@ -43,17 +45,18 @@ class InboundHandler:
         self._routes: dict[object, Route] = {}
 
     def route_for(self, peer_header: bytes | None, verified: PeerInfo | None = None) -> Route:
-        """Metric labels for a caller, decoded once per distinct header value (and mTLS identity).
+        """Metric labels for a caller, decoded once per distinct header value and mTLS identity.
 
-        Over mTLS the certificate has the last word: metadata claiming another
-        namespace or service account than the certificate proves is ignored.
+        Without mTLS the header is ignored (every plaintext caller shares one
+        `unknown` route), so a spoofed header never reaches a label.
         """
-        key: object = peer_header if verified is None else (peer_header, verified.uri)
+        key: object = None if verified is None else (peer_header, verified.uri)
         route = self._routes.get(key)
         if route is None:
-            peer = decode_peer(peer_header) or Peer()
-            if verified is not None and (peer.namespace, peer.service_account) != (verified.namespace, verified.service_account):
-                peer = Peer(namespace=verified.namespace, service_account=verified.service_account)
+            if verified is None:
+                peer = verified_caller(None, None, None)
+            else:
+                peer = verified_caller(decode_peer(peer_header), verified.namespace, verified.service_account)
             w = self.workload
             route = self.telemetry.route(DESTINATION, peer.workload, peer.version, self.service, w.name, w.version, source_namespace=peer.namespace)
             if len(self._routes) < MAX_PEER_CACHE:

@@ -44,6 +44,9 @@ log = logging.getLogger("meshkit.sidecar")
 # The app behind the inbound listener is always on this host's loopback.
 APP_ADDRESS = "127.0.0.1"
 LISTEN_BACKLOG = 1024
+# The admin listener is on loopback whatever the bootstrap's host, as Envoy's
+# admin is on 127.0.0.1:15000 in an Istio pod (meshkit.sidecar.admin).
+ADMIN_ADDRESS = "127.0.0.1"
 # Pooled mTLS connections to other sidecars stay open this long unused:
 # below the peer's inbound idle timeout (60 s), far above the plaintext
 # upstream one, because a handshake costs far more than a request.
@@ -99,7 +102,7 @@ class Sidecar:
             idle_timeout_s=idle_s,
         )
         self.listeners["admin"] = Listener.admin(
-            AdminHandler(self.state, self.telemetry, self.clusters, self.addresses, self.exporter), self.clock, request_headers_timeout_s=head_s, idle_timeout_s=idle_s
+            AdminHandler(self.state, self.telemetry, self.clusters, self.addresses, self.exporter, bootstrap.admin_token), self.clock, request_headers_timeout_s=head_s, idle_timeout_s=idle_s
         )
         self.servers: dict[str, asyncio.Server | SniffingServer] = {}
         self.config_task: asyncio.Task[None] | None = None
@@ -113,6 +116,10 @@ class Sidecar:
             host, port = server.sockets[0].getsockname()[:2]
             found[name] = f"{host}:{port}"
         return found
+
+    def _host(self, listener: str) -> str:
+        """Where a listener binds: the bootstrap's host, but loopback for the admin pages."""
+        return ADMIN_ADDRESS if listener == "admin" else self.bootstrap.host
 
     async def start(self) -> None:
         """Open the listeners and start getting config; raises PortInUse or ConfigError."""
@@ -129,11 +136,11 @@ class Sidecar:
                     self.servers[name] = sniffing
                     continue
                 self.servers[name] = await loop.create_server(
-                    self._counted(name, listener), self.bootstrap.host, ports[name], reuse_address=True, backlog=LISTEN_BACKLOG
+                    self._counted(name, listener), self._host(name), ports[name], reuse_address=True, backlog=LISTEN_BACKLOG
                 )
             except OSError as exc:
                 await self.close_servers()
-                raise PortInUse(f"{name} listener cannot bind {self.bootstrap.host}:{ports[name]}: {exc.strerror or exc}") from exc
+                raise PortInUse(f"{name} listener cannot bind {self._host(name)}:{ports[name]}: {exc.strerror or exc}") from exc
         upstream_idle = ticks_for(self.bootstrap.limits.upstream_idle_timeout_s)
         for listener in self.listeners.values():
             self.clock.add_sweep(listener.sweep)

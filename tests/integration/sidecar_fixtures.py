@@ -400,6 +400,15 @@ def traffic(*docs: str | dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
+# The admin token every test sidecar is started with; `admin_headers` sends it.
+ADMIN_TOKEN = "test-admin-token-0123456789"
+
+
+def admin_headers() -> dict[str, str]:
+    """What a request to a protected admin page carries (meshkit.sidecar.admin)."""
+    return {"host": "admin", "authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
 def bootstrap(
     *,
     node: str = "default/client-0",
@@ -424,7 +433,7 @@ def bootstrap(
         "host": HOST,
         "inbound": None if app_port is None else {"port": 0, "app_port": app_port},
         "outbound": {"port": 0},
-        "admin": {"port": 0},
+        "admin": {"port": 0, "token": ADMIN_TOKEN},
         "control_plane": control_plane,
         "static_snapshot": static,
     }
@@ -677,7 +686,7 @@ class Client:
 
 def get_json(port: int, path: str) -> Any:
     with Client(port) as client:
-        response = client.request("GET", path, {"host": "admin"})
+        response = client.request("GET", path, admin_headers())
     assert response.status == 200, response
     return response.json()
 

@@ -25,6 +25,7 @@ from tests.integration.sidecar_fixtures import (
     EchoServer,
     SidecarProcess,
     StandInControlPlane,
+    admin_headers,
     echo_server,
     get_json,
     running_sidecar,
@@ -74,7 +75,7 @@ class DryRunLab(AuthzLab):
         self.access_log = access_log
 
     def flush(self) -> None:
-        request = urllib.request.Request(f"http://127.0.0.1:{self.sidecar.admin}/telemetry/flush", method="POST")
+        request = urllib.request.Request(f"http://127.0.0.1:{self.sidecar.admin}/telemetry/flush", method="POST", headers=admin_headers())
         with urllib.request.urlopen(request, timeout=10) as answer:
             assert answer.status == 200
 

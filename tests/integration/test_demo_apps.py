@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from meshkit.demo.apps import Call, Latency, WorkloadSpec, get_app
+from meshkit.demo.apps import Latency, WorkloadSpec, get_app
 from meshkit.demo.bookinfo import DETAILS_UNAVAILABLE, RATINGS_UNAVAILABLE, REVIEWS_UNAVAILABLE
 from meshkit.demo.resolver import write_resolver
 
@@ -490,10 +490,7 @@ def test_signing_in_sets_the_cookie_that_becomes_end_user(launch, recorders, tmp
 
 def test_productpage_api_answers_as_bookinfo(launch, tmp_path: Path) -> None:
     dns = tmp_path / "dns.json"
-    with_ratings = dataclasses.replace(
-        _workload("bookinfo", "productpage-v1"),
-        calls=(*_workload("bookinfo", "productpage-v1").calls, Call("ratings", "/ratings/{id}", timeout_s=3.0)))
-    apps = _start_bookinfo(launch, dns, BOOKINFO_V2, {"productpage-v1": with_ratings})
+    apps = _start_bookinfo(launch, dns, BOOKINFO_V2)
     url = apps["productpage-v1"].url
 
     products = _get(url + "/api/v1/products")

@@ -21,7 +21,7 @@ from meshkit.lab import Lab
 from meshkit.observe import drops
 
 from .control_fixtures import start as start_control
-from .sidecar_fixtures import Client, bootstrap, running_sidecar, wait_for
+from .sidecar_fixtures import Client, admin_headers, bootstrap, running_sidecar, wait_for
 
 SVC = "{}.default.svc.cluster.local"
 CHAIN = (
@@ -148,15 +148,15 @@ def test_an_overflowing_buffer_reports_the_size_of_the_drop(tmp_path: Path) -> N
             with Client(sidecar.outbound) as http:
                 for _ in range(10):
                     http.request("GET", "http://nowhere/x", {"host": "nowhere"})
-            assert httpx.post(f"{admin}/telemetry/flush", trust_env=False, timeout=10).json()["pushed"] == 10
+            assert httpx.post(f"{admin}/telemetry/flush", headers=admin_headers(), trust_env=False, timeout=10).json()["pushed"] == 10
             control.stop()
             with Client(sidecar.outbound) as http:
                 for _ in range(100):
                     http.request("GET", "http://nowhere/x", {"host": "nowhere"})
-            status = httpx.post(f"{admin}/telemetry/flush", trust_env=False, timeout=10).json()
+            status = httpx.post(f"{admin}/telemetry/flush", headers=admin_headers(), trust_env=False, timeout=10).json()
             assert (status["recorded"], status["dropped"], status["waiting"]) == (110, 80, 20)
             control = start_control(home, "--port", str(port))
-            status = httpx.post(f"{admin}/telemetry/flush", trust_env=False, timeout=10).json()
+            status = httpx.post(f"{admin}/telemetry/flush", headers=admin_headers(), trust_env=False, timeout=10).json()
             assert status["pushed"] == 30 and status["waiting"] == 0
             table = drops(control.client().telemetry_status())
             row = table.iloc[0]

@@ -13,6 +13,7 @@ from tests.integration.sidecar_fixtures import (
     Client,
     EchoServer,
     SidecarProcess,
+    admin_headers,
     bootstrap,
     echo_server,
     endpoint,
@@ -40,7 +41,7 @@ def sidecar(echo: EchoServer, tmp_path: Path) -> Iterator[SidecarProcess]:
 
 def admin_get(sidecar: SidecarProcess, path: str, method: str = "GET") -> tuple[int, str, bytes]:
     with Client(sidecar.admin) as client:
-        response = client.request(method, path, {"host": "admin"})
+        response = client.request(method, path, admin_headers())
     return response.status, response.header("content-type") or "", response.body
 
 
@@ -152,7 +153,7 @@ def test_without_config_the_sidecar_is_not_ready_and_answers_nc(tmp_path: Path) 
             with Client(proc.inbound) as client:
                 inbound = client.request("GET", "/x")
             with Client(proc.admin) as client:
-                dump = client.request("GET", "/config_dump", {"host": "admin"})
+                dump = client.request("GET", "/config_dump", admin_headers())
         assert app.snapshot() == []
     assert status == 503
     for response in (outbound, inbound):

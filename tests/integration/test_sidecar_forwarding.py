@@ -312,7 +312,7 @@ def test_round_robin_spreads_requests_evenly_over_three_endpoints(tmp_path: Path
     assert served == {"a": 10, "b": 10, "c": 10}
 
 
-def test_inbound_forwards_to_the_app_labels_the_source_and_hides_mesh_headers(tmp_path: Path) -> None:
+def test_inbound_forwards_to_the_app_hides_mesh_headers_and_ignores_a_plaintext_peer_claim(tmp_path: Path) -> None:
     with echo_server("app") as app:
         node = "default/reviews-v2-0"
         boot = bootstrap(node=node, name="reviews-v2", version="v2", app_port=app.port, static=snapshot(node, []))
@@ -328,7 +328,9 @@ def test_inbound_forwards_to_the_app_labels_the_source_and_hides_mesh_headers(tm
     assert seen.header("x-meshkit-peer") is None and seen.header("x-meshkit-other") is None
     assert seen.header("x-request-id") and seen.header("traceparent")
     assert records[-1]["reporter"] == "destination"
-    assert records[-1]["source_workload"] == "productpage-v1"
+    # Plaintext: the claimed peer is not identity, so the source is unknown (as Istio shows it).
+    assert records[-1]["source_workload"] == "unknown"
+    assert records[-1]["source_version"] == "unknown" and records[-1]["source_principal"] == ""
     assert records[-1]["destination_workload"] == "reviews-v2"
     assert records[-1]["destination_service"] == "reviews.default.svc.cluster.local"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from meshkit.core.peer import Peer, decode_peer, encode_peer
+from meshkit.core.peer import Peer, decode_peer, encode_peer, verified_caller
 
 
 def test_round_trip() -> None:
@@ -34,3 +34,21 @@ def test_invalid_values_make_the_header_invalid(value: bytes) -> None:
 
 def test_absent_header_is_none() -> None:
     assert decode_peer(None) is None
+
+
+CLAIM = Peer("productpage-v1", "default", "v1", "bookinfo-productpage")
+
+
+def test_a_claim_without_a_certificate_is_unknown() -> None:
+    assert verified_caller(CLAIM, None, None) == Peer()
+    assert verified_caller(None, None, None) == Peer()
+
+
+def test_a_claim_naming_the_certified_identity_keeps_its_workload_and_version() -> None:
+    assert verified_caller(CLAIM, "default", "bookinfo-productpage") == CLAIM
+
+
+@pytest.mark.parametrize("namespace, account", [("default", "sleep"), ("kube-system", "bookinfo-productpage")])
+def test_a_claim_naming_another_identity_gives_way_to_the_certificate(namespace: str, account: str) -> None:
+    assert verified_caller(CLAIM, namespace, account) == Peer(namespace=namespace, service_account=account)
+    assert verified_caller(None, namespace, account) == Peer(namespace=namespace, service_account=account)

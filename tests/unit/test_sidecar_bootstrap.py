@@ -42,6 +42,13 @@ def test_public_dict_hides_the_token() -> None:
     assert "node-token" not in json.dumps(parse_bootstrap(DOC).public_dict())
 
 
+def test_admin_token_is_optional_and_never_shown() -> None:
+    assert parse_bootstrap(DOC).admin_token is None
+    boot = parse_bootstrap(changed(admin={"port": 41236, "token": "admin-token-0123456789"}))
+    assert boot.admin_token == "admin-token-0123456789"
+    assert "admin-token-0123456789" not in json.dumps(boot.public_dict())
+
+
 def test_no_inbound_means_outbound_only() -> None:
     boot = parse_bootstrap(changed(inbound=None))
     assert boot.inbound_port is None and boot.app_port is None
@@ -60,6 +67,9 @@ def test_limits_extend_the_contract_with_defaults() -> None:
         (changed(node=""), "node"),
         (changed(outbound={"port": 70000}), "outbound.port"),
         (changed(admin={"port": "1"}), "admin.port"),
+        (changed(admin={"port": 1, "token": "short"}), "admin.token"),
+        (changed(admin={"port": 1, "token": 7}), "admin.token"),
+        (changed(admin={"port": 1, "bind": "0.0.0.0"}), "admin.bind"),
         (changed(control_plane={"url": "https://x:1", "token": "t"}), "control_plane.url"),
         (changed(control_plane={"url": "http://x:1"}), "control_plane.token"),
         (changed(control_plane=None), "control_plane"),

@@ -36,7 +36,9 @@ def test_a_plaintext_request_reaches_the_app_and_the_answer_carries_the_version(
         answer = wire.take()
         assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and b"x-meshkit-version: v1\r\n" in answer
         record = car.telemetry.recent(1)[0]
-        assert (record["code"], record["source_workload"], record["connection_security_policy"]) == (200, "web", "none")
+        # A plaintext caller's x-meshkit-peer is a claim nobody verified: the caller is unknown.
+        assert (record["code"], record["source_workload"], record["connection_security_policy"]) == (200, "unknown", "none")
+        assert (record["source_version"], record["source_principal"]) == ("unknown", "")
 
     run(test)
 
