@@ -276,7 +276,7 @@ def gateway_api_gateway_problems(gateway: GatewayAPIGateway) -> Iterator[Problem
         if listener.name in seen:
             yield Problem(at + ("name",), f"listener name {listener.name!r} is already used by listeners[{seen[listener.name]}]")
         seen.setdefault(listener.name, i)
-        if problem := dns_label_problem(listener.name):
+        if problem := dns_subdomain_problem(listener.name):
             yield Problem(at + ("name",), problem)
         yield from _listener_problems(listener, at)
 

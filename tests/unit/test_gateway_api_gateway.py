@@ -128,6 +128,7 @@ REFUSALS = [
     (gateway(listeners=[listener(hostname="http://bookinfo")]), "spec.listeners[0].hostname", "is not a host"),
     (gateway(listeners=[listener(), listener(port=8080)]), "spec.listeners[1].name", "already used by listeners[0]"),
     (gateway(listeners=[]), "spec.listeners", "a Gateway needs at least one listener"),
+    (gateway(listeners=[listener(name="Web_1")]), "spec.listeners[0].name", "'Web_1' is not a valid name"),
     (gateway(addresses=[{"value": "10.0.0.1"}]), "spec.addresses", "addresses is not supported in meshkit"),
     (gateway(infrastructure={}), "spec.infrastructure", "infrastructure is not supported in meshkit"),
     (gateway(listeners=[listener(port=0)]), "spec.listeners[0].port", "at least 1"),
