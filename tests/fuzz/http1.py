@@ -2,7 +2,7 @@
 
 `meshkit_reading` is the request parser exactly as the sidecar's
 `DownstreamProtocol` (meshkit.sidecar.downstream) drives it: httptools
-(llhttp, strict) with the same callbacks, the same head limits, the same
+(llhttp) with the same callbacks, the same head limits, the same
 16 KiB pieces and the same bound on bytes that produce no event, and
 `meshkit.core.framing.parse_request_head` on every head. It opens no socket,
 so a unit test can run it thousands of times; tests/integration/test_fuzz_corpus.py
@@ -26,6 +26,7 @@ from typing import NamedTuple
 import h11
 from httptools import HttpParserCallbackError, HttpParserError, HttpParserUpgrade, HttpRequestParser
 from hypothesis import currently_in_test_context
+from hypothesis import strategies as st
 from hypothesis.control import current_build_context
 
 from meshkit.core.framing import MAX_HEAD_BYTES, MAX_HEADERS, Rejection, RequestHead, build_request_head, parse_request_head
@@ -245,42 +246,89 @@ def inbound_refuses(message: Message) -> bool:
     return message.target[:1] == b"/" and isinstance(normalize_target(message.target), Rejection)
 
 
-def h11_reading(data: bytes) -> Reading:
+def as_meshkit_allows(rest: bytes) -> bytes:
+    """The start of the next request with the two leniencies RFC 9112 permits and meshkit takes
+    undone: empty lines before the request-line dropped (2.2), runs of spaces in it made one (3)."""
+    rest = rest.lstrip(b"\r\n")
+    end = rest.find(b"\n")
+    line = rest if end < 0 else rest[:end]
+    while b"  " in line:
+        line = line.replace(b"  ", b" ")
+    return line if end < 0 else line + rest[end:]
+
+
+def h11_reading(data: bytes, lenient: bool = False) -> Reading:
     """What h11, as a server, makes of `data`, with meshkit's head size limit.
 
-    Every request h11 reads in full is answered (200, empty) so that h11
-    moves on to the next one, as a server does with pipelined requests.
+    Every request h11 reads in full is answered (200, empty) and the next is
+    read from the bytes left, as a server does with pipelined requests. With
+    `lenient`, each request is first passed through `as_meshkit_allows`, so
+    that h11 is held to meshkit's reading minus the leniencies the RFC allows.
     """
-    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
-    conn.receive_data(data)
     messages: list[Message] = []
-    method = target = b""
-    body: list[bytes] = []
-    in_message = head_seen = False
+    rest = data
     while True:
-        try:
-            event = conn.next_event()
-        except h11.RemoteProtocolError as exc:
-            return Reading(tuple(messages), REJECTED, exc.error_status_hint)
-        if isinstance(event, h11.Request):
-            method, target, body, in_message, head_seen = event.method, event.target, [], True, True
-        elif isinstance(event, h11.Data):
-            body.append(event.data)
-        elif isinstance(event, h11.EndOfMessage):
-            messages.append(Message(method, target, b"".join(body)))
-            in_message = head_seen = False
-            conn.send(h11.Response(status_code=200, headers=[(b"content-length", b"0")]))
-            if conn.our_state is h11.SEND_BODY:  # not after a 200 to CONNECT, which switched protocols
-                conn.send(h11.EndOfMessage())
-            if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
-                return Reading(tuple(messages), CLOSE)
-            conn.start_next_cycle()
-        elif event is h11.NEED_DATA:
-            if in_message or conn.trailing_data[0]:
-                return Reading(tuple(messages), INCOMPLETE, pending_head=head_seen)
+        if lenient:
+            rest = as_meshkit_allows(rest)
+        if not rest:  # (receive_data(b"") would tell h11 the client closed)
             return Reading(tuple(messages), CLEAN)
-        else:  # PAUSED (a protocol switch h11 will not make) or ConnectionClosed
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
+        conn.receive_data(rest)
+        method = target = b""
+        body: list[bytes] = []
+        head_seen = False
+        while True:
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                return Reading(tuple(messages), REJECTED, exc.error_status_hint)
+            if isinstance(event, h11.Request):
+                method, target, head_seen = event.method, event.target, True
+            elif isinstance(event, h11.Data):
+                body.append(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                break
+            elif event is h11.NEED_DATA:
+                if head_seen or conn.trailing_data[0]:
+                    return Reading(tuple(messages), INCOMPLETE, pending_head=head_seen)
+                return Reading(tuple(messages), CLEAN)
+            else:  # PAUSED (a protocol switch h11 will not make) or ConnectionClosed
+                return Reading(tuple(messages), CLOSE)
+        messages.append(Message(method, target, b"".join(body)))
+        conn.send(h11.Response(status_code=200, headers=[(b"content-length", b"0")]))
+        if conn.our_state is h11.SEND_BODY:  # not after a 200 to CONNECT, which switched protocols
+            conn.send(h11.EndOfMessage())
+        if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
             return Reading(tuple(messages), CLOSE)
+        rest = conn.trailing_data[0]
+
+
+# Bytes that matter to HTTP/1.1 framing: controls, separators, digits, hex, obs-text.
+INTERESTING = [0, 9, 10, 11, 13, 32, 34, 44, 45, 48, 53, 58, 59, 95, 102, 127, 128, 255]
+
+
+@st.composite
+def mutated(draw: st.DrawFn, entries: list[Entry]) -> bytes:
+    """An entry with a few bytes replaced, inserted or cut, two entries spliced, or random bytes."""
+    seeds = [e.raw for e in entries]
+    kind = draw(st.sampled_from(["mutate", "splice", "random"]))
+    if kind == "random":
+        return draw(st.binary(min_size=1, max_size=300))
+    data = bytearray(draw(st.sampled_from(seeds)))
+    if kind == "splice":
+        other = draw(st.sampled_from(seeds))
+        return bytes(data[: draw(st.integers(0, len(data)))]) + other[draw(st.integers(0, len(other))) :]
+    for _ in range(draw(st.integers(1, 4))):
+        position = draw(st.integers(0, max(0, len(data) - 1)))
+        action = draw(st.sampled_from(["replace", "insert", "delete"]))
+        byte = draw(st.sampled_from(INTERESTING) | st.integers(0, 255))
+        if action == "replace" and data:
+            data[position] = byte
+        elif action == "insert":
+            data.insert(position, byte)
+        elif data:
+            del data[position]
+    return bytes(data)
 
 
 def keep_failure(data: bytes) -> None:
