@@ -16,10 +16,13 @@ Every rejection is a ConfigError(kind, name, path, reason).
     durations.py  regexes.py  hosts.py  checks.py   value rules
     schema.py                                       base model, shared types
     virtual_service.py  destination_rule.py
-    security.py  rate_limit.py                      the models, one file per API
-    kinds.py                                        kind and apiVersion -> model
+    security.py  rate_limit.py  gateway.py
+    gateway_api.py                                  the models, one file per API
+    gateway_translation.py                          Gateway API kinds as their Istio equivalents
+    kinds.py                                        (group, kind) and apiVersion -> model
     problems.py                                     field paths, pydantic errors in plain words
-    routing_rules.py  policy_rules.py  rules.py     checks a schema cannot express
+    routing_rules.py  policy_rules.py  gateway_rules.py
+    rules.py                                        checks a schema cannot express
     loading.py  context.py  canonical.py  export.py the public operations
     reference.py                                    docs/config.md tables from the models
 """
@@ -29,6 +32,7 @@ from __future__ import annotations
 from meshkit.config.canonical import canonical, default_retries, default_traffic_policy
 from meshkit.config.context import ConfigContext, ConfigWarning, Validated, validate, validate_all
 from meshkit.config.destination_rule import DestinationRule
+from meshkit.config.gateway_api import GatewayAPIGateway, GatewayHTTPRoute
 from meshkit.config.export import to_istio_yaml, to_manifest
 from meshkit.config.kinds import KINDS
 from meshkit.config.loading import load, parse
@@ -43,6 +47,8 @@ __all__ = [
     "ConfigContext",
     "ConfigWarning",
     "DestinationRule",
+    "GatewayAPIGateway",
+    "GatewayHTTPRoute",
     "LocalRateLimit",
     "PeerAuthentication",
     "Resource",

@@ -127,7 +127,14 @@ AuthorizationPolicy spec:
   ("*"). An ALLOW policy with no rules matches nothing, so it denies every
   request to its workloads (Istio's "allow-nothing").
 
-Gateway spec: meshkit.config.gateway.canonical_gateway's docstring.
+Gateway spec: meshkit.config.gateway.canonical_gateway's docstring. A
+Gateway API Gateway (gateway.networking.k8s.io) has the canonical form of the
+Istio Gateway that serves it (meshkit/config/gateway_translation.py).
+
+HTTPRoute (gateway.networking.k8s.io): the canonical form of the
+VirtualService that routes the same way (kind "VirtualService", the route's
+namespace and name; meshkit/config/gateway_translation.py), so sidecars
+route it without knowing the Gateway API.
 
 LocalRateLimit spec:
 
@@ -148,6 +155,8 @@ from meshkit.config.destination_rule import (
     TrafficPolicy,
 )
 from meshkit.config.gateway import Gateway, canonical_gateway, qualified_gateways
+from meshkit.config.gateway_api import GatewayAPIGateway, GatewayHTTPRoute
+from meshkit.config.gateway_translation import to_istio_gateway, to_virtual_service
 from meshkit.config.hosts import fqdn
 from meshkit.config.rate_limit import LocalRateLimit
 from meshkit.config.schema import Percent, Resource, WorkloadSelector
@@ -181,6 +190,10 @@ _LOAD_BALANCER_NAMES = {"LEAST_CONN": "LEAST_REQUEST", "UNSPECIFIED": DEFAULT_LO
 
 def canonical(resource: Resource) -> dict[str, Any]:
     """The JSON-ready form of a checked resource (shape in this module's docstring)."""
+    if isinstance(resource, GatewayHTTPRoute):
+        return canonical(to_virtual_service(resource))
+    if isinstance(resource, GatewayAPIGateway):
+        return canonical(to_istio_gateway(resource))
     if isinstance(resource, VirtualService):
         spec = _virtual_service(resource)
     elif isinstance(resource, DestinationRule):

@@ -20,7 +20,9 @@ from itertools import chain
 from typing import Any, NamedTuple
 
 from meshkit.config.destination_rule import DestinationRule, Subset
-from meshkit.config.hosts import CLUSTER_DOMAIN, fqdn
+from meshkit.config.gateway_api import GatewayHTTPRoute
+from meshkit.config.gateway_translation import is_service_parent
+from meshkit.config.hosts import CLUSTER_DOMAIN, fqdn, version_service
 from meshkit.config.loading import parse
 from meshkit.config.problems import Path, Problem
 from meshkit.config.rate_limit import LocalRateLimit
@@ -41,17 +43,20 @@ class ConfigContext:
     (`reviews.default.svc.cluster.local`) to the label sets of its workloads,
     one per version (`[{"app": "reviews", "version": "v1"}, ...]`).
     `destination_rules` are the DestinationRules already in the store.
+    `ports` maps a service host to its port, where the lab knows it (an
+    HTTPRoute names the port of its Service).
     """
 
     services: Mapping[str, Sequence[Labels]] = field(default_factory=dict)
     destination_rules: Sequence[DestinationRule] = ()
+    ports: Mapping[str, int] = field(default_factory=dict)
 
     def with_destination_rules(self, rules: Iterable[DestinationRule]) -> ConfigContext:
         """This context with `rules` added, each replacing a stored rule of the same namespace and name."""
         added = list(rules)
         keys = {(rule.namespace, rule.name) for rule in added}
         kept = [rule for rule in self.destination_rules if (rule.namespace, rule.name) not in keys]
-        return ConfigContext(self.services, tuple(kept + added))
+        return ConfigContext(self.services, tuple(kept + added), self.ports)
 
     def subsets(self, host: str) -> dict[str, Subset]:
         """Every subset any DestinationRule defines for the fully qualified `host`."""
@@ -122,6 +127,42 @@ def _context_problems(resource: Resource, context: ConfigContext) -> Iterator[Pr
                 yield from _destination_problems(route.mirror, namespace, context, at + ("mirror",))
     elif isinstance(resource, DestinationRule):
         yield from _host_problems(resource.spec.host, namespace, context, ("spec", "host"))
+    elif isinstance(resource, GatewayHTTPRoute):
+        yield from _http_route_problems(resource, context)
+
+
+def _http_route_problems(route: GatewayHTTPRoute, context: ConfigContext) -> Iterator[Problem]:
+    """Service parents must be services in the lab, backendRefs services or SERVICE-VERSION, ports theirs."""
+    namespace = route.namespace
+    for i, ref in enumerate(route.spec.parent_refs):
+        if is_service_parent(ref):
+            at: Path = ("spec", "parentRefs", i)
+            host = fqdn(ref.name, ref.namespace or namespace)
+            yield from _host_problems(ref.name, ref.namespace or namespace, context, at + ("name",))
+            yield from _port_problems(host, ref.port, context, at + ("port",))
+    for i, rule in enumerate(route.spec.rules):
+        for j, backend in enumerate(rule.backend_refs):
+            at = ("spec", "rules", i, "backendRefs", j)
+            host = fqdn(backend.name, namespace)
+            if host in context.services:
+                yield from _port_problems(host, backend.port, context, at + ("port",))
+                continue
+            resolved = version_service(host, context.services)
+            if resolved is None:
+                for problem in _host_problems(backend.name, namespace, context, at + ("name",)):
+                    yield Problem(
+                        problem.path,
+                        problem.reason + "; a backendRef may also name SERVICE-VERSION, such as reviews-v2 "
+                        "(the workloads of reviews labelled version: v2)",
+                    )
+            else:
+                yield from _port_problems(resolved[0], backend.port, context, at + ("port",))
+
+
+def _port_problems(host: str, port: int | None, context: ConfigContext, at: Path) -> Iterator[Problem]:
+    known = context.ports.get(host)
+    if port is not None and known is not None and port != known:
+        yield Problem(at, f"{host} listens on port {known}, not {port}")
 
 
 def _host_problems(host: str, namespace: str, context: ConfigContext, at: Path) -> Iterator[Problem]:

@@ -86,6 +86,8 @@ def _reason(detail: ErrorDetails) -> str:
         return f"must be a list, {got}"
     if kind in ("dict_type", "model_type", "model_attributes_type"):
         return f"must be a mapping, {got}"
+    if kind == "too_long":
+        return f"must have at most {context['max_length']} items, got {context['actual_length']}"
     if kind == "greater_than_equal":
         return f"must be at least {_number(context['ge'])}, got {value!r}"
     if kind == "less_than_equal":

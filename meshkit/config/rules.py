@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from meshkit.config.destination_rule import DestinationRule
+from meshkit.config.gateway_api import GatewayAPIGateway, GatewayHTTPRoute
+from meshkit.config.gateway_rules import gateway_api_gateway_problems, http_route_problems, http_route_warnings
 from meshkit.config.policy_rules import authorization_policy_problems, local_rate_limit_problems
 from meshkit.config.problems import Problem
 from meshkit.config.rate_limit import LocalRateLimit
@@ -34,6 +36,10 @@ def resource_problems(resource: Resource) -> Iterator[Problem]:
         yield from authorization_policy_problems(resource)
     elif isinstance(resource, LocalRateLimit):
         yield from local_rate_limit_problems(resource)
+    elif isinstance(resource, GatewayHTTPRoute):
+        yield from http_route_problems(resource)
+    elif isinstance(resource, GatewayAPIGateway):
+        yield from gateway_api_gateway_problems(resource)
 
 
 def resource_warnings(resource: Resource) -> Iterator[Problem]:
@@ -41,3 +47,5 @@ def resource_warnings(resource: Resource) -> Iterator[Problem]:
         yield from virtual_service_warnings(resource)
     elif isinstance(resource, DestinationRule):
         yield from destination_rule_warnings(resource)
+    elif isinstance(resource, GatewayHTTPRoute):
+        yield from http_route_warnings(resource)

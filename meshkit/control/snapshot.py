@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from meshkit.config import canonical, parse
+from meshkit.config.hosts import version_service
 from meshkit.control.store import State
 from meshkit.names import service_host
 from meshkit.core.authz import applicable_policies
@@ -54,6 +55,43 @@ def canonical_resources(state: State) -> list[dict[str, Any]]:
     return _canonical_cache[1]
 
 
+def version_services(state: State, services: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The per-version Services stored HTTPRoutes send to (reviews-v2: reviews' version v2 workloads).
+
+    Istio's Gateway API samples split by Service, and Istio's Bookinfo
+    defines reviews-v1/v2/v3 as Services selecting one version each;
+    meshkit's workloads register one service each, so a backendRef
+    `SERVICE-VERSION` is given a host of its own here, with the endpoints of
+    SERVICE labelled that version (meshkit/config/hosts.py, version_service).
+    Only hosts an HTTPRoute names get one, so a lab without HTTPRoutes keeps
+    the snapshot it had.
+    """
+    labels_by_host = {host: [ep["labels"] for ep in entry["endpoints"]] for host, entry in services.items()}
+    found: dict[str, dict[str, Any]] = {}
+    for key, form in zip(sorted(state.resources), canonical_resources(state), strict=True):
+        if state.resources[key].get("kind") != "HTTPRoute":
+            continue
+        for route in form["spec"]["http"]:
+            for target in route["route"]:
+                host = target["destination"]["host"]
+                resolved = version_service(host, labels_by_host)
+                if resolved is None or host in found:
+                    continue
+                service, version = resolved
+                base = services[service]
+                found[host] = {
+                    "name": host.partition(".")[0],
+                    "namespace": base["namespace"],
+                    "port": base["port"],
+                    "endpoints": [
+                        {**ep, "labels": dict(ep["labels"])}
+                        for ep in base["endpoints"]
+                        if ep["labels"].get("version") == version
+                    ],
+                }
+    return found
+
+
 def selects(selector: Mapping[str, str] | None, labels: Mapping[str, str]) -> bool:
     """A workload selector picks a workload when every label it names matches; none picks all."""
     return selector is None or all(labels.get(k) == v for k, v in selector.items())
@@ -85,6 +123,7 @@ def build_snapshot(state: State, node_id: str, trust_bundle: str | None = None) 
                 "service_account": record["service_account"],
             }
         )
+    services.update(version_services(state, services))
     snapshot: dict[str, Any] = {
         "version": state.version,
         "node": node_id,

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from meshkit.config import KINDS
-from meshkit.config.kinds import UNSUPPORTED_KINDS
+from meshkit.config.kinds import RESOURCE_CLASSES, UNSUPPORTED_KINDS
 from meshkit.config.reference import (
     BEGIN_MARKER,
     END_MARKER,
@@ -19,7 +18,7 @@ from meshkit.config.reference import (
 from meshkit.config.schema import ObjectMeta, unsupported_reason
 
 DOCS = (Path(__file__).resolve().parents[2] / "docs" / "config.md").read_text()
-MODELS = sorted({model for cls in KINDS.values() for model in models_of_kind(cls)} | {ObjectMeta},
+MODELS = sorted({model for cls in RESOURCE_CLASSES for model in models_of_kind(cls)} | {ObjectMeta},
                 key=lambda model: model.__name__)
 
 
@@ -47,12 +46,12 @@ def test_every_refused_field_and_value_is_documented_with_its_message(model: typ
 
 
 def test_every_kind_and_refused_kind_is_documented() -> None:
-    for kind, cls in KINDS.items():
-        assert f"## {kind}" in DOCS
+    for cls in RESOURCE_CLASSES:
+        assert f"## {cls.KIND}" in DOCS
         for version in cls.API_VERSIONS:
             assert version in DOCS
-    for kind in UNSUPPORTED_KINDS:
-        assert f"| {kind} |" in DOCS
+    for group, kind in UNSUPPORTED_KINDS:
+        assert f"| {kind} ({group}) |" in DOCS
 
 
 def test_the_docs_say_istio_has_no_local_rate_limit_resource() -> None:

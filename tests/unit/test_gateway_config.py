@@ -10,6 +10,7 @@ import pytest
 
 from meshkit.config import ConfigContext, canonical, load, parse, validate
 from meshkit.config.gateway import Gateway, gateway_host_problem, qualified_gateways
+from meshkit.config.gateway_api import GatewayAPIGateway
 from meshkit.config.kinds import KINDS_BY_GROUP, resource_class
 from meshkit.config.problems import Problem
 from meshkit.errors import ConfigError
@@ -144,5 +145,6 @@ def test_gateways_are_qualified_by_the_virtual_services_namespace_and_default_to
 def test_the_kind_table_is_keyed_by_api_group() -> None:
     assert KINDS_BY_GROUP[("networking.istio.io", "Gateway")] is Gateway
     assert resource_class("Gateway", "networking.istio.io/v1alpha3") is Gateway
-    refused = resource_class("Gateway", "gateway.networking.k8s.io/v1")
+    assert resource_class("Gateway", "gateway.networking.k8s.io/v1") is GatewayAPIGateway
+    refused = resource_class("Gateway", "networking.istio.io/v2")
     assert isinstance(refused, Problem) and refused.path == ("apiVersion",)
