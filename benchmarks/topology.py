@@ -23,6 +23,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -349,6 +350,11 @@ def static_snapshot(node: str, server_inbound_port: int, mtls: bool = False) -> 
     return {"version": 1, "node": node, "services": {SERVICE_HOST: service}}
 
 
+# The benchmark's sidecars' admin token: /certs and /telemetry/flush need it (meshkit.sidecar.admin).
+ADMIN_TOKEN = secrets.token_urlsafe(24)
+ADMIN_HEADERS = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
 @dataclass(frozen=True)
 class SidecarPorts:
     outbound: int
@@ -384,7 +390,7 @@ def sidecar_bootstrap(
         "host": "127.0.0.1",
         "inbound": None if ports.inbound is None else {"port": ports.inbound, "app_port": ports.app},
         "outbound": {"port": ports.outbound},
-        "admin": {"port": ports.admin},
+        "admin": {"port": ports.admin, "token": ADMIN_TOKEN},
         "control_plane": None,
         "static_snapshot": static_snapshot(node, server_inbound_port, mtls=ca is not None),
     }
@@ -488,7 +494,7 @@ def tls_handshakes(target: Target) -> int | None:
     for port in target.admin_ports:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
         try:
-            conn.request("GET", "/certs")
+            conn.request("GET", "/certs", headers=ADMIN_HEADERS)
             tls = json.loads(conn.getresponse().read())["tls"]
         finally:
             conn.close()
@@ -507,7 +513,7 @@ def flush_telemetry(target: Target) -> dict[str, int] | None:
     for port in target.admin_ports:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         try:
-            conn.request("POST", "/telemetry/flush")
+            conn.request("POST", "/telemetry/flush", headers=ADMIN_HEADERS)
             status = json.loads(conn.getresponse().read())
         finally:
             conn.close()

@@ -376,7 +376,10 @@ class Lab:
             raise UnknownWorkload(f"{workload!r} has no sidecar: inject it first with lab.inject({workload!r})")
         admin = self._backend.sidecar_admin(views[0])
         try:
-            return dict(httpx.get(f"{admin}/config_dump", timeout=5.0, trust_env=False).json())
+            answer = httpx.get(f"{admin}/config_dump", headers=self._admin_headers(), timeout=5.0, trust_env=False)
+            if answer.status_code != 200:
+                raise LabError(f"the sidecar of {views[0].node} refused its config_dump ({answer.status_code}): {answer.text.strip()}")
+            return dict(answer.json())
         except (httpx.HTTPError, ValueError) as exc:
             raise LabError(f"the sidecar of {views[0].node} did not answer: {exc}") from exc
 
@@ -662,7 +665,12 @@ class Lab:
 
     def _admin_json(self, views: Sequence[InstanceView], path: str) -> list[Any]:
         urls = [self._backend.sidecar_admin(v) or "" for v in views]
-        return list(aio.run(security_report.fetch_json(urls, path))) if urls else []
+        return list(aio.run(security_report.fetch_json(urls, path, self._backend.sidecar_admin_token()))) if urls else []
+
+    def _admin_headers(self) -> dict[str, str]:
+        """What a request to a sidecar's protected admin page carries: the lab's admin token."""
+        token = self._backend.sidecar_admin_token()
+        return {} if token is None else {"authorization": f"Bearer {token}"}
 
     def _ring_records(self) -> pd.DataFrame:
         """Each running sidecar's recent requests (/requests), when the control plane's store is away."""
@@ -805,7 +813,7 @@ class Lab:
     def _flush_telemetry(self) -> None:
         urls = self._admin_urls()
         if urls:
-            aio.run(telemetry.flush(urls))
+            aio.run(telemetry.flush(urls, self._backend.sidecar_admin_token()))
 
     def _records(
         self,

@@ -44,9 +44,14 @@ NO_SIDECAR = "no sidecar"
 UNKNOWN = "unknown"
 
 
-async def fetch_json(urls: Sequence[str], path: str, timeout_s: float = 5.0) -> list[Any]:
-    """The JSON each admin URL answers for `path`, in order; None for a sidecar that did not answer."""
-    async with httpx.AsyncClient(timeout=timeout_s, trust_env=False) as http:
+async def fetch_json(urls: Sequence[str], path: str, token: str | None = None, timeout_s: float = 5.0) -> list[Any]:
+    """The JSON each admin URL answers for `path`, in order; None for a sidecar that did not answer.
+
+    `token` is the lab's admin token: every page but /ready and
+    /stats/prometheus refuses a request without it (meshkit.sidecar.admin).
+    """
+    headers = {} if token is None else {"authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(timeout=timeout_s, trust_env=False, headers=headers) as http:
         answers = await asyncio.gather(*(http.get(f"{url}{path}") for url in urls), return_exceptions=True)
     found: list[Any] = []
     for answer in answers:

@@ -70,14 +70,15 @@ def parse_dry_run(text: str) -> dict[tuple[str, str], int]:
     return found
 
 
-async def flush(admin_urls: Sequence[str], timeout_s: float = 8.0) -> dict[str, dict[str, object]]:
+async def flush(admin_urls: Sequence[str], token: str | None = None, timeout_s: float = 8.0) -> dict[str, dict[str, object]]:
     """Ask every sidecar to log and push what it recorded, now (POST /telemetry/flush).
 
     Returns each answering sidecar's exporter status by admin URL; a sidecar
     that does not answer is left out (its records arrive with its next
     periodic flush, or are counted as lost).
     """
-    async with httpx.AsyncClient(timeout=timeout_s, trust_env=False) as http:
+    headers = {} if token is None else {"authorization": f"Bearer {token}"}  # the lab's admin token
+    async with httpx.AsyncClient(timeout=timeout_s, trust_env=False, headers=headers) as http:
         answers = await asyncio.gather(*(http.post(f"{u}/telemetry/flush") for u in admin_urls), return_exceptions=True)
     found: dict[str, dict[str, object]] = {}
     for url, answer in zip(admin_urls, answers, strict=True):

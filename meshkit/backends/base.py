@@ -114,6 +114,10 @@ class Backend(Protocol):
     def sidecar_admin(self, instance: InstanceView) -> str | None:
         """Base URL of the instance's sidecar admin endpoint, or None without a sidecar."""
 
+    def sidecar_admin_token(self) -> str | None:
+        """The bearer token the sidecars' protected admin pages need (config, certificates,
+        requests, telemetry flush), or None when the lab has none yet."""
+
     def local_address(self, instance: InstanceView) -> str | None:
         """`host:port` a browser or curl on this machine opens to reach the
         instance's endpoint (its app, or the sidecar in front of it), or None

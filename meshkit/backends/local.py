@@ -416,6 +416,16 @@ class LocalBackend:
             return None
         return f"http://{HOST}:{rec['admin']}"
 
+    def sidecar_admin_token(self) -> str | None:
+        """The control plane's admin token, kept in the lab's home across control plane restarts:
+        the lab's one secret, so a sidecar's protected admin pages open to the lab and to no
+        other process on the machine (meshkit.sidecar.admin)."""
+        try:
+            token = (self.home.root / "control-token").read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            return None
+        return token or None
+
     def local_address(self, instance: InstanceView) -> str | None:
         """The instance's endpoint port on loopback: the app's, or with a sidecar
         the sidecar's inbound port, which forwards to the app (dns.json lists the same)."""
@@ -528,7 +538,7 @@ class LocalBackend:
         rec["app_proc"] = processes.spawn("meshkit.demo", ["--spec", str(app_file)], self.home.log_dir / f"{stem}.app.log", env).to_dict()
         if rec["sidecar"]:
             boot_file = self.home.run_dir / f"{stem}.sidecar.json"
-            bootstrap = self._bootstrap(rec, spec, state["control"]["url"])
+            bootstrap = self._bootstrap(rec, spec, state["control"]["url"], self.sidecar_admin_token())
             bootstrap["telemetry"] = {"access_log": str(self.log_path(self._view(rec), "access"))}
             write_json_atomic(boot_file, bootstrap, mode=0o600)
             rec["sidecar_proc"] = processes.spawn(
@@ -541,7 +551,7 @@ class LocalBackend:
         rec["admin"] = free_port(HOST)
         rec["control_url"] = state["control"]["url"]
         boot_file = self.home.run_dir / f"{stem}.sidecar.json"
-        bootstrap = self._bootstrap(rec, spec, state["control"]["url"])
+        bootstrap = self._bootstrap(rec, spec, state["control"]["url"], self.sidecar_admin_token())
         bootstrap["inbound"] = None
         bootstrap["gateway"] = {"ports": list(GATEWAY_PORTS)}
         bootstrap["telemetry"] = {"access_log": str(self.log_path(self._view(rec), "access"))}
@@ -551,7 +561,7 @@ class LocalBackend:
         ).to_dict()
 
     @staticmethod
-    def _bootstrap(rec: dict[str, Any], spec: WorkloadSpec, control_url: str) -> dict[str, Any]:
+    def _bootstrap(rec: dict[str, Any], spec: WorkloadSpec, control_url: str, admin_token: str | None) -> dict[str, Any]:
         return {
             "node": f"{rec['namespace']}/{rec['instance']}",
             "workload": {
@@ -565,7 +575,7 @@ class LocalBackend:
             "host": HOST,
             "inbound": {"port": rec["port"], "app_port": rec["app_port"]} if "app_port" in rec else None,
             "outbound": {"port": rec["outbound"]},
-            "admin": {"port": rec["admin"]},
+            "admin": {"port": rec["admin"], "token": admin_token},
             "control_plane": {"url": control_url, "token": rec["node_token"]},
             "static_snapshot": None,
         }

@@ -94,12 +94,12 @@ def admin(lab: Lab, workload: str) -> str:
 
 def inbound_records(lab: Lab, workload: str, since: float) -> list[dict[str, Any]]:
     """Requests the workload's sidecar forwarded to its app since `since` (unix time)."""
-    records = httpx.get(f"{admin(lab, workload)}/requests?limit=1024", timeout=5.0).json()
+    records = httpx.get(f"{admin(lab, workload)}/requests?limit=1024", headers=lab._admin_headers(), timeout=5.0).json()
     return [r for r in records if r["reporter"] == "destination" and r["start"] >= since]
 
 
 def clusters(lab: Lab) -> list[dict[str, Any]]:
-    return httpx.get(f"{admin(lab, 'curl')}/clusters", timeout=5.0).json()
+    return httpx.get(f"{admin(lab, 'curl')}/clusters", headers=lab._admin_headers(), timeout=5.0).json()
 
 
 def most_at_once(records: list[dict[str, Any]]) -> int:
@@ -124,7 +124,7 @@ def test_retries_turn_a_backend_failing_30_percent_into_99_percent_success(lab: 
     assert (frame.code == 200).mean() >= 0.99, Counter(frame.code)
     before = lab.load("flaky", "/", rate=100, requests=1)  # one more, to read the client's records after the run
     assert len(before) == 1
-    records = httpx.get(f"{admin(lab, 'curl')}/requests?limit=300", timeout=5.0).json()
+    records = httpx.get(f"{admin(lab, 'curl')}/requests?limit=300", headers=lab._admin_headers(), timeout=5.0).json()
     assert sum(r["retries"] for r in records if r["destination_service"].startswith("flaky.")) > 20
 
 
