@@ -36,13 +36,15 @@ def test_ten_minutes_of_churn_leak_neither_memory_nor_descriptors_nor_telemetry(
     assert v["valid_200"] == v["valid_sent"], doc["tally"]["codes"]
     assert v["malformed_400"] == v["malformed_sent"], doc["tally"]["codes"]["malformed"]
     assert v["malformed_not_closed"] == 0
-    # Memory: what grows after the first minute is what a leak would be.
-    assert all(growth < soak.RSS_GROWTH_LIMIT_MB for growth in v["rss_growth_mb"].values()), doc["samples"]
     # Descriptors: every connection the load opened is closed again once it stops.
     assert v["fds_back"], doc["fds"]
-    # Telemetry: each sidecar recorded every valid request (a malformed one has no
-    # request to record), and the control plane received every record.
+    # Telemetry: each sidecar recorded every valid request, and the control plane received
+    # every record. A malformed request is refused before it is routed and leaves no record
+    # here (Envoy would log it: a 400 with response flag DPE); should meshkit start recording
+    # those, the client sidecar's count becomes valid + malformed.
     assert v["client_recorded"] == v["server_recorded"] == v["valid_200"], doc["telemetry"]
     for role, counts in doc["telemetry"].items():
         assert counts["received"] == counts["recorded"] and counts["gaps"] == counts["dropped"] == 0, (role, counts)
     assert v["lost"] == 0
+    # Memory last, so a failure here says every check above held: what grows after the first minute.
+    assert all(growth < soak.RSS_GROWTH_LIMIT_MB for growth in v["rss_growth_mb"].values()), (v["rss_growth_mb"], doc["samples"])
