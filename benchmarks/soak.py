@@ -24,7 +24,7 @@ before the load once it stops, and telemetry without loss: requests answered
 = records each sidecar counted = records the control plane received.
 
     python benchmarks/soak.py                       # the full soak, about 12 minutes
-    python benchmarks/soak.py --duration 60 --warmup 20 --out /tmp/soak   # a short one
+    python benchmarks/soak.py --duration 60 --warmup 20 --out soak-out   # a short one
 
 Writes DIR/soak.md (default benchmarks/results).
 """
