@@ -21,6 +21,7 @@ half); the slow tier runs a longer one.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -44,6 +45,8 @@ PATHS = ("/", "/echo", "/echo/7")
 """Paths the demo app serves, so that every 404 in a probe is the mesh's."""
 METHODS = ("GET", "POST")
 USERS = ("jason", "ana")
+CALLER_NAMESPACE = "default"
+"""Where the lab's curl runs: the namespace its mTLS identity proves."""
 POLICY_NAMES = ("p1", "p2")
 ABORT_STATUSES = (400, 418, 429, 500, 503)
 TIMEOUTS = ("2s", "5s", "2.5s", "3000ms", "1m", "1h30m")
@@ -60,7 +63,8 @@ WORKLOADS = [WorkloadSpec(name=f"{SERVICE}-{v}", service=SERVICE, version=v, ser
 
 @dataclass(frozen=True)
 class Match:
-    """One HTTPMatchRequest with one condition: `header` (end-user exact), `prefix` (uri) or `method` (exact)."""
+    """One HTTPMatchRequest with one condition on the end-user header (`header`: exact,
+    `regex`, `without`: withoutHeaders exact), the uri (`prefix`, `exact`) or the method."""
 
     kind: str
     value: str
@@ -78,10 +82,22 @@ class Route:
 
 @dataclass(frozen=True)
 class Operation:
-    """One `to` of an AuthorizationPolicy rule: paths and methods, either may be empty (not given)."""
+    """One `to` of an AuthorizationPolicy rule; an empty field is not given."""
 
     paths: tuple[str, ...]
     methods: tuple[str, ...]
+    not_paths: tuple[str, ...] = ()
+    not_methods: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AuthzRule:
+    """A rule's `to` (empty: any request), the caller namespaces of its `from` (None: any caller)
+    and the end-user values of its `when` (None: no condition). Never all three empty."""
+
+    to: tuple[Operation, ...]
+    namespaces: tuple[str, ...] | None = None
+    users: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -90,7 +106,7 @@ class Policy:
 
     action: str
     version: str | None
-    rules: tuple[tuple[Operation, ...], ...]
+    rules: tuple[AuthzRule, ...]
 
 
 @dataclass(frozen=True)
@@ -116,8 +132,14 @@ Outcome = tuple[int, str]
 def match_holds(match: Match, probe: Probe) -> bool:
     if match.kind == "header":
         return probe.user == match.value
+    if match.kind == "regex":
+        return probe.user is not None and re.fullmatch(match.value, probe.user) is not None
+    if match.kind == "without":
+        return probe.user != match.value
     if match.kind == "prefix":
         return probe.path.startswith(match.value)
+    if match.kind == "exact":
+        return probe.path == match.value
     return probe.method == match.value
 
 
@@ -143,12 +165,22 @@ def authz_string_holds(pattern: str, value: str) -> bool:
 def operation_holds(operation: Operation, probe: Probe) -> bool:
     paths_ok = not operation.paths or any(authz_string_holds(p, probe.path) for p in operation.paths)
     methods_ok = not operation.methods or probe.method in operation.methods
-    return paths_ok and methods_ok
+    excluded = any(authz_string_holds(p, probe.path) for p in operation.not_paths) or probe.method in operation.not_methods
+    return paths_ok and methods_ok and not excluded
+
+
+def rule_holds(authz_rule: AuthzRule, probe: Probe) -> bool:
+    """Every given part must hold: any `to`, the `from` (curl calls over mTLS from namespace
+    default), and the `when` (an absent header matches no value)."""
+    to_ok = not authz_rule.to or any(operation_holds(op, probe) for op in authz_rule.to)
+    from_ok = authz_rule.namespaces is None or CALLER_NAMESPACE in authz_rule.namespaces
+    when_ok = authz_rule.users is None or probe.user in authz_rule.users
+    return to_ok and from_ok and when_ok
 
 
 def policy_matches(policy: Policy, probe: Probe) -> bool:
-    """A request matches a policy when it matches any rule, and a rule when it matches any `to`."""
-    return any(any(operation_holds(op, probe) for op in operations) for operations in policy.rules)
+    """A request matches a policy when it matches any of its rules."""
+    return any(rule_holds(r, probe) for r in policy.rules)
 
 
 def authz_allows(policies: Mapping[str, Policy], version: str, probe: Probe) -> bool:
@@ -208,12 +240,7 @@ def destination_rule(subsets: frozenset[str]) -> dict[str, Any]:
 def http_route(route: Route) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if route.matches:
-        out["match"] = [
-            {"headers": {"end-user": {"exact": m.value}}} if m.kind == "header"
-            else {"uri": {"prefix": m.value}} if m.kind == "prefix"
-            else {"method": {"exact": m.value}}
-            for m in route.matches
-        ]
+        out["match"] = [MATCH_FORMS[m.kind](m.value) for m in route.matches]
     destinations = []
     for subset, weight in route.destinations:
         destination: dict[str, Any] = {"destination": {"host": SERVICE, **({"subset": subset} if subset else {})}}
@@ -228,18 +255,38 @@ def http_route(route: Route) -> dict[str, Any]:
     return out
 
 
+MATCH_FORMS: dict[str, Callable[[str], dict[str, Any]]] = {
+    "header": lambda v: {"headers": {"end-user": {"exact": v}}},
+    "regex": lambda v: {"headers": {"end-user": {"regex": v}}},
+    "without": lambda v: {"withoutHeaders": {"end-user": {"exact": v}}},
+    "prefix": lambda v: {"uri": {"prefix": v}},
+    "exact": lambda v: {"uri": {"exact": v}},
+    "method": lambda v: {"method": {"exact": v}},
+}
+
+
 def virtual_service(routes: tuple[Route, ...]) -> dict[str, Any]:
     return {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": {"name": SERVICE},
             "spec": {"hosts": [SERVICE], "http": [http_route(r) for r in routes]}}
 
 
+def operation(op: Operation) -> dict[str, Any]:
+    fields = {"paths": op.paths, "methods": op.methods, "notPaths": op.not_paths, "notMethods": op.not_methods}
+    return {key: list(values) for key, values in fields.items() if values}
+
+
 def authorization_policy(name: str, policy: Policy) -> dict[str, Any]:
     selector = {"app": SERVICE, **({"version": policy.version} if policy.version else {})}
-    rules = [
-        {"to": [{"operation": {**({"paths": list(op.paths)} if op.paths else {}),
-                               **({"methods": list(op.methods)} if op.methods else {})}} for op in operations]}
-        for operations in policy.rules
-    ]
+    rules = []
+    for r in policy.rules:
+        written: dict[str, Any] = {}
+        if r.namespaces is not None:
+            written["from"] = [{"source": {"namespaces": list(r.namespaces)}}]
+        if r.to:
+            written["to"] = [{"operation": operation(op)} for op in r.to]
+        if r.users is not None:
+            written["when"] = [{"key": "request.headers[end-user]", "values": list(r.users)}]
+        rules.append(written)
     return {"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy", "metadata": {"name": name},
             "spec": {"selector": {"matchLabels": selector}, "action": policy.action, "rules": rules}}
 
@@ -248,7 +295,10 @@ def authorization_policy(name: str, policy: Policy) -> dict[str, Any]:
 
 matches = st.one_of(
     st.builds(Match, st.just("header"), st.sampled_from(USERS)),
+    st.builds(Match, st.just("regex"), st.sampled_from(("j.*", "a.a", ".*", "jaso"))),
+    st.builds(Match, st.just("without"), st.sampled_from(USERS)),
     st.builds(Match, st.just("prefix"), st.sampled_from(("/", "/echo", "/echo/"))),
+    st.builds(Match, st.just("exact"), st.sampled_from(PATHS)),
     st.builds(Match, st.just("method"), st.sampled_from(METHODS)),
 )
 
@@ -274,16 +324,21 @@ def routes(draw: st.DrawFn, subsets: frozenset[str] | None) -> tuple[Route, ...]
     return tuple(out)
 
 
-operations = st.builds(
-    Operation,
-    st.lists(st.sampled_from(AUTHZ_PATHS), max_size=2, unique=True).map(tuple),
-    st.lists(st.sampled_from(METHODS), max_size=1).map(tuple),
-).filter(lambda op: bool(op.paths or op.methods))
+some_paths = st.lists(st.sampled_from(AUTHZ_PATHS), max_size=2, unique=True).map(tuple)
+some_methods = st.lists(st.sampled_from(METHODS), max_size=1).map(tuple)
+operations = st.builds(Operation, some_paths, some_methods, some_paths, some_methods).filter(
+    lambda op: bool(op.paths or op.methods or op.not_paths or op.not_methods))
+authz_rules = st.builds(
+    AuthzRule,
+    st.lists(operations, max_size=2).map(tuple),
+    st.none() | st.lists(st.sampled_from((CALLER_NAMESPACE, "other")), min_size=1, max_size=2, unique=True).map(tuple),
+    st.none() | st.lists(st.sampled_from(USERS), min_size=1, max_size=2, unique=True).map(tuple),
+).filter(lambda r: bool(r.to or r.namespaces is not None or r.users is not None))
 policies = st.builds(
     Policy,
     st.sampled_from(("ALLOW", "DENY")),
     st.sampled_from((None, *VERSIONS)),
-    st.lists(st.lists(operations, min_size=1, max_size=2).map(tuple), min_size=1, max_size=2).map(tuple),
+    st.lists(authz_rules, min_size=1, max_size=2).map(tuple),
 )
 probes = st.builds(Probe, st.sampled_from(METHODS), st.sampled_from(PATHS), st.sampled_from((None, *USERS)))
 
@@ -342,17 +397,21 @@ def break_destination_rule(manifest: dict[str, Any], how: str, index: int) -> Br
 def break_policy(manifest: dict[str, Any], how: str, index: int) -> Broken:
     bad = copy.deepcopy(manifest)
     spec = bad["spec"]
+    to = spec["rules"][0].setdefault("to", [{"operation": {"methods": ["GET"]}}])
     if how == "action":
         spec["action"] = "MAYBE"
         return bad, "spec.action"
     if how == "star-inside":
-        spec["rules"][0]["to"][0]["operation"] = {"paths": ["/ec*ho"]}
+        to[0]["operation"] = {"paths": ["/ec*ho"]}
         return bad, "spec.rules[0].to[0].operation.paths[0]"
     if how == "empty-operation":
-        spec["rules"][0]["to"][0]["operation"] = {}
+        to[0]["operation"] = {}
         return bad, "spec.rules[0].to[0].operation"
+    if how == "when-key":
+        spec["rules"][0]["when"] = [{"key": "request.header[end-user]", "values": ["jason"]}]
+        return bad, "spec.rules[0].when[0].key"
     assert how == "unknown-field"
-    spec["rules"][0]["to"][0]["operation"]["pathz"] = ["/"]
+    to[0]["operation"]["pathz"] = ["/"]
     return bad, "spec.rules[0].to[0].operation.pathz"
 
 
@@ -360,7 +419,7 @@ BREAKERS: dict[str, tuple[Callable[[dict[str, Any], str, int], Broken], tuple[st
     "VirtualService": (break_virtual_service, ("undefined-subset", "weights", "unknown-field", "bad-duration",
                                                "abort-status", "percentage", "unknown-host")),
     "DestinationRule": (break_destination_rule, ("unknown-field", "subset-name", "duplicate-subset", "unknown-host")),
-    "AuthorizationPolicy": (break_policy, ("action", "star-inside", "empty-operation", "unknown-field")),
+    "AuthorizationPolicy": (break_policy, ("action", "star-inside", "empty-operation", "when-key", "unknown-field")),
 }
 
 
