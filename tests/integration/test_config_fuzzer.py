@@ -45,6 +45,8 @@ PATHS = ("/", "/echo", "/echo/7")
 """Paths the demo app serves, so that every 404 in a probe is the mesh's."""
 METHODS = ("GET", "POST")
 USERS = ("jason", "ana")
+CALLER_APP = "curl"
+"""The app label of the lab's curl, which sends every probe."""
 CALLER_NAMESPACE = "default"
 """Where the lab's curl runs: the namespace its mTLS identity proves."""
 POLICY_NAMES = ("p1", "p2")
@@ -64,7 +66,8 @@ WORKLOADS = [WorkloadSpec(name=f"{SERVICE}-{v}", service=SERVICE, version=v, ser
 @dataclass(frozen=True)
 class Match:
     """One HTTPMatchRequest with one condition on the end-user header (`header`: exact,
-    `regex`, `without`: withoutHeaders exact), the uri (`prefix`, `exact`) or the method."""
+    `regex`, `present`: {}, `without`: withoutHeaders exact), the uri (`prefix`, `exact`),
+    the method, or the caller's app label (`source`: sourceLabels)."""
 
     kind: str
     value: str
@@ -78,6 +81,9 @@ class Route:
     destinations: tuple[tuple[str | None, int | None], ...]
     abort: tuple[int, float] | None = None
     timeout: str | None = None
+    extras: tuple[tuple[str, Any], ...] = ()
+    """Fields the model does not predict from (retries, header edits, a mirror): they
+    must be accepted, pushed and ACKed, and leave the outcome as it is."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,7 @@ class Model:
     """What the test has applied: the DestinationRule's subsets (None: no rule), the routes, the policies."""
 
     subsets: frozenset[str] | None = None
+    traffic_policy: Mapping[str, Any] | None = None
     routes: tuple[Route, ...] | None = None
     policies: dict[str, Policy] = field(default_factory=dict)
 
@@ -134,6 +141,10 @@ def match_holds(match: Match, probe: Probe) -> bool:
         return probe.user == match.value
     if match.kind == "regex":
         return probe.user is not None and re.fullmatch(match.value, probe.user) is not None
+    if match.kind == "present":
+        return probe.user is not None
+    if match.kind == "source":
+        return match.value == CALLER_APP
     if match.kind == "without":
         return probe.user != match.value
     if match.kind == "prefix":
@@ -232,8 +243,10 @@ def outcomes(model: Model, probe: Probe) -> frozenset[Outcome]:
 # -- manifests -------------------------------------------------------------------
 
 
-def destination_rule(subsets: frozenset[str]) -> dict[str, Any]:
+def destination_rule(subsets: frozenset[str], traffic_policy: Mapping[str, Any] | None = None) -> dict[str, Any]:
     spec: dict[str, Any] = {"host": SERVICE, "subsets": [{"name": s, "labels": {"version": s}} for s in sorted(subsets)]}
+    if traffic_policy:
+        spec["trafficPolicy"] = copy.deepcopy(dict(traffic_policy))
     return {"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule", "metadata": {"name": SERVICE}, "spec": spec}
 
 
@@ -252,6 +265,7 @@ def http_route(route: Route) -> dict[str, Any]:
         out["fault"] = {"abort": {"httpStatus": route.abort[0], "percentage": {"value": route.abort[1]}}}
     if route.timeout is not None:
         out["timeout"] = route.timeout
+    out.update(copy.deepcopy(dict(route.extras)))
     return out
 
 
@@ -259,6 +273,8 @@ MATCH_FORMS: dict[str, Callable[[str], dict[str, Any]]] = {
     "header": lambda v: {"headers": {"end-user": {"exact": v}}},
     "regex": lambda v: {"headers": {"end-user": {"regex": v}}},
     "without": lambda v: {"withoutHeaders": {"end-user": {"exact": v}}},
+    "present": lambda v: {"headers": {"end-user": {}}},
+    "source": lambda v: {"sourceLabels": {"app": v}},
     "prefix": lambda v: {"uri": {"prefix": v}},
     "exact": lambda v: {"uri": {"exact": v}},
     "method": lambda v: {"method": {"exact": v}},
@@ -297,10 +313,47 @@ matches = st.one_of(
     st.builds(Match, st.just("header"), st.sampled_from(USERS)),
     st.builds(Match, st.just("regex"), st.sampled_from(("j.*", "a.a", ".*", "jaso"))),
     st.builds(Match, st.just("without"), st.sampled_from(USERS)),
+    st.builds(Match, st.just("present"), st.just("")),
+    st.builds(Match, st.just("source"), st.sampled_from((CALLER_APP, "other"))),
     st.builds(Match, st.just("prefix"), st.sampled_from(("/", "/echo", "/echo/"))),
     st.builds(Match, st.just("exact"), st.sampled_from(PATHS)),
     st.builds(Match, st.just("method"), st.sampled_from(METHODS)),
 )
+
+
+def route_extras(destinations: list[str | None]) -> st.SearchStrategy[dict[str, Any]]:
+    """Retries, header edits that no probe depends on (x-fuzz), and a mirror to a defined subset."""
+    mirror = st.sampled_from(destinations).map(lambda subset: {"host": SERVICE, **({"subset": subset} if subset else {})})
+    return st.fixed_dictionaries({}, optional={
+        "retries": st.fixed_dictionaries({"attempts": st.integers(0, 3)}, optional={
+            "perTryTimeout": st.sampled_from(TIMEOUTS),
+            "retryOn": st.sampled_from(("5xx", "connect-failure,refused-stream", "gateway-error,503", "retriable-4xx,reset")),
+        }),
+        "headers": st.sampled_from(({"request": {"set": {"x-fuzz": "1"}}}, {"response": {"add": {"x-fuzz": "1"}}},
+                                    {"request": {"remove": ["x-fuzz"]}, "response": {"set": {"x-fuzz": "2"}}})),
+        "mirror": mirror,
+    })
+
+
+traffic_policies = st.fixed_dictionaries({}, optional={
+    "loadBalancer": st.sampled_from(({"simple": "ROUND_ROBIN"}, {"simple": "LEAST_REQUEST"}, {"simple": "RANDOM"},
+                                     {"consistentHash": {"httpHeaderName": "end-user"}})),
+    "connectionPool": st.fixed_dictionaries({}, optional={
+        "tcp": st.fixed_dictionaries({}, optional={"maxConnections": st.integers(1, 100),
+                                                   "connectTimeout": st.sampled_from(("1s", "5s"))}),
+        "http": st.fixed_dictionaries({}, optional={"http1MaxPendingRequests": st.integers(1, 100),
+                                                    "http2MaxRequests": st.integers(1, 1000),
+                                                    "maxRequestsPerConnection": st.integers(0, 10),
+                                                    "maxRetries": st.integers(0, 5)}),
+    }),
+    "outlierDetection": st.fixed_dictionaries({}, optional={
+        "consecutive5xxErrors": st.integers(0, 10), "consecutiveGatewayErrors": st.integers(0, 10),
+        "interval": st.sampled_from(("1s", "10s")), "baseEjectionTime": st.sampled_from(("1s", "30s")),
+        "maxEjectionPercent": st.integers(0, 100),
+    }),
+})
+"""DestinationRule policies no probe can tell apart: requests go one at a time and the
+app never fails, so no limit is reached and no endpoint is ejected."""
 
 
 @st.composite
@@ -320,6 +373,7 @@ def routes(draw: st.DrawFn, subsets: frozenset[str] | None) -> tuple[Route, ...]
             destinations=destinations,
             abort=draw(st.none() | st.tuples(st.sampled_from(ABORT_STATUSES), st.sampled_from((0.0, 100.0)))),
             timeout=draw(st.none() | st.sampled_from(TIMEOUTS)),
+            extras=tuple(sorted(draw(route_extras(choices)).items())),
         ))
     return tuple(out)
 
@@ -487,15 +541,16 @@ class ConfigFuzzer(RuleBasedStateMachine):
         answering version is sure; later steps may take either away again."""
         subsets = frozenset(data.draw(st.sets(st.sampled_from(SUBSETS), min_size=1), label="subsets"))
         self.lab.apply(destination_rule(subsets))
-        self.model.subsets = subsets
+        self.model.subsets, self.model.traffic_policy = subsets, None
         if data.draw(st.integers(0, 4), label="routes first") > 0:
             self.apply_virtual_service(data)
 
     @rule(data=st.data())
     def apply_destination_rule(self, data: st.DataObject) -> None:
         subsets = frozenset(data.draw(st.sets(st.sampled_from(SUBSETS)), label="subsets"))
-        self.lab.apply(destination_rule(subsets))
-        self.model.subsets = subsets
+        policy = data.draw(traffic_policies, label="trafficPolicy")
+        self.lab.apply(destination_rule(subsets, policy))
+        self.model.subsets, self.model.traffic_policy = subsets, policy
         self.accepted(data)
 
     @rule(data=st.data())
@@ -555,7 +610,7 @@ class ConfigFuzzer(RuleBasedStateMachine):
         be refused now, so it is left out.)"""
         manifests = [authorization_policy(name, policy) for name, policy in sorted(self.model.policies.items())]
         if self.model.subsets is not None:
-            manifests.append(destination_rule(self.model.subsets))
+            manifests.append(destination_rule(self.model.subsets, self.model.traffic_policy))
             if self.model.routes is not None and not dangling(self.model.routes, self.model.subsets):
                 manifests.append(virtual_service(self.model.routes))
         before = (self.lab.health()["version"], self.lab._control().resources(), self.sidecars())
@@ -617,4 +672,4 @@ def test_random_config_changes_keep_sidecars_in_sync_and_routing_as_modelled(lab
 @pytest.mark.timeout(1800)
 def test_random_config_changes_at_length(lab: Lab) -> None:
     """About ten minutes of changes, shrunk to a minimal sequence on failure."""
-    run(lab, examples=70, steps=25, shrink=True)
+    run(lab, examples=120, steps=25, shrink=True)
