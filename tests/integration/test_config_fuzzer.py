@@ -10,12 +10,23 @@ the control plane builds for it (resources and version), and probe requests
 must end as the model predicts: the set of outcomes a request may have
 (status with the version that answered, or with the mesh's response flag) is
 computed by pure functions from the model, and only what the model is sure
-of is asserted (a weighted split allows either version). After every refused
-change the version, the stored config and every sidecar's config_dump are
-unchanged, and the error names the field that was broken.
+of is asserted (a weighted split allows either version). Fields the model
+does not predict from (retries, header edits, mirrors, connection pools,
+outlier detection, load balancing) ride along: they must be accepted and
+ACKed and change no outcome.
 
-The main tier runs a bounded, derandomized search (about a minute and a
-half); the slow tier runs a longer one.
+A refused change is a valid resource with one field broken (an undefined
+subset, weights not adding up to 100, an unknown field, a bad duration, an
+abort status or percentage out of range, an unknown host, a bad subset name,
+a bad action or when key, a `*` inside a path), sometimes applied together with
+a valid one: the error must name the kind, the name and the field path, and
+the version, the stored config and every sidecar's config_dump must be
+unchanged (the valid companion not stored either). Deleting what is not there
+and re-applying what is stored change nothing too.
+
+The main tier runs a bounded, derandomized search without shrinking (a real
+push per step makes shrinking slow); the slow tier runs a longer one that
+shrinks. A failure prints its steps as Python, to keep as a regression test.
 """
 
 from __future__ import annotations
