@@ -110,6 +110,23 @@ def test_telemetry_counts_each_request_once_where_it_arrived() -> None:
     assert got.denied.tolist() == [False, False, False, True, False]
 
 
+def test_a_plaintext_caller_is_named_by_its_own_sidecars_report_never_by_the_callee() -> None:
+    rows = [
+        # productpage's sidecar sent it (plaintext under DISABLE); reviews' sidecar saw an unverified caller.
+        {**record(10.0, "productpage-v1", "v1", "reviews", mtls=False, reporter="source"), "request_id": "r1"},
+        {**record(10.0, "unknown", "unknown", "reviews", mtls=False), "request_id": "r1"},
+        # the same request id, another hop: productpage -> details.
+        {**record(10.1, "productpage-v1", "v1", "details", mtls=False, reporter="source"), "request_id": "r1"},
+        {**record(10.1, "unknown", "unknown", "details", mtls=False), "request_id": "r1"},
+        # no sidecar reported sending this one: outside the mesh.
+        {**record(10.2, "unknown", "unknown", "reviews", mtls=False), "request_id": "r2"},
+    ]
+    got = calls_from_telemetry(pd.DataFrame(rows))
+    assert list(zip(got.caller, got.callee, strict=True)) == [
+        ("productpage", "reviews"), ("productpage", "details"), (OUTSIDE, "reviews"),
+    ]
+
+
 def test_only_the_outsiders_unanswered_requests_are_added_as_refused() -> None:
     rows = pd.DataFrame({"at": [1.0, 2.0, 3.0], "code": [200, 0, 0]})
     got = calls_from_client(rows, OUTSIDE, "productpage.default")
@@ -226,9 +243,9 @@ def test_an_empty_chart_says_why() -> None:
 @dataclass
 class FakeLab:
     records: pd.DataFrame
-    asked: list[tuple[float, str]] = field(default_factory=list)
+    asked: list[tuple[float, str | None]] = field(default_factory=list)
 
-    def requests(self, window: float, reporter: str) -> pd.DataFrame:
+    def requests(self, window: float, reporter: str | None = None) -> pd.DataFrame:
         self.asked.append((window, reporter))
         return self.records
 
@@ -245,7 +262,7 @@ def test_the_source_adds_the_outsiders_refused_requests_to_the_telemetry(monkeyp
     source = HopSource(lab, [Outsider(recorder, "productpage.default")])  # type: ignore[arg-type]
     monkeypatch.setattr(charts.time, "time", lambda: 1010.0)
     got = source()
-    assert lab.asked == [(10.0, "destination")]
+    assert lab.asked == [(10.0, None)]  # both reporters: a plaintext caller is named by its own sidecar
     assert list(zip(got.caller, got.security, strict=True)) == [("curl", MTLS), (OUTSIDE, PLAINTEXT), (OUTSIDE, REFUSED)]
 
 

@@ -3,9 +3,10 @@
 Both charts read one table, the *calls*: one row per request on one hop
 (caller -> callee), built by pure functions from
 
-- the sidecars' telemetry (`lab.requests(reporter="destination")`): the
-  callee's sidecar saw the request arrive, knows whether it came over mutual
-  TLS and whether an AuthorizationPolicy denied it (403, flags RBAC);
+- the sidecars' telemetry (`lab.requests()`): the callee's sidecar saw the
+  request arrive, knows whether it came over mutual TLS and whether an
+  AuthorizationPolicy denied it (403, flags RBAC); a plaintext caller is
+  named by its own sidecar's report of the hop, never by what it claimed;
 - the load generator's own rows for a caller outside the mesh: a connection
   that a STRICT sidecar closes never becomes a request, so no telemetry has
   it, and only the caller knows it failed.
@@ -91,13 +92,21 @@ def empty_calls() -> pd.DataFrame:
 
 
 def calls_from_telemetry(records: pd.DataFrame) -> pd.DataFrame:
-    """The calls the callees' sidecars reported (lab.requests(); rows of reporter "source" are left out,
-    so a request is counted once, where it arrived)."""
+    """The calls the callees' sidecars reported (lab.requests(); rows of reporter "source" are not
+    counted, so a request is counted once, where it arrived).
+
+    A callee's sidecar names a caller only as its mTLS certificate proves it:
+    a plaintext caller is "unknown" there, whatever header it sent. When the
+    caller had a sidecar, that sidecar reported the same hop (reporter
+    "source", same request id and destination service) and names it from its
+    own bootstrap; only a caller no sidecar reported is outside the mesh.
+    """
     if records.empty:
         return empty_calls()
     rows = records[records["reporter"] == "destination"] if "reporter" in records else records
     if rows.empty:
         return empty_calls()
+    rows = _named_by_their_sidecars(rows, records)
     if "start" in rows:
         at = rows["start"].astype("float64")
     else:
@@ -113,6 +122,24 @@ def calls_from_telemetry(records: pd.DataFrame) -> pd.DataFrame:
         "denied": ((codes == 403) & flags.str.contains("RBAC")).to_numpy(),
         "code": codes.to_numpy(),
     }).astype({"caller": "str", "callee": "str", "security": "str"})
+
+
+def _named_by_their_sidecars(rows: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
+    """`rows` (the callees' reports) with each unknown caller named by its own sidecar's report of the hop."""
+    if "reporter" not in records or "request_id" not in records:
+        return rows
+    sent = records[records["reporter"] == "source"]
+    unknown = rows["source_workload"] == "unknown"
+    if sent.empty or not unknown.any():
+        return rows
+    callers = {(r, d): (w, v) for r, d, w, v in zip(sent["request_id"], sent["destination_service"], sent["source_workload"],
+                                                  sent["source_version"], strict=True) if r}  # fmt: skip
+    named = rows.copy()
+    for index in named.index[unknown]:
+        found = callers.get((named.at[index, "request_id"], named.at[index, "destination_service"]))
+        if found is not None:
+            named.at[index, "source_workload"], named.at[index, "source_version"] = found
+    return named
 
 
 def calls_from_client(rows: pd.DataFrame, caller: str, callee: str) -> pd.DataFrame:
@@ -318,7 +345,7 @@ class HopSource:
 
     def __call__(self) -> pd.DataFrame:
         window = min(self.horizon_s, max(1.0, time.time() - self.since))
-        records = self.lab.requests(window=window, reporter="destination")
+        records = self.lab.requests(window=window)  # both reporters: a plaintext caller's sidecar names it
         frames = [calls_from_telemetry(records)]
         for outsider in self.outsiders:
             rows = outsider.recorder.frame(outsider.target, since=self.since)
