@@ -30,12 +30,34 @@ Timeouts (a VirtualService's timeout and retries.perTryTimeout):
                     sidecar's own 504 UT. Once the head has arrived it no
                     longer applies.
 
+Listeners (docs/limits.md has every limit with its default and Envoy's equivalent):
+
+    connection limit    a new connection while `max_connections` are open is
+                        closed at once, nothing sent, and counted: Envoy's
+                        per-listener limit (runtime key
+                        envoy.resource_limits.listener.<name>.connection_limit,
+                        stat downstream_cx_overflow), not the connection_limit
+                        network filter, whose delay would hold a descriptor on
+                        purpose.
+    accept errors       EMFILE, ENFILE, ENOBUFS, ENOMEM: stop accepting for
+                        ACCEPT_PAUSE_S, then try again (asyncio's and so
+                        uvicorn's answer; Envoy treats it as fatal). Logged at
+                        most once per ACCEPT_LOG_INTERVAL_S. Any other accept
+                        error concerns that one connection: accept on.
+    stream idle timeout a request whose body stops arriving for the timeout is
+                        answered 408 with flag SI and response code details
+                        stream_idle_timeout (Envoy's HCM stream_idle_timeout);
+                        after the response head, the client's connection is
+                        closed instead. Either way the upstream connection is
+                        dropped, never reused: the request on it is cut short.
+
 Verdicts are preallocated constants: deciding allocates nothing. Only a
 refusal's text, written for the learner, is built when it is needed.
 """
 
 from __future__ import annotations
 
+import errno
 from typing import NamedTuple
 
 from meshkit.core.attempts import GIVE_UP_FLAG, OUTLIER_STATUS
@@ -142,3 +164,71 @@ def route_timeout_detail(host: str, timeout: float, retries: int) -> str:
 def per_try_timeout_detail(endpoint: str, timeout: float) -> str:
     """The text of the sidecar's 504 UT when the last attempt's per-try timeout fires."""
     return f"{endpoint} did not answer within the per-try timeout of {timeout:g} s."
+
+
+# --- listeners ---
+
+
+def admit_connection(open_now: int, max_connections: int | None) -> bool:
+    """May a listener with `open_now` connections keep one more? None: no limit."""
+    return max_connections is None or open_now < max_connections
+
+
+# How long a listener stops accepting after running out of descriptors or memory:
+# long enough that the loop does not spin on a listening socket that stays readable,
+# short enough that a freed descriptor is used within a human's blink.
+ACCEPT_PAUSE_S = 0.5
+ACCEPT_LOG_INTERVAL_S = 1.0
+_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+def accept_pause(error: int | None) -> float | None:
+    """Seconds to stop accepting after accept() failed with `error` (an errno);
+    None: the failure was that connection's own (ECONNABORTED, EPERM...): accept the next."""
+    return ACCEPT_PAUSE_S if error in _OUT_OF_RESOURCES else None
+
+
+def accept_log_due(now: float, last_logged: float | None) -> bool:
+    """Log this accept failure? At most one line per ACCEPT_LOG_INTERVAL_S, however many fail."""
+    return last_logged is None or now - last_logged >= ACCEPT_LOG_INTERVAL_S
+
+
+# --- the stream idle timeout on request bodies ---
+
+STREAM_IDLE_DETAILS = "stream_idle_timeout"  # Envoy's response code details for it
+
+
+class BodyIdleVerdict(NamedTuple):
+    """What a stalled request body leads to: `acts` False when nothing (the body is all
+    there, or the request is over); else answer `status` with `flag`, or, when `cut`
+    (the response head is out), close the client's connection with `flag`."""
+
+    acts: bool
+    flag: str
+    status: int
+    cut: bool
+
+
+BODY_NOT_IDLE = BodyIdleVerdict(False, "", 0, False)
+BODY_IDLE_REPLY = BodyIdleVerdict(True, "SI", 408, False)
+BODY_IDLE_CUT = BodyIdleVerdict(True, "SI", 408, True)
+
+
+def body_idle_expired(now_tick: int, last_byte_tick: int, limit_ticks: int | None) -> bool:
+    """Has the body been silent for longer than the limit (ticks of the coarse clock)? None: no limit."""
+    return limit_ticks is not None and now_tick - last_byte_tick > limit_ticks
+
+
+def on_body_idle(body_complete: bool, head_sent: bool, answered: bool) -> BodyIdleVerdict:
+    """The request body has been silent for the stream idle timeout."""
+    if body_complete or answered:
+        return BODY_NOT_IDLE
+    return BODY_IDLE_CUT if head_sent else BODY_IDLE_REPLY
+
+
+def body_idle_detail(timeout: float) -> str:
+    """The text of the sidecar's 408 SI."""
+    return (
+        f"stream timeout: the request body stopped arriving for {timeout:g} s "
+        "(the sidecar's stream idle timeout); the request was not completed upstream."
+    )

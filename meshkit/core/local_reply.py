@@ -46,6 +46,7 @@ FLAGS: dict[str, Flag] = {
         Flag("RBAC", 403, "access denied: an AuthorizationPolicy of the destination refused this request"),
         Flag("DPE", 400, "downstream protocol error: the request is not valid HTTP/1.1"),
         Flag("DC", 0, "downstream connection termination: the client went away before the response was complete"),
+        Flag("SI", 408, "stream idle timeout: the request body stopped arriving for longer than the sidecar's stream idle timeout"),
     )
 }
 

@@ -11,8 +11,15 @@ Dispatch happens after llhttp has consumed the bytes at hand, never from
 inside a parser callback; so a request whose body turns out malformed in the
 same read is rejected before any upstream connection is made.
 
-Timeouts (request head, idle keep-alive, lingering close) are phases checked
-by the sidecar's coarse clock (`meshkit.sidecar.clock`), not timers per request.
+Timeouts (request head, idle keep-alive, lingering close, and the stream
+idle timeout of a request body that stops arriving) are checked by the
+sidecar's coarse clock (`meshkit.sidecar.clock`), not timers per request.
+A body counts as idle only while the sidecar is not itself holding the
+client's reading (waiting for a connection, a full upstream buffer).
+
+Over its connection limit a listener closes a new connection at once, before
+reading a byte, and counts it (meshkit.core.limits.admit_connection, Envoy's
+downstream_cx_overflow).
 
 A `Listener` is made for one direction (`Listener.inbound`,
 `Listener.outbound`, `Listener.admin`): each constructor takes what its
@@ -36,13 +43,14 @@ from typing import Any, NoReturn, cast
 from httptools import HttpParserCallbackError, HttpParserError, HttpParserUpgrade, HttpRequestParser
 
 from meshkit.core.framing import MAX_HEAD_BYTES, MAX_HEADERS, Rejection, parse_request_head
+from meshkit.core.limits import admit_connection, body_idle_expired
 from meshkit.core.local_reply import render_response
 from meshkit.sidecar.clock import Clock, ticks_for
 from meshkit.sidecar.exchange import QUEUED, Exchange
 from meshkit.sidecar.flow import PEER_FULL, PIPELINE, STOPPED, ReadGate
 from meshkit.sidecar.handling import Direction, Handler
 from meshkit.sidecar.peer_check import PeerInfo
-from meshkit.sidecar.telemetry import Telemetry
+from meshkit.sidecar.telemetry import ListenerStats, Telemetry
 
 log = logging.getLogger("meshkit.sidecar")
 
@@ -82,6 +90,9 @@ class Listener:
         drops_mesh_response_headers: bool = False,
         peer_check: PeerCheckFn | None = None,
         principal: str = "",
+        max_connections: int | None = None,
+        stream_idle_timeout_s: float | None = None,
+        stats: ListenerStats | None = None,
     ) -> None:
         self.direction = direction
         self.name = direction.value
@@ -95,6 +106,12 @@ class Listener:
         self.head_ticks = ticks_for(request_headers_timeout_s)
         self.idle_ticks = ticks_for(idle_timeout_s)
         self.linger_ticks = ticks_for(LINGER_S)
+        # Connections open at once, at most (None: no limit); more are closed at once.
+        self.max_connections = max_connections
+        # A request body silent this long ends its request (None: no limit).
+        self.stream_idle_timeout_s = stream_idle_timeout_s
+        self.body_idle_ticks = ticks_for(stream_idle_timeout_s) if stream_idle_timeout_s is not None else None
+        self.stats = stats if stats is not None else ListenerStats(direction.value)
         self.local_reply_headers = local_reply_headers or []
         self.response_extra = response_extra
         self.drops_mesh_response_headers = drops_mesh_response_headers
@@ -113,6 +130,9 @@ class Listener:
         version: bytes,
         peer_check: PeerCheckFn,
         principal: str,
+        max_connections: int | None = None,
+        stream_idle_timeout_s: float | None = None,
+        stats: ListenerStats | None = None,
     ) -> Listener:
         """The workload's service port: responses carry the app's version; the app's mesh headers are dropped."""
         return cls(
@@ -127,6 +147,9 @@ class Listener:
             drops_mesh_response_headers=True,
             peer_check=peer_check,
             principal=principal,
+            max_connections=max_connections,
+            stream_idle_timeout_s=stream_idle_timeout_s,
+            stats=stats,
         )
 
     @classmethod
@@ -139,6 +162,9 @@ class Listener:
         request_headers_timeout_s: float,
         idle_timeout_s: float,
         principal: str,
+        max_connections: int | None = None,
+        stream_idle_timeout_s: float | None = None,
+        stats: ListenerStats | None = None,
     ) -> Listener:
         """The app's HTTP proxy."""
         return cls(
@@ -149,10 +175,23 @@ class Listener:
             request_headers_timeout_s=request_headers_timeout_s,
             idle_timeout_s=idle_timeout_s,
             principal=principal,
+            max_connections=max_connections,
+            stream_idle_timeout_s=stream_idle_timeout_s,
+            stats=stats,
         )
 
     @classmethod
-    def admin(cls, handler: Handler, clock: Clock, *, request_headers_timeout_s: float, idle_timeout_s: float) -> Listener:
+    def admin(
+        cls,
+        handler: Handler,
+        clock: Clock,
+        *,
+        request_headers_timeout_s: float,
+        idle_timeout_s: float,
+        max_connections: int | None = None,
+        stream_idle_timeout_s: float | None = None,
+        stats: ListenerStats | None = None,
+    ) -> Listener:
         """The admin pages: nothing recorded in telemetry."""
         return cls(
             Direction.ADMIN,
@@ -161,6 +200,9 @@ class Listener:
             telemetry=None,
             request_headers_timeout_s=request_headers_timeout_s,
             idle_timeout_s=idle_timeout_s,
+            max_connections=max_connections,
+            stream_idle_timeout_s=stream_idle_timeout_s,
+            stats=stats,
         )
 
     def protocol(self) -> DownstreamProtocol:
@@ -205,6 +247,7 @@ class DownstreamProtocol(asyncio.Protocol):
         "draining",
         "phase",
         "phase_tick",
+        "body_tick",
         "pumping",
         "corked",
         "peer",
@@ -231,6 +274,7 @@ class DownstreamProtocol(asyncio.Protocol):
         self.draining = False
         self.phase = IDLE
         self.phase_tick = 0
+        self.body_tick = 0  # when the request being read last got body bytes (or its head ended)
         self.pumping = False
         self.corked: list[bytes] | None = None
         self.peer: PeerInfo | None = None
@@ -242,8 +286,16 @@ class DownstreamProtocol(asyncio.Protocol):
         transport = cast(asyncio.Transport, transport)
         self.transport = transport
         self.gate = ReadGate(transport)
-        self.phase_tick = self.listener.clock.tick
-        peer_check = self.listener.peer_check
+        listener = self.listener
+        self.phase_tick = listener.clock.tick
+        if not admit_connection(len(listener.connections), listener.max_connections):
+            # Envoy's listener connection limit: closed at once, nothing read or sent.
+            listener.stats.cx_overflow += 1
+            self.closing = True
+            self.parser = None
+            transport.abort()
+            return
+        peer_check = listener.peer_check
         if peer_check is not None:
             accepted, self.peer = peer_check(transport)
             if not accepted:
@@ -338,11 +390,13 @@ class DownstreamProtocol(asyncio.Protocol):
         self.reading = exchange
         self.queue.append(exchange)
         self.phase = BUSY
+        self.body_tick = self.listener.clock.tick
 
     def on_body(self, body: bytes) -> None:
         self.events += 1
         reading = self.reading
         if reading is not None:
+            self.body_tick = self.listener.clock.tick
             reading.on_request_body(body)
 
     def on_message_complete(self) -> None:
@@ -435,7 +489,12 @@ class DownstreamProtocol(asyncio.Protocol):
 
     def check_timeouts(self, tick: int) -> None:
         phase = self.phase
-        if self.closed or (self.queue and phase != LINGER):
+        if self.closed:
+            return
+        if self.queue and phase != LINGER:
+            reading = self.reading
+            if reading is not None and reading.started:
+                self._check_body_idle(reading, tick)
             return
         elapsed = tick - self.phase_tick
         if phase == IDLE and elapsed > self.listener.idle_ticks:
@@ -447,6 +506,18 @@ class DownstreamProtocol(asyncio.Protocol):
             self.begin_close()
         elif phase == LINGER and elapsed > self.listener.linger_ticks:
             self.transport.abort()
+
+    def _check_body_idle(self, reading: Exchange, tick: int) -> None:
+        """The stream idle timeout of the request body being read (dispatched already)."""
+        listener = self.listener
+        if self.gate.holds:
+            # The sidecar itself holds reading (a connection being made, a full
+            # upstream buffer): the client's silence is not the client's doing.
+            self.body_tick = tick
+        elif body_idle_expired(tick, self.body_tick, listener.body_idle_ticks):
+            assert listener.stream_idle_timeout_s is not None
+            if reading.on_body_idle_timeout(listener.stream_idle_timeout_s):
+                listener.stats.rq_idle_timeout += 1
 
     # --- parsing ---
 

@@ -85,7 +85,10 @@ from meshkit.core.dry_run import ShadowVerdict
 from meshkit.core.attempts import GIVE_UP_FLAG, OUTLIER_STATUS, next_attempt, retry_stale_connection
 from meshkit.core.limits import (
     PENDING_FULL,
+    STREAM_IDLE_DETAILS,
     admit_request,
+    body_idle_detail,
+    on_body_idle,
     on_route_timeout,
     on_try_timeout,
     pending_full_detail,
@@ -417,6 +420,36 @@ class Exchange:
             self._finish()
         else:
             self.respond_local("DPE", rejection.reason, status=rejection.status)
+
+    def on_body_idle_timeout(self, timeout: float) -> bool:
+        """The request body stopped arriving for the stream idle timeout (meshkit.core.limits.on_body_idle).
+
+        The upstream connection carrying the partial request is dropped, not
+        pooled, and what a routed request holds of its cluster is given back
+        when it is DONE. True when it acted.
+        """
+        phase = self.phase
+        verdict = on_body_idle(self.request_body is not ARRIVING, phase is RESPONDING, phase is DONE)
+        if not verdict.acts:
+            return False
+        if self.request_body not in _INTO_STOPPED:
+            raise self._wrong_move(STOPPED)
+        self.request_body = STOPPED
+        self.keep_alive = False
+        self.pending = None
+        self.shadow = None
+        self.details = STREAM_IDLE_DETAILS
+        if self.wait_timer is not None:  # a delay or a backoff: no attempt follows now
+            self.wait_timer.cancel()
+            self.wait_timer = None
+        self._abandon_attempt()
+        if verdict.cut:
+            self.flags = verdict.flag
+            self.down.transport_close()
+            self._finish()
+        else:
+            self.respond_local(verdict.flag, body_idle_detail(timeout), status=verdict.status)
+        return True
 
     def on_downstream_lost(self) -> None:
         """The client went away; abandon whatever is in flight upstream."""

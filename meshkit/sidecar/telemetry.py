@@ -42,6 +42,14 @@ DROPPED = "meshkit_sidecar_telemetry_dropped_total"
 # Istio's envoy_http_inbound_<listener>_rbac{authz_dry_run_action, authz_dry_run_result}:
 # Envoy's rbac.istio_dry_run_{allow,deny}_shadow_{allowed,denied} counters.
 DRY_RUN = "meshkit_http_inbound_rbac"
+# Envoy's listener counter downstream_cx_overflow (connections closed at the
+# listener's connection limit) and HTTP connection manager counter
+# downstream_rq_idle_timeout (requests ended by the stream idle timeout), one
+# series per listener. Envoy has no counter for accept failures (it treats
+# EMFILE as fatal): ACCEPT_PAUSED, in Envoy's naming style, counts the pauses.
+CX_OVERFLOW = "meshkit_listener_downstream_cx_overflow"
+ACCEPT_PAUSED = "meshkit_listener_downstream_cx_accept_paused"
+RQ_IDLE_TIMEOUT = "meshkit_http_downstream_rq_idle_timeout"
 
 # Envoy's default histogram buckets, which Istio keeps for its duration
 # (milliseconds) and size (bytes) histograms.
@@ -194,6 +202,18 @@ class ConnectionCounter:
         return max(0, self.opened - int(self.open_now()))
 
 
+class ListenerStats:
+    """One listener's overload counters (CX_OVERFLOW, ACCEPT_PAUSED, RQ_IDLE_TIMEOUT)."""
+
+    __slots__ = ("listener", "cx_overflow", "accept_paused", "rq_idle_timeout")
+
+    def __init__(self, listener: str) -> None:
+        self.listener = listener
+        self.cx_overflow = 0
+        self.accept_paused = 0
+        self.rq_idle_timeout = 0
+
+
 class Telemetry:
     """The sidecar's counters, histograms, recent-request ring and export buffer."""
 
@@ -207,6 +227,7 @@ class Telemetry:
         self.dropped_later = 0  # records the exporter itself had to drop (its outbox overflowed)
         self.namespace = namespace
         self.connections: list[ConnectionCounter] = []
+        self.listeners: list[ListenerStats] = []
         # Dry-run verdicts by (authz_dry_run_action, authz_dry_run_result).
         self.dry_run: dict[tuple[str, str], int] = {}
 
@@ -249,6 +270,12 @@ class Telemetry:
         counter = ConnectionCounter(values, open_now)
         self.connections.append(counter)
         return counter
+
+    def listener_stats(self, listener: str) -> ListenerStats:
+        """The overload counters of one listener ("inbound", "outbound", "admin"), scraped with the rest."""
+        stats = ListenerStats(listener)
+        self.listeners.append(stats)
+        return stats
 
     def record(self, record: RequestRecord) -> None:
         """Count one finished request, remember it in the ring, queue it for export."""
@@ -327,6 +354,15 @@ class Telemetry:
         out.append(f"# TYPE {DRY_RUN} counter")
         for (action, result), count in sorted(self.dry_run.items()):
             out.append(f'{DRY_RUN}{{authz_dry_run_action="{action}",authz_dry_run_result="{result}"}} {count}')
+        for name, text, attr in (
+            (CX_OVERFLOW, "Connections closed at once because the listener had its connection limit open (Envoy's downstream_cx_overflow).", "cx_overflow"),
+            (ACCEPT_PAUSED, "Times the listener stopped accepting for a while because accept() ran out of descriptors or memory.", "accept_paused"),
+            (RQ_IDLE_TIMEOUT, "Requests ended because their body stopped arriving (Envoy's downstream_rq_idle_timeout).", "rq_idle_timeout"),
+        ):
+            out.append(f"# HELP {name} {text}")
+            out.append(f"# TYPE {name} counter")
+            for stats in self.listeners:
+                out.append(f'{name}{{listener="{stats.listener}"}} {getattr(stats, attr)}')
         out.append(f"# HELP {CONFIG_VERSION} Version of the snapshot this sidecar runs (-1 before the first).")
         out.append(f"# TYPE {CONFIG_VERSION} gauge")
         out.append(f"{CONFIG_VERSION} {-1 if config_version is None else config_version}")
