@@ -69,6 +69,20 @@ class Limits:
     drain_timeout_s: float = 5.0
     max_idle_per_endpoint: int = 32
     request_log_size: int = 1024
+    # Connections open at once on the inbound and on the outbound listener, each;
+    # one more is closed at once (Envoy's listener connection limit; Istio sets
+    # none). Ten times the busiest lab load (concurrency in the tens): a guard
+    # against a runaway client, not a fit to the descriptor limit; a process
+    # that runs out of descriptors first pauses accepting (docs/limits.md).
+    max_connections: int = 1024
+    # The admin pages serve a browser, a notebook and the lab's scrapes.
+    admin_max_connections: int = 32
+    # A request whose body stops arriving this long gets 408 (flag SI). Envoy's
+    # default is 5 min (Istio turns it off): far past a learner's patience.
+    # 30 s is far longer than a client that is still sending ever pauses (TCP
+    # resends a lost segment within seconds), and short enough to watch in a
+    # lesson (docs/limits.md).
+    stream_idle_timeout_s: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
