@@ -16,18 +16,24 @@ the workload's effective PeerAuthentication mode:
 A TLS connection needs the sidecar's certificate: until it has one, TLS is
 refused (fail closed). Who the peer is, is read next, by the listener's
 peer check (meshkit.sidecar.peer_check).
+
+When accept() runs out of descriptors or memory (EMFILE, ENFILE...), the
+listening socket stays readable: accepting stops for a while
+(meshkit.core.limits.accept_pause) instead of spinning, is logged at most
+once a second, and is counted (ListenerStats.accept_paused).
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import socket
 import ssl
 from collections.abc import Callable
 
+from meshkit.core.limits import accept_log_due, accept_pause
 from meshkit.sidecar.identity import WorkloadIdentity
+from meshkit.sidecar.telemetry import ListenerStats
 
 log = logging.getLogger("meshkit.sidecar")
 
@@ -48,6 +54,7 @@ class SniffingServer:
         mode: Callable[[], str | None],
         first_byte_timeout_s: float,
         handshake_timeout_s: float,
+        stats: ListenerStats | None = None,
     ) -> None:
         # A connection that sends nothing is an idle connection: closed after the idle timeout.
         self.first_byte_timeout_s = first_byte_timeout_s
@@ -60,6 +67,9 @@ class SniffingServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sniffing: dict[socket.socket, asyncio.TimerHandle] = {}
         self._handing_over: set[asyncio.Task[None]] = set()
+        self.stats = stats if stats is not None else ListenerStats("inbound")
+        self._resume: asyncio.TimerHandle | None = None  # set while accepting is paused
+        self._logged_at: float | None = None
 
     def listen(self, host: str, port: int, backlog: int, protocol_factory: Callable[[], asyncio.Protocol]) -> None:
         """Bind and start accepting connections for `protocol_factory`; OSError when the port cannot be had."""
@@ -85,6 +95,9 @@ class SniffingServer:
         if loop is None or sock is None:
             return
         self._sock = None
+        if self._resume is not None:
+            self._resume.cancel()
+            self._resume = None
         loop.remove_reader(sock.fileno())
         sock.close()
         for conn in list(self._sniffing):
@@ -110,13 +123,35 @@ class SniffingServer:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
-                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
-                    log.error("inbound listener cannot accept: %s", exc.strerror or exc)
+                pause = accept_pause(exc.errno)
+                if pause is None:
+                    continue  # that connection's own failure (reset before accept): take the next
+                self._pause_accepting(sock, loop, pause, exc)
                 return
             conn.setblocking(False)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._sniffing[conn] = loop.call_later(self.first_byte_timeout_s, self._sniff_timeout, conn)
             loop.add_reader(conn.fileno(), self._sniff, conn)
+
+    def _pause_accepting(self, sock: socket.socket, loop: asyncio.AbstractEventLoop, pause: float, exc: OSError) -> None:
+        """Out of descriptors or memory: stop watching the listening socket for `pause` seconds."""
+        self.stats.accept_paused += 1
+        now = loop.time()
+        if accept_log_due(now, self._logged_at):
+            self._logged_at = now
+            log.error(
+                "inbound listener cannot accept: %s; pausing accepts for %g s (%d pauses so far)",
+                exc.strerror or exc, pause, self.stats.accept_paused,
+            )
+        loop.remove_reader(sock.fileno())
+        self._resume = loop.call_later(pause, self._resume_accepting)
+
+    def _resume_accepting(self) -> None:
+        self._resume = None
+        sock, loop = self._sock, self._loop
+        if sock is not None and loop is not None:
+            loop.add_reader(sock.fileno(), self._accept)
+            self._accept()
 
     def _stop_sniffing(self, conn: socket.socket) -> None:
         timer = self._sniffing.pop(conn, None)
