@@ -92,6 +92,9 @@ class Sidecar:
                 principal=self.identity.uri,
                 request_headers_timeout_s=head_s,
                 idle_timeout_s=idle_s,
+                max_connections=limits.max_connections,
+                stream_idle_timeout_s=limits.stream_idle_timeout_s,
+                stats=self.telemetry.listener_stats("inbound"),
             )
         self.listeners["outbound"] = Listener.outbound(
             OutboundHandler(self.state, w, self.telemetry, bits, self.rng, self.clock),
@@ -100,9 +103,15 @@ class Sidecar:
             principal=self.identity.uri,
             request_headers_timeout_s=head_s,
             idle_timeout_s=idle_s,
+            max_connections=limits.max_connections,
+            stream_idle_timeout_s=limits.stream_idle_timeout_s,
+            stats=self.telemetry.listener_stats("outbound"),
         )
         self.listeners["admin"] = Listener.admin(
-            AdminHandler(self.state, self.telemetry, self.clusters, self.addresses, self.exporter, bootstrap.admin_token), self.clock, request_headers_timeout_s=head_s, idle_timeout_s=idle_s
+            AdminHandler(self.state, self.telemetry, self.clusters, self.addresses, self.exporter, bootstrap.admin_token), self.clock, request_headers_timeout_s=head_s, idle_timeout_s=idle_s,
+            max_connections=limits.admin_max_connections,
+            stream_idle_timeout_s=limits.stream_idle_timeout_s,
+            stats=self.telemetry.listener_stats("admin"),
         )
         self.servers: dict[str, asyncio.Server | SniffingServer] = {}
         self.config_task: asyncio.Task[None] | None = None
@@ -130,7 +139,8 @@ class Sidecar:
                 if name == "inbound":
                     limits = self.bootstrap.limits
                     sniffing = SniffingServer(
-                        self.identity, self.state.inbound_mode, limits.idle_timeout_s, limits.request_headers_timeout_s
+                        self.identity, self.state.inbound_mode, limits.idle_timeout_s, limits.request_headers_timeout_s,
+                        stats=listener.stats,
                     )
                     sniffing.listen(self.bootstrap.host, ports[name] or 0, LISTEN_BACKLOG, self._counted(name, listener))
                     self.servers[name] = sniffing
