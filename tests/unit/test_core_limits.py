@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import errno as _errno
+
 import pytest
 
 from meshkit.core.limits import (
+    ACCEPT_LOG_INTERVAL_S,
+    ACCEPT_PAUSE_S,
     ADMITTED,
+    BODY_IDLE_CUT,
+    BODY_IDLE_REPLY,
+    BODY_NOT_IDLE,
     PENDING_FULL,
     REQUESTS_FULL,
     ROUTE_AFTER_HEAD,
@@ -13,9 +20,16 @@ from meshkit.core.limits import (
     TOO_LATE,
     TRY_BEFORE_HEAD,
     Admission,
+    BodyIdleVerdict,
     TimeoutVerdict,
+    accept_log_due,
+    accept_pause,
+    admit_connection,
     admit_request,
     admit_waiting,
+    body_idle_detail,
+    body_idle_expired,
+    on_body_idle,
     on_route_timeout,
     on_try_timeout,
     pending_full_detail,
@@ -123,3 +137,74 @@ def test_the_timeout_texts_say_which_timeout_and_how_many_attempts() -> None:
     )
     assert route_timeout_detail("reviews", 2.0, 2) == "No complete answer from reviews within the route timeout of 2 s after 3 attempts."
     assert per_try_timeout_detail("10.0.0.7:9080", 0.25) == "10.0.0.7:9080 did not answer within the per-try timeout of 0.25 s."
+
+
+# --- listeners: the connection limit and accept failures ---
+
+
+@pytest.mark.parametrize(
+    ("open_now", "limit", "admitted"),
+    [(0, 1, True), (1, 1, False), (1023, 1024, True), (1024, 1024, False), (2000, 1024, False), (10**6, None, True)],
+)
+def test_a_connection_is_kept_only_below_the_listener_limit(open_now: int, limit: int | None, admitted: bool) -> None:
+    assert admit_connection(open_now, limit) is admitted
+
+
+@pytest.mark.parametrize(
+    ("error", "pause"),
+    [
+        (_errno.EMFILE, ACCEPT_PAUSE_S),
+        (_errno.ENFILE, ACCEPT_PAUSE_S),
+        (_errno.ENOBUFS, ACCEPT_PAUSE_S),
+        (_errno.ENOMEM, ACCEPT_PAUSE_S),
+        (_errno.ECONNABORTED, None),
+        (_errno.EPERM, None),
+        (None, None),
+    ],
+)
+def test_running_out_of_descriptors_or_memory_pauses_accepting_other_failures_do_not(error: int | None, pause: float | None) -> None:
+    assert accept_pause(error) == pause
+
+
+def test_the_pause_is_short_but_not_zero() -> None:
+    assert 0 < ACCEPT_PAUSE_S <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("now", "last", "due"),
+    [(5.0, None, True), (5.0, 4.5, False), (5.0, 5.0 - ACCEPT_LOG_INTERVAL_S, True), (5.0, 4.0001, False), (100.0, 4.0, True)],
+)
+def test_an_accept_failure_is_logged_at_most_once_a_second(now: float, last: float | None, due: bool) -> None:
+    assert accept_log_due(now, last) is due
+
+
+# --- the stream idle timeout on request bodies ---
+
+
+@pytest.mark.parametrize(
+    ("now", "last", "limit", "expired"),
+    [(10, 8, 2, False), (10, 7, 2, True), (10, 10, 2, False), (100, 0, None, False), (5, 0, 4, True)],
+)
+def test_a_body_is_idle_once_silent_for_more_than_its_ticks(now: int, last: int, limit: int | None, expired: bool) -> None:
+    assert body_idle_expired(now, last, limit) is expired
+
+
+@pytest.mark.parametrize(
+    ("complete", "head_sent", "answered", "verdict"),
+    [
+        (False, False, False, BODY_IDLE_REPLY),  # still waiting for the body: 408 SI
+        (False, True, False, BODY_IDLE_CUT),  # the answer is under way: only closing can tell
+        (True, False, False, BODY_NOT_IDLE),  # the body is all there: the route timeout governs
+        (True, True, False, BODY_NOT_IDLE),
+        (False, False, True, BODY_NOT_IDLE),  # answered already (403, 429...)
+        (False, True, True, BODY_NOT_IDLE),
+    ],
+)
+def test_stream_idle_verdicts(complete: bool, head_sent: bool, answered: bool, verdict: BodyIdleVerdict) -> None:
+    assert on_body_idle(complete, head_sent, answered) is verdict
+
+
+def test_the_stream_idle_reply_is_envoys_408_si() -> None:
+    assert (BODY_IDLE_REPLY.flag, BODY_IDLE_REPLY.status, BODY_IDLE_REPLY.cut) == ("SI", 408, False)
+    assert BODY_IDLE_CUT.flag == "SI" and BODY_IDLE_CUT.cut
+    assert body_idle_detail(0.5).startswith("stream timeout: the request body stopped arriving for 0.5 s")

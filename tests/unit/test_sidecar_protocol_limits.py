@@ -12,6 +12,7 @@ from __future__ import annotations
 
 
 from meshkit.sidecar.downstream import DownstreamProtocol
+from meshkit.sidecar.runtime import Sidecar
 from tests.unit.sidecar_memory import ECHO, GET, until, Upstreams, connect, endpoint, run, settle, sidecar, snapshot
 
 FLAGS = b"x-meshkit-response-flags: "
@@ -162,5 +163,96 @@ def test_a_per_try_timeout_on_the_last_attempt_answers_504_ut_urx() -> None:
         assert answer.startswith(b"HTTP/1.1 504 ") and FLAGS + b"UT,URX\r\n" in answer
         assert b"did not answer within the per-try timeout of 0.03 s." in answer
         assert len(up.conns) == 2 and all(conn[2].aborted for conn in up.conns)
+
+    run(test)
+
+
+# --- the listener's connection limit and the stream idle timeout on request bodies ---
+
+
+def test_a_connection_over_the_listener_limit_is_closed_at_once_and_counted() -> None:
+    async def test(up: Upstreams) -> None:
+        car = sidecar(snapshot([endpoint(9001)]))
+        listener = car.listeners["outbound"]
+        listener.max_connections = 2
+        kept = [connect(car, "outbound") for _ in range(2)]
+        _, refused = connect(car, "outbound")
+        assert refused.aborted and refused.data() == b""
+        assert listener.stats.cx_overflow == 1
+        assert 'meshkit_listener_downstream_cx_overflow{listener="outbound"} 1' in car.telemetry.prometheus(None)
+        assert all(not wire.closing for _, wire in kept)
+        # One closes: the next connection is kept.
+        kept[0][0].connection_lost(None)
+        _, again = connect(car, "outbound")
+        assert not again.aborted and listener.stats.cx_overflow == 1
+
+    run(test)
+
+
+def _silent_for(car: Sidecar, listener_name: str, ticks: int) -> None:
+    """Let the coarse clock run `ticks` ticks with nothing arriving."""
+    for _ in range(ticks):
+        car.clock.tick += 1
+        car.listeners[listener_name].sweep(car.clock.tick)
+
+
+POST_HEAD = b"POST /upload HTTP/1.1\r\nhost: %s\r\ncontent-length: 10\r\n\r\n" % ECHO
+
+
+def test_a_body_that_stops_arriving_gets_408_si_and_its_upstream_connection_and_breaker_slot_are_freed() -> None:
+    async def test(up: Upstreams) -> None:
+        car = sidecar(snapshot([endpoint(9001)], pool("{tcp: {maxConnections: 1}, http: {http1MaxPendingRequests: 1}}")))
+        listener = car.listeners["outbound"]
+        idle = listener.body_idle_ticks
+        assert idle is not None
+        client, wire = connect(car, "outbound")
+        client.data_received(POST_HEAD + b"ab")
+        await settle()
+        assert len(up.conns) == 1 and up.sent(0).endswith(b"ab")
+        _silent_for(car, "outbound", idle)  # silent for exactly the timeout: not yet
+        assert wire.data() == b""
+        client.data_received(b"cd")  # a byte resets it
+        _silent_for(car, "outbound", idle)
+        assert wire.data() == b""
+        _silent_for(car, "outbound", 1)
+        answer = wire.take()
+        assert answer.startswith(b"HTTP/1.1 408 ") and FLAGS + b"SI\r\n" in answer and b"connection: close" in answer
+        assert b"stream timeout" in answer
+        assert up.conns[0][2].aborted, "the upstream connection with a partial request is dropped, never pooled"
+        assert listener.stats.rq_idle_timeout == 1
+        (record,) = list(car.telemetry.ring)
+        assert (record.code, record.flags, record.response_code_details) == (408, "SI", "stream_idle_timeout")
+        assert [c.active_requests for c in car.clusters.clusters.values()] == [0], "the breaker slot is given back"
+        # The breaker's one connection and its slot are free: the next request goes at once.
+        other, other_wire = connect(car, "outbound")
+        other.data_received(GET)
+        await settle()
+        assert len(up.conns) == 2
+        up.answer(1, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        assert other_wire.take().startswith(b"HTTP/1.1 200 OK")
+
+    run(test)
+
+
+def test_a_body_is_not_idle_while_the_sidecar_itself_holds_reading() -> None:
+    async def test(up: Upstreams) -> None:
+        car = sidecar(snapshot([endpoint(9001)], pool("{tcp: {maxConnections: 1}, http: {http1MaxPendingRequests: 1}}")))
+        idle = car.listeners["outbound"].body_idle_ticks
+        assert idle is not None
+        first, first_wire = connect(car, "outbound")
+        first.data_received(GET)
+        await settle()  # the one connection is busy
+        waiting, wire = connect(car, "outbound")
+        waiting.data_received(POST_HEAD + b"ab")  # waits for the connection: reading held
+        await settle()
+        _silent_for(car, "outbound", idle * 3)
+        assert wire.data() == b"", "waiting for a connection is the sidecar's doing, not the client's"
+        up.answer(0, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        await settle()
+        assert first_wire.take().startswith(b"HTTP/1.1 200 OK")
+        waiting.data_received(b"cdefghij")
+        await settle()
+        up.answer(0, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        assert wire.take().startswith(b"HTTP/1.1 200 OK")
 
     run(test)
