@@ -71,7 +71,7 @@ class Limits:
     request_log_size: int = 1024
     # Connections open at once on the inbound and on the outbound listener, each;
     # one more is closed at once (Envoy's listener connection limit; Istio sets
-    # none). Ten times the busiest lab load (concurrency in the tens): a guard
+    # no per-listener one). Ten times the busiest lab load (concurrency in the tens): a guard
     # against a runaway client, not a fit to the descriptor limit; a process
     # that runs out of descriptors first pauses accepting (docs/limits.md).
     max_connections: int = 1024
