@@ -683,4 +683,4 @@ def test_random_config_changes_keep_sidecars_in_sync_and_routing_as_modelled(lab
 @pytest.mark.timeout(1800)
 def test_random_config_changes_at_length(lab: Lab) -> None:
     """About ten minutes of changes, shrunk to a minimal sequence on failure."""
-    run(lab, examples=120, steps=25, shrink=True)
+    run(lab, examples=200, steps=25, shrink=True)
