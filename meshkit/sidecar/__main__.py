@@ -35,8 +35,9 @@ def _return_freed_memory() -> None:
     connection churn while its Python heap does not grow: the allocator keeps
     freed blocks, and its dynamic mmap threshold rises after the first large
     buffer is freed. Measured with benchmarks/soak.py (200 rps, 10 min,
-    connections opening and closing): +4.3 MB with the defaults, +1.1 MB with
-    these fixed thresholds. MALLOC_TRIM_THRESHOLD_ or MALLOC_MMAP_THRESHOLD_
+    connections opening and closing): +4.3 MB after the first minute with
+    the defaults, +0.05 MB with these fixed thresholds
+    (benchmarks/results/soak.md). MALLOC_TRIM_THRESHOLD_ or MALLOC_MMAP_THRESHOLD_
     in the environment win (glibc reads them at start); elsewhere than glibc
     this does nothing.
     """
