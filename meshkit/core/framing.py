@@ -5,8 +5,10 @@ lets one request hide inside another (request smuggling). So the sidecar
 forwards only heads that have one unambiguous reading, and rebuilds the
 framing headers itself instead of copying them.
 
-llhttp (through httptools, in strict mode) already rejects, before any
-callback reaches us: CL together with TE, duplicate Content-Length, a
+llhttp (through httptools, with its default leniencies: it accepts runs of
+spaces in the request line and empty lines before it, which is safe because
+the sidecar rebuilds the request line) already rejects, before any callback
+reaches us: CL together with TE, duplicate Content-Length, a
 Content-Length that is not plain digits, a TE list whose last coding is not
 chunked, bad chunk sizes and chunk extensions, CR/LF/NUL and other control
 bytes in names and values, empty names, a missing colon, a space before the
